@@ -1,0 +1,339 @@
+//! clusters (bays) and their nodegroups; the quota check; stats.
+
+use crate::error::{corrupt, from_sqlx};
+use crate::page::{self, Bind, KeyType, PagedQuery};
+use crate::{Backend, Store};
+use magnum_types::cluster::Cluster;
+use magnum_types::names::is_uuid_like;
+use magnum_types::nodegroup::{NodeGroup, Role};
+use magnum_types::pagination::PageRequest;
+use magnum_types::status::ClusterStatus;
+use magnum_types::time::{from_storage, to_storage};
+use magnum_types::{ErrorKind, MagnumError, Result};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use uuid::Uuid;
+
+/// Whose clusters a caller sees: one project's, or all (`None`, admins with all_projects).
+#[derive(Debug, Clone)]
+pub struct ClusterScope {
+    pub project_id: Option<String>,
+}
+
+impl ClusterScope {
+    pub fn project(p: &str) -> Self {
+        ClusterScope { project_id: Some(p.to_owned()) }
+    }
+    pub fn all() -> Self {
+        ClusterScope { project_id: None }
+    }
+    fn filter(&self, first: usize) -> (String, Vec<Bind>) {
+        match &self.project_id {
+            Some(p) => (format!("project_id = ${first}"), vec![Bind::Text(p.clone())]),
+            None => ("1 = 1".into(), vec![]),
+        }
+    }
+}
+
+const COLUMNS: &str = "id, version, project_id, name, cluster_template_id, status, node_count, master_count, create_timeout, created_at, updated_at, body";
+const NG_COLUMNS: &str = "id, version, cluster_id, project_id, name, role, is_default, node_count, status, created_at, updated_at, body";
+
+fn key_of(sort_key: &str) -> (&'static str, KeyType) {
+    match sort_key {
+        "uuid" => ("uuid", KeyType::Text),
+        "name" => ("name", KeyType::Text),
+        "status" => ("status", KeyType::Text),
+        "node_count" => ("node_count", KeyType::Int),
+        "master_count" => ("master_count", KeyType::Int),
+        "create_timeout" => ("create_timeout", KeyType::Int),
+        "created_at" => ("created_at", KeyType::Text),
+        "updated_at" => ("updated_at", KeyType::Text),
+        "cluster_template_id" => ("cluster_template_id", KeyType::Text),
+        _ => ("id", KeyType::Int),
+    }
+}
+
+fn ng_key_of(sort_key: &str) -> (&'static str, KeyType) {
+    match sort_key {
+        "uuid" => ("uuid", KeyType::Text),
+        "name" => ("name", KeyType::Text),
+        "role" => ("role", KeyType::Text),
+        "node_count" => ("node_count", KeyType::Int),
+        "created_at" => ("created_at", KeyType::Text),
+        "updated_at" => ("updated_at", KeyType::Text),
+        _ => ("id", KeyType::Int),
+    }
+}
+
+fn timestamps(row: &AnyRow) -> Result<(magnum_types::time::Timestamp, Option<magnum_types::time::Timestamp>)> {
+    let created: String = row.try_get("created_at").map_err(from_sqlx)?;
+    let created = from_storage(&created).ok_or_else(|| corrupt("timestamp", &created))?;
+    let updated = row.try_get::<Option<String>, _>("updated_at").map_err(from_sqlx)?.and_then(|s| from_storage(&s));
+    Ok((created, updated))
+}
+
+fn decode(row: &AnyRow) -> Result<Cluster> {
+    let body: String = row.try_get("body").map_err(from_sqlx)?;
+    let mut c: Cluster = serde_json::from_str(&body).map_err(|e| corrupt("cluster", e))?;
+    c.id = row.try_get("id").map_err(from_sqlx)?;
+    c.version = row.try_get("version").map_err(from_sqlx)?;
+    c.project_id = row.try_get("project_id").map_err(from_sqlx)?;
+    c.name = row.try_get("name").map_err(from_sqlx)?;
+    let status: String = row.try_get("status").map_err(from_sqlx)?;
+    c.status = status.parse().map_err(|e| corrupt("cluster status", e))?;
+    c.node_count = row.try_get("node_count").map_err(from_sqlx)?;
+    c.master_count = row.try_get("master_count").map_err(from_sqlx)?;
+    c.create_timeout = row.try_get("create_timeout").map_err(from_sqlx)?;
+    (c.created_at, c.updated_at) = timestamps(row)?;
+    Ok(c)
+}
+
+fn decode_ng(row: &AnyRow) -> Result<NodeGroup> {
+    let body: String = row.try_get("body").map_err(from_sqlx)?;
+    let mut ng: NodeGroup = serde_json::from_str(&body).map_err(|e| corrupt("nodegroup", e))?;
+    ng.id = row.try_get("id").map_err(from_sqlx)?;
+    ng.version = row.try_get("version").map_err(from_sqlx)?;
+    ng.node_count = row.try_get("node_count").map_err(from_sqlx)?;
+    let status: String = row.try_get("status").map_err(from_sqlx)?;
+    ng.status = status.parse().map_err(|e| corrupt("nodegroup status", e))?;
+    let role: String = row.try_get("role").map_err(from_sqlx)?;
+    ng.role = Role::parse(&role).ok_or_else(|| corrupt("nodegroup role", &role))?;
+    (ng.created_at, ng.updated_at) = timestamps(row)?;
+    Ok(ng)
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| MagnumError::internal(format!("cannot encode: {e}")))
+}
+
+impl Store {
+    /// Inserts a cluster with its default nodegroups, in one transaction with the quota check:
+    /// the project may hold at most its quota (or `default_limit`) clusters.
+    pub async fn create_cluster(&self, c: &Cluster, nodegroups: &[NodeGroup], default_limit: i64) -> Result<Cluster> {
+        let _w = self.write_guard().await;
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        if self.backend == Backend::Postgres {
+            // Serializes creates per project so the count below cannot go stale.
+            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS l")
+                .bind(&c.project_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+        }
+        let limit = sqlx::query("SELECT hard_limit FROM quotas WHERE project_id = $1 AND resource = 'Cluster'")
+            .bind(&c.project_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(from_sqlx)?
+            .map(|r| r.try_get::<i64, _>("hard_limit"))
+            .transpose()
+            .map_err(from_sqlx)?
+            .unwrap_or(default_limit);
+        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM clusters WHERE project_id = $1")
+            .bind(&c.project_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(from_sqlx)?
+            .try_get("n")
+            .map_err(from_sqlx)?;
+        if count >= limit {
+            return Err(MagnumError::forbidden(format!(
+                "Resource limit exceeded: You have reached the maximum clusters per project, {limit}. \
+                 You may delete a cluster to make room for a new one."
+            )));
+        }
+        let row = sqlx::query(
+            "INSERT INTO clusters (uuid, version, project_id, user_id, name, cluster_template_id, status, node_count, \
+             master_count, create_timeout, created_at, updated_at, body) \
+             VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11) RETURNING id",
+        )
+        .bind(c.uuid.to_string())
+        .bind(&c.project_id)
+        .bind(&c.user_id)
+        .bind(&c.name)
+        .bind(c.cluster_template_id.to_string())
+        .bind(c.status.as_str())
+        .bind(c.node_count)
+        .bind(c.master_count)
+        .bind(c.create_timeout)
+        .bind(to_storage(&c.created_at))
+        .bind(json(c)?)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| match from_sqlx(e) {
+            err if err.kind == ErrorKind::Invalid => {
+                MagnumError::invalid(format!("ClusterTemplate {} could not be found.", c.cluster_template_id))
+            }
+            err => err,
+        })?;
+        for ng in nodegroups {
+            insert_nodegroup(&mut tx, ng).await?;
+        }
+        tx.commit().await.map_err(from_sqlx)?;
+        let mut out = c.clone();
+        out.id = row.try_get("id").map_err(from_sqlx)?;
+        out.version = 1;
+        Ok(out)
+    }
+
+    pub async fn get_cluster(&self, scope: &ClusterScope, ident: &str) -> Result<Cluster> {
+        let (filter, mut binds) = scope.filter(1);
+        let by = if is_uuid_like(ident) { "uuid" } else { "name" };
+        binds.push(Bind::Text(ident.to_owned()));
+        let sql = format!("SELECT {COLUMNS} FROM clusters WHERE {filter} AND {by} = ${} LIMIT 2", binds.len());
+        let rows = page::bind_all(sqlx::query(&sql), &binds).fetch_all(&self.pool).await.map_err(from_sqlx)?;
+        match rows.as_slice() {
+            [] => Err(MagnumError::not_found(format!("Cluster {ident} could not be found."))),
+            [one] => decode(one),
+            _ => Err(MagnumError::conflict(format!(
+                "Multiple clusters exist with same name {ident}. Please use the cluster uuid instead."
+            ))),
+        }
+    }
+
+    pub async fn get_cluster_by_uuid(&self, uuid: Uuid) -> Result<Option<Cluster>> {
+        let sql = format!("SELECT {COLUMNS} FROM clusters WHERE uuid = $1");
+        let row = sqlx::query(&sql).bind(uuid.to_string()).fetch_optional(&self.pool).await.map_err(from_sqlx)?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    pub async fn list_clusters(&self, scope: &ClusterScope, page: &PageRequest) -> Result<Vec<Cluster>> {
+        let (filter, binds) = scope.filter(1);
+        let q = PagedQuery { table: "clusters", columns: COLUMNS, filter, binds, key: key_of(&page.sort_key), what: "cluster" };
+        page::fetch(&self.pool, q, page).await?.iter().map(decode).collect()
+    }
+
+    /// Clusters with an operation in progress, oldest first (the conductor's sweep).
+    pub async fn clusters_in_progress(&self) -> Result<Vec<Cluster>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM clusters WHERE status IN ('CREATE_IN_PROGRESS', 'UPDATE_IN_PROGRESS', \
+             'DELETE_IN_PROGRESS', 'ROLLBACK_IN_PROGRESS') ORDER BY id"
+        );
+        sqlx::query(&sql).fetch_all(&self.pool).await.map_err(from_sqlx)?.iter().map(decode).collect()
+    }
+
+    /// Writes `c` if nobody changed it since it was read (`c.version`); 409 otherwise. The
+    /// default nodegroups follow the cluster's counts and status in the same transaction.
+    pub async fn update_cluster(&self, c: &Cluster) -> Result<Cluster> {
+        let _w = self.write_guard().await;
+        let now = magnum_types::time::now();
+        let mut out = c.clone();
+        out.updated_at = Some(now);
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        let done = sqlx::query(
+            "UPDATE clusters SET version = version + 1, name = $1, status = $2, node_count = $3, master_count = $4, \
+             create_timeout = $5, updated_at = $6, body = $7 WHERE uuid = $8 AND version = $9",
+        )
+        .bind(&out.name)
+        .bind(out.status.as_str())
+        .bind(out.node_count)
+        .bind(out.master_count)
+        .bind(out.create_timeout)
+        .bind(to_storage(&now))
+        .bind(json(&out)?)
+        .bind(out.uuid.to_string())
+        .bind(out.version)
+        .execute(&mut *tx)
+        .await
+        .map_err(from_sqlx)?;
+        if done.rows_affected() == 0 {
+            drop(tx);
+            return Err(self.missing_or_stale("clusters", "Cluster", out.uuid).await);
+        }
+        for (role, count) in [(Role::Master, out.master_count), (Role::Worker, out.node_count)] {
+            sqlx::query(
+                "UPDATE nodegroups SET version = version + 1, node_count = $1, status = $2, updated_at = $3 \
+                 WHERE cluster_id = $4 AND is_default = 1 AND role = $5",
+            )
+            .bind(count)
+            .bind(out.status.as_str())
+            .bind(to_storage(&now))
+            .bind(out.uuid.to_string())
+            .bind(role.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        }
+        tx.commit().await.map_err(from_sqlx)?;
+        out.version += 1;
+        Ok(out)
+    }
+
+    /// Removes a cluster and its nodegroups. Deleting a missing cluster is not an error: the
+    /// conductor may repeat a delete after a crash.
+    pub async fn delete_cluster(&self, uuid: Uuid) -> Result<bool> {
+        let _w = self.write_guard().await;
+        let done = sqlx::query("DELETE FROM clusters WHERE uuid = $1")
+            .bind(uuid.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn list_nodegroups(&self, cluster: Uuid, role: Option<Role>, page: &PageRequest) -> Result<Vec<NodeGroup>> {
+        let mut filter = "cluster_id = $1".to_owned();
+        let mut binds = vec![Bind::Text(cluster.to_string())];
+        if let Some(r) = role {
+            filter.push_str(" AND role = $2");
+            binds.push(Bind::Text(r.as_str().to_owned()));
+        }
+        let q = PagedQuery { table: "nodegroups", columns: NG_COLUMNS, filter, binds, key: ng_key_of(&page.sort_key), what: "nodegroup" };
+        page::fetch(&self.pool, q, page).await?.iter().map(decode_ng).collect()
+    }
+
+    pub async fn get_nodegroup(&self, cluster: Uuid, ident: &str) -> Result<NodeGroup> {
+        let by = if is_uuid_like(ident) { "uuid" } else { "name" };
+        let sql = format!("SELECT {NG_COLUMNS} FROM nodegroups WHERE cluster_id = $1 AND {by} = $2");
+        let row = sqlx::query(&sql)
+            .bind(cluster.to_string())
+            .bind(ident)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        decode_ng(&row.ok_or_else(|| MagnumError::not_found(format!("Nodegroup {ident} could not be found.")))?)
+    }
+
+    /// `(clusters, nodes)` of one project, or of all projects with `None`.
+    pub async fn stats(&self, project: Option<&str>) -> Result<(i64, i64)> {
+        let base = "SELECT COUNT(*) AS c, CAST(COALESCE(SUM(node_count + master_count), 0) AS BIGINT) AS n FROM clusters";
+        let row = match project {
+            Some(p) => sqlx::query(&format!("{base} WHERE project_id = $1")).bind(p).fetch_one(&self.pool).await,
+            None => sqlx::query(base).fetch_one(&self.pool).await,
+        }
+        .map_err(from_sqlx)?;
+        Ok((row.try_get("c").map_err(from_sqlx)?, row.try_get("n").map_err(from_sqlx)?))
+    }
+
+    /// How many clusters of each status exist (for logs and tests).
+    pub async fn count_by_status(&self, status: ClusterStatus) -> Result<i64> {
+        sqlx::query("SELECT COUNT(*) AS n FROM clusters WHERE status = $1")
+            .bind(status.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(from_sqlx)?
+            .try_get("n")
+            .map_err(from_sqlx)
+    }
+}
+
+async fn insert_nodegroup(tx: &mut sqlx::Transaction<'_, sqlx::Any>, ng: &NodeGroup) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO nodegroups (uuid, version, cluster_id, project_id, name, role, is_default, node_count, status, \
+         created_at, updated_at, body) VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)",
+    )
+    .bind(ng.uuid.to_string())
+    .bind(ng.cluster_id.to_string())
+    .bind(&ng.project_id)
+    .bind(&ng.name)
+    .bind(ng.role.as_str())
+    .bind(ng.is_default as i64)
+    .bind(ng.node_count)
+    .bind(ng.status.as_str())
+    .bind(to_storage(&ng.created_at))
+    .bind(json(ng)?)
+    .execute(&mut **tx)
+    .await
+    .map_err(from_sqlx)?;
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! magnum_services: conductor heartbeats.
+
+use crate::error::{corrupt, from_sqlx};
+use crate::Store;
+use magnum_types::mservice::MagnumService;
+use magnum_types::time::{from_storage, now, to_storage};
+use magnum_types::Result;
+use sqlx::Row;
+
+impl Store {
+    /// Records that `binary` on `host` is alive: creates its row or bumps `report_count`.
+    pub async fn heartbeat(&self, host: &str, binary: &str) -> Result<()> {
+        let _w = self.write_guard().await;
+        let t = to_storage(&now());
+        sqlx::query(
+            "INSERT INTO magnum_services (host, binary_name, report_count, last_seen_up, created_at, updated_at) \
+             VALUES ($1, $2, 1, $3, $3, NULL) \
+             ON CONFLICT (host, binary_name) DO UPDATE SET report_count = magnum_services.report_count + 1, \
+             last_seen_up = $3, updated_at = $3",
+        )
+        .bind(host)
+        .bind(binary)
+        .bind(&t)
+        .execute(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    pub async fn list_services(&self) -> Result<Vec<MagnumService>> {
+        let rows = sqlx::query(
+            "SELECT id, host, binary_name, disabled, disabled_reason, forced_down, report_count, last_seen_up, created_at, updated_at \
+             FROM magnum_services ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        rows.iter()
+            .map(|r| {
+                let ts = |c: &str| -> Result<Option<magnum_types::time::Timestamp>> {
+                    Ok(r.try_get::<Option<String>, _>(c).map_err(from_sqlx)?.and_then(|s| from_storage(&s)))
+                };
+                Ok(MagnumService {
+                    id: r.try_get("id").map_err(from_sqlx)?,
+                    host: r.try_get("host").map_err(from_sqlx)?,
+                    binary: r.try_get("binary_name").map_err(from_sqlx)?,
+                    disabled: r.try_get::<i64, _>("disabled").map_err(from_sqlx)? != 0,
+                    disabled_reason: r.try_get("disabled_reason").map_err(from_sqlx)?,
+                    forced_down: r.try_get::<i64, _>("forced_down").map_err(from_sqlx)? != 0,
+                    report_count: r.try_get("report_count").map_err(from_sqlx)?,
+                    last_seen_up: ts("last_seen_up")?,
+                    created_at: ts("created_at")?.ok_or_else(|| corrupt("service", "no created_at"))?,
+                    updated_at: ts("updated_at")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,269 @@
+//! Store behaviour, run once against SQLite and once against PostgreSQL.
+//! PostgreSQL variants need MAGNUM_TEST_POSTGRES_URL (scripts/test.sh provides it).
+
+use magnum_store::{testing, ClusterScope, Store, TemplateScope};
+use magnum_types::cluster::{Cluster, ClusterCreator, CLUSTER_SCHEMA};
+use magnum_types::microversion::MAX;
+use magnum_types::nodegroup::{NodeGroup, Role};
+use magnum_types::pagination::{PageRequest, SortDir};
+use magnum_types::status::ClusterStatus;
+use magnum_types::template::{ClusterTemplate, Creator, CLUSTER_TEMPLATE_SCHEMA};
+use magnum_types::ErrorKind;
+use serde_json::json;
+
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $name() {
+                let t = magnum_store::testing::sqlite().await;
+                super::$name(&t.store).await;
+                t.finish().await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $name() {
+                let Some(t) = magnum_store::testing::postgres(concat!("postgres::", stringify!($name))).await else { return };
+                super::$name(&t.store).await;
+                t.finish().await;
+            })*
+        }
+    };
+}
+
+both_backends!(
+    template_crud_and_stale_writes,
+    name_lookups,
+    template_visibility,
+    cluster_with_nodegroups_and_quota,
+    template_in_use_cannot_be_deleted,
+    pagination,
+    cluster_updates_are_versioned,
+    heartbeats,
+    quotas,
+    concurrent_creates_respect_quota,
+);
+
+fn template(project: &str, body: serde_json::Value) -> ClusterTemplate {
+    let flavors = vec!["m1.small".to_owned()];
+    let checked = CLUSTER_TEMPLATE_SCHEMA.check_create(&body).expect("valid body");
+    ClusterTemplate::from_create(&checked, &Creator { project_id: project, user_id: "u", flavors: &flavors, now: magnum_types::time::now() })
+        .expect("valid template")
+}
+
+fn cluster(t: &ClusterTemplate, name: &str) -> (Cluster, Vec<NodeGroup>) {
+    let checked = CLUSTER_SCHEMA.check_create(&json!({"cluster_template_id": t.uuid.to_string(), "name": name, "node_count": 2})).expect("valid");
+    let flavors: Vec<String> = vec![];
+    let who = ClusterCreator { project_id: &t.project_id, user_id: "u", flavors: &flavors, version: MAX, now: magnum_types::time::now() };
+    let c = Cluster::from_create(&checked, t, &who).expect("valid cluster");
+    let ngs = vec![NodeGroup::default_for(&c, Role::Master, &t.image_id), NodeGroup::default_for(&c, Role::Worker, &t.image_id)];
+    (c, ngs)
+}
+
+fn page(limit: usize) -> PageRequest {
+    PageRequest { limit, marker: None, sort_key: "id".into(), sort_dir: SortDir::Asc }
+}
+
+fn own(p: &str) -> TemplateScope {
+    TemplateScope { project_id: p.into(), admin: false, all_projects: false }
+}
+
+async fn template_crud_and_stale_writes(store: &Store) {
+    let t = store.create_template(&template("p1", json!({"coe": "swarm", "image_id": "img", "name": "t1", "labels": {"a": "b"}}))).await.expect("create");
+    let got = store.get_template(&own("p1"), &t.uuid.to_string()).await.expect("get");
+    assert_eq!(got.labels.get("a").map(String::as_str), Some("b"));
+    assert_eq!(got.name.as_deref(), Some("t1"));
+    let dup = store.create_template(&t).await.expect_err("duplicate uuid");
+    assert_eq!(dup.kind, ErrorKind::Conflict);
+
+    let mut a = got.clone();
+    let mut b = got.clone();
+    a.name = Some("from-a".into());
+    b.name = Some("from-b".into());
+    let a = store.update_template(&a).await.expect("first writer wins");
+    let e = store.update_template(&b).await.expect_err("second writer is stale");
+    assert_eq!(e.kind, ErrorKind::Conflict, "{}", e.message);
+    assert_eq!(store.get_template(&own("p1"), "from-a").await.expect("renamed").version, a.version);
+
+    store.delete_template(t.uuid).await.expect("delete");
+    assert_eq!(store.get_template(&own("p1"), &t.uuid.to_string()).await.expect_err("gone").kind, ErrorKind::NotFound);
+    assert_eq!(store.delete_template(t.uuid).await.expect_err("gone").kind, ErrorKind::NotFound);
+    assert_eq!(store.update_template(&a).await.expect_err("gone").kind, ErrorKind::NotFound);
+}
+
+async fn name_lookups(store: &Store) {
+    for _ in 0..2 {
+        store.create_template(&template("p1", json!({"coe": "swarm", "image_id": "i", "name": "twin"}))).await.expect("create");
+    }
+    assert_eq!(store.get_template(&own("p1"), "twin").await.expect_err("ambiguous").kind, ErrorKind::Conflict);
+    assert_eq!(store.get_template(&own("p1"), "nobody").await.expect_err("none").kind, ErrorKind::NotFound);
+    let t = store.create_template(&template("p1", json!({"coe": "swarm", "image_id": "i", "name": "solo"}))).await.expect("create");
+    let (c, ngs) = cluster(&t, "bay1");
+    store.create_cluster(&c, &ngs, 20).await.expect("cluster");
+    let (c2, ngs2) = cluster(&t, "bay1");
+    store.create_cluster(&c2, &ngs2, 20).await.expect("same name allowed");
+    assert_eq!(store.get_cluster(&ClusterScope::project("p1"), "bay1").await.expect_err("ambiguous").kind, ErrorKind::Conflict);
+    assert_eq!(store.get_cluster(&ClusterScope::project("p1"), &c.uuid.to_string()).await.expect("by uuid").uuid, c.uuid);
+    assert_eq!(store.get_cluster(&ClusterScope::project("p2"), &c.uuid.to_string()).await.expect_err("other project").kind, ErrorKind::NotFound);
+}
+
+async fn template_visibility(store: &Store) {
+    let private = store.create_template(&template("p1", json!({"coe": "swarm", "image_id": "i"}))).await.expect("create");
+    let public = store.create_template(&template("p1", json!({"coe": "swarm", "image_id": "i", "public": true}))).await.expect("create");
+    let hidden = store.create_template(&template("p1", json!({"coe": "swarm", "image_id": "i", "public": true, "hidden": true}))).await.expect("create");
+    let seen = |ts: Vec<ClusterTemplate>| ts.into_iter().map(|t| t.uuid).collect::<Vec<_>>();
+    let p2 = seen(store.list_templates(&own("p2"), &page(100)).await.expect("list"));
+    assert_eq!(p2, vec![public.uuid], "other projects see only public, not hidden");
+    let admin = TemplateScope { project_id: "p2".into(), admin: true, all_projects: false };
+    assert_eq!(seen(store.list_templates(&admin, &page(100)).await.expect("list")), vec![public.uuid, hidden.uuid]);
+    let all = TemplateScope { project_id: "p2".into(), admin: true, all_projects: true };
+    assert_eq!(store.list_templates(&all, &page(100)).await.expect("list").len(), 3);
+    assert_eq!(store.get_template(&own("p2"), &private.uuid.to_string()).await.expect_err("private").kind, ErrorKind::NotFound);
+    store.get_template(&own("p2"), &public.uuid.to_string()).await.expect("public is visible");
+}
+
+async fn cluster_with_nodegroups_and_quota(store: &Store) {
+    let t = store.create_template(&template("p1", json!({"coe": "swarm", "image_id": "i"}))).await.expect("create");
+    let (c, ngs) = cluster(&t, "a");
+    let c = store.create_cluster(&c, &ngs, 2).await.expect("first");
+    let groups = store.list_nodegroups(c.uuid, None, &page(10)).await.expect("nodegroups");
+    assert_eq!(groups.iter().map(|g| (g.name.as_str(), g.node_count)).collect::<Vec<_>>(), vec![("default-master", 1), ("default-worker", 2)]);
+    let workers = store.list_nodegroups(c.uuid, Some(Role::Worker), &page(10)).await.expect("workers");
+    assert_eq!(workers.len(), 1);
+    assert_eq!(store.get_nodegroup(c.uuid, "default-worker").await.expect("by name").role, Role::Worker);
+    let (c2, ngs2) = cluster(&t, "b");
+    store.create_cluster(&c2, &ngs2, 2).await.expect("second");
+    let (c3, ngs3) = cluster(&t, "c");
+    let e = store.create_cluster(&c3, &ngs3, 2).await.expect_err("over quota");
+    assert_eq!(e.kind, ErrorKind::Forbidden);
+    assert!(e.message.contains("maximum clusters per project, 2"), "{}", e.message);
+    assert!(store.get_cluster_by_uuid(c3.uuid).await.expect("query").is_none(), "nothing half-written");
+    store.create_quota("p1", "Cluster", 3).await.expect("raise quota");
+    store.create_cluster(&c3, &ngs3, 2).await.expect("quota row wins over the default");
+    assert_eq!(store.stats(Some("p1")).await.expect("stats"), (3, 9));
+    assert_eq!(store.stats(Some("p2")).await.expect("stats"), (0, 0));
+    assert!(store.delete_cluster(c.uuid).await.expect("delete"));
+    assert!(!store.delete_cluster(c.uuid).await.expect("repeat delete is harmless"));
+    assert!(store.list_nodegroups(c.uuid, None, &page(10)).await.expect("nodegroups").is_empty(), "nodegroups go with the cluster");
+}
+
+async fn template_in_use_cannot_be_deleted(store: &Store) {
+    let t = store.create_template(&template("p1", json!({"coe": "swarm", "image_id": "i"}))).await.expect("create");
+    let (c, ngs) = cluster(&t, "a");
+    store.create_cluster(&c, &ngs, 20).await.expect("cluster");
+    assert!(store.template_in_use(t.uuid).await.expect("query"));
+    let e = store.delete_template(t.uuid).await.expect_err("in use");
+    assert_eq!(e.kind, ErrorKind::Invalid);
+    assert!(e.message.contains("referenced by one or multiple clusters"), "{}", e.message);
+    store.delete_cluster(c.uuid).await.expect("delete cluster");
+    store.delete_template(t.uuid).await.expect("now deletable");
+}
+
+async fn pagination(store: &Store) {
+    let t = store.create_template(&template("p1", json!({"coe": "swarm", "image_id": "i"}))).await.expect("create");
+    let mut names = vec![];
+    for i in 0..25 {
+        let name = format!("bay-{:02}", (i * 7) % 25);
+        let (c, ngs) = cluster(&t, &name);
+        store.create_cluster(&c, &ngs, 100).await.expect("cluster");
+        names.push(name);
+    }
+    let scope = ClusterScope::project("p1");
+    let mut seen = vec![];
+    let mut req = PageRequest { limit: 10, marker: None, sort_key: "name".into(), sort_dir: SortDir::Desc };
+    loop {
+        let batch = store.list_clusters(&scope, &req).await.expect("page");
+        seen.extend(batch.iter().map(|c| c.name.clone()));
+        if batch.len() < req.limit {
+            break;
+        }
+        req.marker = batch.last().map(|c| c.uuid);
+    }
+    names.sort();
+    names.reverse();
+    assert_eq!(seen, names, "pages are disjoint, complete and ordered");
+    let by_id = store.list_clusters(&scope, &page(5)).await.expect("page");
+    assert_eq!(by_id.len(), 5);
+    assert!(by_id.windows(2).all(|w| w[0].id < w[1].id));
+    let missing = PageRequest { marker: Some(uuid::Uuid::new_v4()), ..page(5) };
+    assert_eq!(store.list_clusters(&scope, &missing).await.expect_err("marker").kind, ErrorKind::NotFound);
+    let foreign = PageRequest { marker: by_id.first().map(|c| c.uuid), ..page(5) };
+    assert_eq!(store.list_clusters(&ClusterScope::project("p2"), &foreign).await.expect_err("marker of another project").kind, ErrorKind::NotFound);
+}
+
+async fn cluster_updates_are_versioned(store: &Store) {
+    let t = store.create_template(&template("p1", json!({"coe": "swarm", "image_id": "i"}))).await.expect("create");
+    let (c, ngs) = cluster(&t, "a");
+    let c = store.create_cluster(&c, &ngs, 20).await.expect("cluster");
+    let mut a = c.clone();
+    a.status = ClusterStatus::CreateComplete;
+    a.node_count = 4;
+    let a = store.update_cluster(&a).await.expect("update");
+    let mut stale = c.clone();
+    stale.status = ClusterStatus::CreateFailed;
+    assert_eq!(store.update_cluster(&stale).await.expect_err("stale").kind, ErrorKind::Conflict);
+    let got = store.get_cluster_by_uuid(c.uuid).await.expect("query").expect("exists");
+    assert_eq!((got.status, got.node_count, got.version), (ClusterStatus::CreateComplete, 4, a.version));
+    let w = store.get_nodegroup(c.uuid, "default-worker").await.expect("ng");
+    assert_eq!((w.node_count, w.status), (4, ClusterStatus::CreateComplete));
+    assert_eq!(store.clusters_in_progress().await.expect("sweep").len(), 0);
+    assert_eq!(store.count_by_status(ClusterStatus::CreateComplete).await.expect("count"), 1);
+}
+
+async fn heartbeats(store: &Store) {
+    store.heartbeat("h1", "magnum-conductor").await.expect("beat");
+    store.heartbeat("h1", "magnum-conductor").await.expect("beat");
+    store.heartbeat("h2", "magnum-conductor").await.expect("beat");
+    let s = store.list_services().await.expect("list");
+    assert_eq!(s.iter().map(|s| (s.host.as_str(), s.report_count)).collect::<Vec<_>>(), vec![("h1", 2), ("h2", 1)]);
+    assert!(s[0].last_seen_up.is_some());
+}
+
+async fn quotas(store: &Store) {
+    store.create_quota("p1", "Cluster", 5).await.expect("create");
+    assert_eq!(store.create_quota("p1", "Cluster", 6).await.expect_err("dup").kind, ErrorKind::Conflict);
+    assert_eq!(store.update_quota("p1", "Cluster", 7).await.expect("update").hard_limit, 7);
+    store.create_quota("p2", "Cluster", 1).await.expect("create");
+    assert_eq!(store.list_quotas(None, 100, None).await.expect("all").len(), 2);
+    let first = store.list_quotas(None, 1, None).await.expect("page");
+    assert_eq!(store.list_quotas(None, 10, Some(first[0].id)).await.expect("after marker").len(), 1);
+    assert_eq!(store.list_quotas(Some("p2"), 100, None).await.expect("p2").len(), 1);
+    store.delete_quota("p1", "Cluster").await.expect("delete");
+    assert_eq!(store.delete_quota("p1", "Cluster").await.expect_err("gone").kind, ErrorKind::NotFound);
+    assert!(store.get_quota("p1", "Cluster").await.expect("get").is_none());
+}
+
+async fn concurrent_creates_respect_quota(store: &Store) {
+    let t = store.create_template(&template("p1", json!({"coe": "swarm", "image_id": "i"}))).await.expect("create");
+    let mut tasks = vec![];
+    for i in 0..10 {
+        let store = store.clone();
+        let (c, ngs) = cluster(&t, &format!("c{i}"));
+        tasks.push(tokio::spawn(async move { store.create_cluster(&c, &ngs, 5).await }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(_) => ok += 1,
+            Err(e) => assert_eq!(e.kind, ErrorKind::Forbidden, "{}", e.message),
+        }
+    }
+    assert_eq!(ok, 5, "exactly the quota is admitted");
+    assert_eq!(store.stats(Some("p1")).await.expect("stats").0, 5);
+}
+
+#[tokio::test]
+async fn migrations_apply_once_and_reopen_cleanly() {
+    let t = testing::sqlite().await;
+    let again = Store::open(&t.url, 2).await.expect("reopen applies nothing new");
+    again.close().await;
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn unreachable_database_is_unavailable_not_internal() {
+    let e = Store::open("postgres://nobody:pw@127.0.0.1:1/none", 1).await.err().expect("refused");
+    assert_eq!(e.kind, ErrorKind::Unavailable, "{}", e.message);
+    assert!(!e.message.contains(":pw@"), "password must not leak: {}", e.message);
+    let e = Store::open("mysql://x", 1).await.err().expect("unsupported");
+    assert_eq!(e.kind, ErrorKind::Invalid);
+}

@@ -1,0 +1,42 @@
+//! Timestamps: stored as RFC 3339 text in UTC with microseconds (sortable as text),
+//! shown to clients the way Magnum does: seconds precision with a `+00:00` offset.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+pub type Timestamp = DateTime<Utc>;
+
+pub fn now() -> Timestamp {
+    Utc::now()
+}
+
+/// The stored form: fixed width, so text order is time order.
+pub fn to_storage(t: &Timestamp) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, false)
+}
+
+pub fn from_storage(s: &str) -> Option<Timestamp> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// The API form, e.g. `2015-04-20T19:05:27+00:00`.
+pub fn to_api(t: &Timestamp) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_round_trip_and_api_form() {
+        let t = from_storage("2015-04-20T19:05:27.123456+00:00").expect("parses");
+        assert_eq!(to_storage(&t), "2015-04-20T19:05:27.123456+00:00");
+        assert_eq!(to_api(&t), "2015-04-20T19:05:27+00:00");
+    }
+}
+
+/// Rewrites `created_at`/`updated_at` of a serialized object into the API form.
+pub fn api_timestamps(doc: &mut serde_json::Map<String, serde_json::Value>, created: &Timestamp, updated: Option<&Timestamp>) {
+    doc.insert("created_at".into(), serde_json::Value::String(to_api(created)));
+    doc.insert("updated_at".into(), updated.map(|u| serde_json::Value::String(to_api(u))).unwrap_or(serde_json::Value::Null));
+}

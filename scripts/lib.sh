@@ -1,0 +1,22 @@
+# Shared helpers for the project's scripts. Source it; do not run it.
+set -euo pipefail
+
+log() { printf '\033[1m[magnum-rs]\033[0m %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# apt-get install only what is missing; `apt-get update` once per run.
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  [ "$(id -u)" -eq 0 ] || die "need root to install ${missing[*]} (apt-get)"
+  if [ -z "${MAGNUM_APT_UPDATED:-}" ]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    export MAGNUM_APT_UPDATED=1
+  fi
+  log "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}

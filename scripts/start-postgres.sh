@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs (if missing) and starts PostgreSQL 15 on 127.0.0.1:5432, creates the role and
+# database the tests and benchmarks use, and prints the connection URL on stdout.
+# Idempotent: safe to run when PostgreSQL is already up.
+source "$(dirname "$0")/lib.sh"
+
+PG_VERSION=15
+DB_USER=${MAGNUM_PG_USER:-magnum}
+DB_PASS=${MAGNUM_PG_PASSWORD:-magnum}
+DB_NAME=${MAGNUM_PG_DB:-magnum_test}
+
+apt_install postgresql-$PG_VERSION postgresql-client-$PG_VERSION
+
+if ! pg_lsclusters -h | awk '{print $1" "$2}' | grep -q "^$PG_VERSION main$"; then
+  log "creating PostgreSQL cluster $PG_VERSION/main"
+  pg_createcluster $PG_VERSION main >/dev/null
+fi
+if ! pg_lsclusters -h | grep -q "^$PG_VERSION *main .* online"; then
+  log "starting PostgreSQL $PG_VERSION"
+  pg_ctlcluster $PG_VERSION main start
+fi
+for _ in $(seq 1 50); do
+  pg_isready -q -h 127.0.0.1 -p 5432 && break
+  sleep 0.2
+done
+pg_isready -q -h 127.0.0.1 -p 5432 || die "PostgreSQL did not become ready on 127.0.0.1:5432"
+
+psql_admin() { su postgres -c "psql -v ON_ERROR_STOP=1 -qtAc \"$1\""; }
+if [ "$(psql_admin "SELECT 1 FROM pg_roles WHERE rolname='$DB_USER'")" != "1" ]; then
+  psql_admin "CREATE ROLE $DB_USER LOGIN PASSWORD '$DB_PASS' CREATEDB"
+fi
+if [ "$(psql_admin "SELECT 1 FROM pg_database WHERE datname='$DB_NAME'")" != "1" ]; then
+  psql_admin "CREATE DATABASE $DB_NAME OWNER $DB_USER"
+fi
+echo "postgres://$DB_USER:$DB_PASS@127.0.0.1:5432/$DB_NAME"
