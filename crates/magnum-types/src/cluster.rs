@@ -315,7 +315,14 @@ pub struct ClusterChange {
     pub health_status_reason: Option<BTreeMap<String, String>>,
 }
 
-/// Checks a patched document against the original and returns the allowed change.
+impl ClusterChange {
+    pub fn is_empty(&self) -> bool {
+        self.node_count.is_none() && self.health_status.is_none() && self.health_status_reason.is_none()
+    }
+}
+
+/// Checks a patched document against the original and returns the allowed change (possibly
+/// empty: the caller decides whether an unchanged `node_count` is a retry).
 pub fn cluster_change(before: &Map<String, Value>, after: &Map<String, Value>, version: Version) -> Result<ClusterChange> {
     let changed = crate::patch::changed(before, after);
     let mut refused: Vec<&str> = changed.iter().map(String::as_str).filter(|c| !PATCHABLE.contains(c)).collect();
@@ -338,9 +345,6 @@ pub fn cluster_change(before: &Map<String, Value>, after: &Map<String, Value>, v
             }
             _ => change.health_status_reason = Some(dict(Some(&value))),
         }
-    }
-    if change == (ClusterChange { node_count: None, health_status: None, health_status_reason: None }) {
-        return Err(MagnumError::invalid("The patch changes nothing."));
     }
     Ok(change)
 }

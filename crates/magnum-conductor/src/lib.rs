@@ -1,0 +1,101 @@
+//! magnum-conductor: the component that does the work.
+//!
+//! For each cluster with an operation in progress, [`Conductor::reconcile`] asks the driver of
+//! the cluster's COE to make the world match what the store says was asked, then records the
+//! outcome through the one state machine ([`magnum_types::status::finish`]). Commands from the
+//! API trigger it at once; a periodic sweep triggers it for anything a command never reached
+//! (a crash, a restart, a lost message). A driver failure becomes `*_FAILED` with a reason;
+//! nothing is left hanging in progress.
+
+mod heartbeat;
+mod locks;
+mod reconcile;
+
+use magnum_config::ConductorConfig;
+use magnum_drivers::DriverRegistry;
+use magnum_rpc::ConductorCommand;
+use magnum_store::Store;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinHandle;
+
+pub use locks::IdLocks;
+
+pub struct Conductor {
+    store: Store,
+    drivers: DriverRegistry,
+    config: ConductorConfig,
+    locks: IdLocks,
+}
+
+/// The running conductor's tasks; dropping it does not stop them, [`Running::stop`] does.
+pub struct Running {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn stop(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Conductor {
+    pub fn new(store: Store, drivers: DriverRegistry, config: ConductorConfig) -> Arc<Conductor> {
+        Arc::new(Conductor { store, drivers, config, locks: IdLocks::default() })
+    }
+
+    /// Starts the heartbeat, the sweep and (when given) the command loop.
+    pub fn start(self: &Arc<Self>, commands: Option<UnboundedReceiver<ConductorCommand>>) -> Running {
+        tracing::info!(host = %self.config.host, drivers = ?self.drivers.coes(), "conductor starting");
+        let mut tasks = vec![tokio::spawn(heartbeat::run(self.store.clone(), self.config.clone())), tokio::spawn(self.clone().sweep_loop())];
+        if let Some(rx) = commands {
+            tasks.push(tokio::spawn(self.clone().command_loop(rx)));
+        }
+        Running { tasks }
+    }
+
+    async fn command_loop(self: Arc<Self>, mut rx: UnboundedReceiver<ConductorCommand>) {
+        while let Some(command) = rx.recv().await {
+            tracing::debug!(?command, "command received");
+            let me = self.clone();
+            tokio::spawn(async move {
+                // Commands for one cluster run one after another (a delete waits for a create).
+                let _guard = me.locks.lock(command.cluster()).await;
+                me.reconcile_logged(command.cluster()).await;
+            });
+        }
+    }
+
+    /// Every `periodic_interval`, reconcile in-progress clusters nobody here is working on.
+    async fn sweep_loop(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(self.config.periodic_interval.max(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let pending = match self.store.clusters_in_progress().await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "sweep could not list in-progress clusters; will retry");
+                    continue;
+                }
+            };
+            for cluster in pending {
+                let Some(guard) = self.locks.try_lock(cluster.uuid) else { continue };
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let _guard = guard;
+                    me.reconcile_logged(cluster.uuid).await;
+                });
+            }
+        }
+    }
+
+    async fn reconcile_logged(&self, uuid: uuid::Uuid) {
+        if let Err(e) = self.reconcile(uuid).await {
+            tracing::warn!(cluster = %uuid, error = %e, "reconcile did not finish; the sweep will retry");
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! One cluster's reconcile: read what was asked, let the driver act, record the outcome.
+
+use crate::Conductor;
+use magnum_drivers::{DriverError, Observed};
+use magnum_types::coe::Coe;
+use magnum_types::status::{finish, ClusterStatus, Outcome};
+use magnum_types::{ErrorKind, Result};
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Conductor {
+    /// Drives cluster `uuid` one step: runs the in-progress operation to its end and records
+    /// it. Does nothing for clusters that are not in progress (a duplicate or stale command).
+    pub async fn reconcile(&self, uuid: Uuid) -> Result<()> {
+        let Some(cluster) = self.store.get_cluster_by_uuid(uuid).await? else { return Ok(()) };
+        let op = match cluster.status {
+            ClusterStatus::CreateInProgress => Op::Create,
+            ClusterStatus::UpdateInProgress => Op::Update,
+            ClusterStatus::DeleteInProgress => Op::Delete,
+            _ => return Ok(()),
+        };
+        let template = self.store.get_template_by_uuid(cluster.cluster_template_id).await?;
+        let coe = Coe::parse(&template.coe)?;
+        let started = cluster.status;
+        tracing::info!(cluster = %uuid, name = %cluster.name, status = %started, "reconciling");
+
+        let Some(driver) = self.drivers.for_coe(coe) else {
+            if op == Op::Delete {
+                // Without a driver nothing was ever built: forgetting the row is the whole delete.
+                self.store.delete_cluster(uuid).await?;
+                tracing::info!(cluster = %uuid, "deleted (no driver had built anything)");
+                return Ok(());
+            }
+            let enabled = self.drivers.coes();
+            let reason = format!(
+                "No driver for COE '{coe}' is enabled in this conductor (enabled: {}). \
+                 Use a template whose COE has a driver, then delete this cluster.",
+                if enabled.is_empty() { "none".to_owned() } else { enabled.join(", ") }
+            );
+            return self.record(uuid, started, Outcome::Failed(reason), None).await;
+        };
+
+        let result = match op {
+            Op::Create => {
+                let work = driver.create(&cluster, &template);
+                match cluster.create_timeout {
+                    0 => work.await,
+                    minutes => match tokio::time::timeout(Duration::from_secs(minutes as u64 * 60), work).await {
+                        Ok(r) => r,
+                        Err(_) => {
+                            if let Err(e) = driver.delete(&cluster).await {
+                                tracing::warn!(cluster = %uuid, error = %e, "cleanup after create timeout failed");
+                            }
+                            Err(DriverError(format!("Cluster creation timed out after {minutes} minutes (create_timeout).")))
+                        }
+                    },
+                }
+            }
+            Op::Update => driver.update(&cluster, &template).await,
+            Op::Delete => driver.delete(&cluster).await.map(|()| Observed::default()),
+        };
+        match result {
+            Ok(observed) => self.record(uuid, started, Outcome::Succeeded, Some(observed)).await,
+            Err(e) => {
+                tracing::warn!(cluster = %uuid, driver = driver.name(), error = %e, "driver failed");
+                self.record(uuid, started, Outcome::Failed(e.0), None).await
+            }
+        }
+    }
+
+    /// Records an outcome unless the cluster moved on meanwhile (e.g. a delete was asked
+    /// during a create): then the newer request owns the cluster and this result is dropped.
+    async fn record(&self, uuid: Uuid, started: ClusterStatus, outcome: Outcome, observed: Option<Observed>) -> Result<()> {
+        for _ in 0..5 {
+            let Some(mut cluster) = self.store.get_cluster_by_uuid(uuid).await? else { return Ok(()) };
+            if cluster.status != started {
+                tracing::info!(cluster = %uuid, was = %started, now = %cluster.status, "cluster changed meanwhile; result dropped");
+                return Ok(());
+            }
+            let Some(next) = finish(started, &outcome) else { return Ok(()) };
+            if next == ClusterStatus::DeleteComplete {
+                self.store.delete_cluster(uuid).await?;
+                tracing::info!(cluster = %uuid, "deleted");
+                return Ok(());
+            }
+            cluster.status = next;
+            cluster.status_reason = match &outcome {
+                Outcome::Failed(reason) => Some(reason.clone()),
+                Outcome::Succeeded => None,
+            };
+            if let Some(o) = &observed {
+                cluster.api_address = o.api_address.clone().or(cluster.api_address);
+                cluster.node_addresses = o.node_addresses.clone();
+                cluster.master_addresses = o.master_addresses.clone();
+                cluster.coe_version = o.coe_version.clone().or(cluster.coe_version);
+                cluster.container_version = o.container_version.clone().or(cluster.container_version);
+            }
+            match self.store.update_cluster(&cluster).await {
+                Ok(_) => {
+                    tracing::info!(cluster = %uuid, status = %next, reason = ?cluster.status_reason, "recorded");
+                    return Ok(());
+                }
+                Err(e) if e.kind == ErrorKind::Conflict => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(magnum_types::MagnumError::conflict(format!("cluster {uuid} kept changing; its outcome will be recorded by the next sweep")))
+    }
+}

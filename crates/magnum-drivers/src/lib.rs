@@ -1,0 +1,73 @@
+//! Drivers make clusters real on some engine. The conductor picks one by the template's COE
+//! and calls it; a driver never touches the store, it returns what it observed.
+//!
+//! Every operation must be safe to repeat: after a conductor crash the same create, update or
+//! delete is called again for the same cluster, and must converge rather than duplicate.
+//!
+//! This crate holds the contract and the registry. Engine drivers (the Docker-engine swarm
+//! driver, then Kubernetes) register here; a COE with no registered driver makes cluster
+//! creation fail at once with a reason saying so.
+
+use async_trait::async_trait;
+use magnum_types::cluster::Cluster;
+use magnum_types::coe::Coe;
+use magnum_types::template::ClusterTemplate;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What a driver saw of a cluster after acting on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    pub api_address: Option<String>,
+    pub node_addresses: Vec<String>,
+    pub master_addresses: Vec<String>,
+    pub coe_version: Option<String>,
+    pub container_version: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DriverError(pub String);
+
+#[async_trait]
+pub trait Driver: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Build the cluster's nodes to the desired counts.
+    async fn create(&self, cluster: &Cluster, template: &ClusterTemplate) -> Result<Observed, DriverError>;
+    /// Converge an existing cluster to its desired counts.
+    async fn update(&self, cluster: &Cluster, template: &ClusterTemplate) -> Result<Observed, DriverError>;
+    /// Remove everything the cluster owns. Deleting what is already gone succeeds.
+    async fn delete(&self, cluster: &Cluster) -> Result<(), DriverError>;
+}
+
+/// Drivers by COE. Swarm and swarm-mode share one driver.
+#[derive(Clone, Default)]
+pub struct DriverRegistry {
+    by_coe: HashMap<Coe, Arc<dyn Driver>>,
+}
+
+impl DriverRegistry {
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    pub fn register(&mut self, coe: Coe, driver: Arc<dyn Driver>) {
+        self.by_coe.insert(coe, driver);
+    }
+
+    pub fn for_coe(&self, coe: Coe) -> Option<Arc<dyn Driver>> {
+        let key = if coe.is_swarm() && !self.by_coe.contains_key(&coe) {
+            if coe == Coe::Swarm { Coe::SwarmMode } else { Coe::Swarm }
+        } else {
+            coe
+        };
+        self.by_coe.get(&key).cloned()
+    }
+
+    /// COEs that have a driver, for messages.
+    pub fn coes(&self) -> Vec<&'static str> {
+        let mut v: Vec<_> = self.by_coe.keys().map(|c| c.as_str()).collect();
+        v.sort_unstable();
+        v
+    }
+}
