@@ -1,0 +1,60 @@
+//! magnum-api: Magnum's v1 REST API.
+//!
+//! A handler parses the request, checks the microversion and policy, validates the input with
+//! the rules of `magnum-types`, writes the desired state to the store (durably, before it
+//! answers), and casts one [`magnum_rpc::ConductorCommand`]. It never talks to an engine.
+//!
+//! Layout: `envelope` wraps every response (request id, microversion headers, Magnum's error
+//! body); `caller` turns headers into a request context; `policy` holds the rules; `views`
+//! renders objects in either vocabulary (bay/baymodel or cluster/clustertemplate); `routes/`
+//! has one module per resource.
+
+mod caller;
+mod envelope;
+mod error;
+mod input;
+mod links;
+mod policy;
+mod routes;
+mod views;
+
+pub use error::ApiError;
+
+use magnum_config::Config;
+use magnum_rpc::ConductorRpc;
+use magnum_store::Store;
+use std::sync::Arc;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: Store,
+    pub rpc: Arc<dyn ConductorRpc>,
+    pub config: Config,
+    pub flavors: Vec<String>,
+}
+
+impl AppState {
+    pub fn new(store: Store, rpc: Arc<dyn ConductorRpc>, config: Config) -> AppState {
+        let flavors = config.flavor_names();
+        AppState(Arc::new(Inner { store, rpc, config, flavors }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> axum::Router {
+    routes::all()
+        .fallback(routes::not_found)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(envelope::panic_response))
+        .layer(axum::middleware::from_fn(envelope::envelope))
+        .with_state(state)
+}

@@ -1,0 +1,106 @@
+//! Assembles the services: the all-in-one process (API + conductor + in-process bus), the API
+//! alone, or the conductor alone. The binary (`main.rs`) only parses arguments and calls here;
+//! tests start the same assembly on an ephemeral port.
+
+use anyhow::{bail, Context};
+use magnum_api::AppState;
+use magnum_conductor::Conductor;
+use magnum_config::Config;
+use magnum_drivers::DriverRegistry;
+use magnum_rpc::{ConductorRpc, InProcessBus, StoreSweep};
+use magnum_store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// API + conductor in one process, joined by an in-process bus.
+    All,
+    /// The REST API alone (run as many as you like against one database).
+    Api,
+    /// A conductor alone.
+    Conductor,
+}
+
+/// A started service. Dropping it leaves it running; [`Running::stop`] stops it.
+pub struct Running {
+    /// Where the API listens (None for a conductor-only process).
+    pub addr: Option<SocketAddr>,
+    pub store: Store,
+    http: Option<JoinHandle<()>>,
+    conductor: Option<magnum_conductor::Running>,
+}
+
+impl Running {
+    pub fn stop(&self) {
+        if let Some(h) = &self.http {
+            h.abort();
+        }
+        if let Some(c) = &self.conductor {
+            c.stop();
+        }
+    }
+
+    /// Waits until the HTTP server ends (a conductor-only process waits forever).
+    pub async fn wait(self) {
+        match self.http {
+            Some(h) => {
+                let _ = h.await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
+}
+
+/// Opens the store from the configuration and starts `mode`.
+pub async fn start(mode: Mode, config: Config) -> anyhow::Result<Running> {
+    let url = config.database_url();
+    let store = Store::open(&url, config.database.max_connections)
+        .await
+        .with_context(|| format!("opening the database {}", magnum_store::redact(&url)))?;
+    start_with_store(mode, config, store, tokio::signal::ctrl_c()).await
+}
+
+/// Starts `mode` on an open store; the HTTP server stops gracefully when `shutdown` resolves.
+pub async fn start_with_store<F>(mode: Mode, config: Config, store: Store, shutdown: F) -> anyhow::Result<Running>
+where
+    F: std::future::Future + Send + 'static,
+{
+    if let Some(url) = &config.transport_url {
+        bail!(
+            "transport_url {url} is not supported by this build: AMQP arrives with the scale-out work. \
+             Leave transport_url unset (all-in-one uses an in-process bus; separate api and conductor \
+             processes sharing one database coordinate through it)."
+        );
+    }
+    let drivers = DriverRegistry::empty();
+    let (rpc, conductor): (Arc<dyn ConductorRpc>, Option<magnum_conductor::Running>) = match mode {
+        Mode::All => {
+            let (bus, rx) = InProcessBus::new();
+            let c = Conductor::new(store.clone(), drivers, config.conductor.clone()).start(Some(rx));
+            (Arc::new(bus), Some(c))
+        }
+        Mode::Api => (Arc::new(StoreSweep), None),
+        Mode::Conductor => {
+            let c = Conductor::new(store.clone(), drivers, config.conductor.clone()).start(None);
+            return Ok(Running { addr: None, store, http: None, conductor: Some(c) });
+        }
+    };
+    tracing::info!(transport = rpc.transport(), "conductor transport");
+    let listener = tokio::net::TcpListener::bind(config.api.bind)
+        .await
+        .with_context(|| format!("binding the API to {} (is another server running there?)", config.api.bind))?;
+    let addr = listener.local_addr()?;
+    let app = magnum_api::router(AppState::new(store.clone(), rpc, config));
+    let http = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            shutdown.await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    });
+    tracing::info!(%addr, ?mode, "magnum API listening");
+    Ok(Running { addr: Some(addr), store, http: Some(http), conductor })
+}

@@ -52,6 +52,9 @@ pub struct Cluster {
     pub user_id: String,
     pub created_at: Timestamp,
     pub updated_at: Option<Timestamp>,
+    /// Nodes a resize asked to remove first (driver input; not shown).
+    #[serde(default)]
+    pub nodes_to_remove: Vec<String>,
 }
 
 const S255: AttrType = string(1, 255);
@@ -250,6 +253,7 @@ impl Cluster {
             user_id: who.user_id.to_owned(),
             created_at: who.now,
             updated_at: None,
+            nodes_to_remove: vec![],
         })
     }
 
@@ -260,6 +264,7 @@ impl Cluster {
             _ => Map::new(),
         };
         crate::time::api_timestamps(&mut doc, &self.created_at, self.updated_at.as_ref());
+        doc.remove("nodes_to_remove");
         doc.insert("merge_labels".into(), Value::Bool(false));
         doc.insert("faults".into(), Value::Object(Map::new()));
         if self.health_status_reason.is_empty() {

@@ -1,0 +1,258 @@
+//! `/v1/clusters` and `/v1/bays`, and the cluster actions (resize, upgrade).
+
+use super::require;
+use super::templates::empty;
+use crate::caller::Caller;
+use crate::envelope::json_response;
+use crate::error::{ApiError, ApiResult};
+use crate::views::{self, Level, Vocab};
+use crate::{input, links, policy, AppState};
+use axum::extract::{Path, RawQuery, State};
+use bytes::Bytes;
+use http::header::LOCATION;
+use http::{HeaderValue, StatusCode};
+use magnum_rpc::ConductorCommand;
+use magnum_store::{ClusterScope, TemplateScope};
+use magnum_types::attrs::{self, opt, req, AttrType, Schema};
+use magnum_types::cluster::{self, Cluster, ClusterCreator};
+use magnum_types::nodegroup::{NodeGroup, Role};
+use magnum_types::status::{begin, ClusterStatus, Operation};
+use magnum_types::template::ClusterTemplate;
+use magnum_types::{patch, ErrorKind, MagnumError};
+use serde_json::{json, Value};
+
+/// A single cluster: admins reach every project's, others their own.
+fn one_scope(caller: &Caller) -> ClusterScope {
+    if caller.ctx.is_admin() {
+        ClusterScope::all()
+    } else {
+        ClusterScope::project(&caller.ctx.project_id)
+    }
+}
+
+async fn lookup(s: &AppState, caller: &Caller, ident: &str, vocab: Vocab, action: &str) -> ApiResult<Cluster> {
+    let c = s.store.get_cluster(&one_scope(caller), ident).await?;
+    policy::enforce(&vocab.cluster_rule(action), &caller.ctx, &c.project_id)?;
+    Ok(c)
+}
+
+/// The template a new cluster names. Missing is 400 below microversion 1.10 and 404 from it.
+async fn template_for(s: &AppState, caller: &Caller, ident: &str) -> ApiResult<ClusterTemplate> {
+    let scope = TemplateScope { project_id: caller.ctx.project_id.clone(), admin: true, all_projects: caller.ctx.is_admin() };
+    let t = s.store.get_template(&scope, ident).await.map_err(|e| match e.kind {
+        ErrorKind::NotFound if !caller.version.at_least(10) => MagnumError::invalid(e.message),
+        _ => e,
+    })?;
+    if t.hidden && !caller.ctx.is_admin() && t.project_id != caller.ctx.project_id {
+        return Err(MagnumError::forbidden(format!("ClusterTemplate {ident} is hidden: only admins may create clusters from it.")).into());
+    }
+    Ok(t)
+}
+
+/// Accepted work goes to the conductors. The desired state is already durable, so a failed
+/// cast only delays the work until a conductor's sweep finds it.
+async fn cast(s: &AppState, command: ConductorCommand) {
+    if let Err(e) = s.rpc.cast(command.clone()).await {
+        tracing::warn!(?command, error = %e, "cast failed; the conductors' sweep will pick the work up");
+    }
+}
+
+fn accepted(uuid: uuid::Uuid) -> axum::response::Response {
+    json_response(StatusCode::ACCEPTED, &json!({"uuid": uuid.to_string()}))
+}
+
+pub(crate) async fn list(State(s): State<AppState>, caller: Caller, RawQuery(q): RawQuery, vocab: Vocab, detail: bool) -> ApiResult {
+    let q = input::query(q.as_deref())?;
+    let rule = vocab.cluster_rule(if detail { "detail" } else { "get_all" });
+    policy::enforce(&rule, &caller.ctx, &caller.ctx.project_id)?;
+    let scope = if input::all_projects(&q)? {
+        policy::enforce(&format!("{rule}_all_projects"), &caller.ctx, &caller.ctx.project_id)?;
+        ClusterScope::all()
+    } else {
+        ClusterScope::project(&caller.ctx.project_id)
+    };
+    let mut sortable = cluster::SORT_KEYS.to_vec();
+    if vocab == Vocab::Bay {
+        sortable.push("baymodel_id");
+    }
+    let mut page = input::page(&q, &sortable, s.config.api.max_limit)?;
+    if page.sort_key == "baymodel_id" {
+        page.sort_key = "cluster_template_id".into();
+    }
+    let items = s.store.list_clusters(&scope, &page).await?;
+    let path = if detail { format!("{}/detail", vocab.clusters()) } else { vocab.clusters().to_owned() };
+    let next = links::next(&caller.base, &path, &page, items.len(), items.last().map(|c| c.uuid.to_string()));
+    let level = || if detail { Level::Detail } else { Level::Summary };
+    let rendered: Vec<Value> = items.iter().map(|c| views::cluster(c, vocab, level(), &caller.base)).collect();
+    let mut body = json!({ vocab.clusters(): rendered });
+    if let Some(n) = next {
+        body["next"] = Value::String(n);
+    }
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+pub(crate) async fn show(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>, vocab: Vocab) -> ApiResult {
+    let c = lookup(&s, &caller, &ident, vocab, "get").await?;
+    let template_labels = s.store.get_template_by_uuid(c.cluster_template_id).await.map(|t| t.labels).unwrap_or_default();
+    Ok(json_response(StatusCode::OK, &views::cluster(&c, vocab, Level::One { template_labels: &template_labels }, &caller.base)))
+}
+
+pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Bytes, vocab: Vocab) -> ApiResult {
+    policy::enforce(&vocab.cluster_rule("create"), &caller.ctx, &caller.ctx.project_id)?;
+    let mut checked = vocab.cluster_schema().check_create(&input::json_body(&body)?)?;
+    if vocab == Vocab::Bay {
+        cluster::rename_keys(&mut checked, false);
+    }
+    let ident = checked.get("cluster_template_id").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let template = template_for(&s, &caller, &ident).await?;
+    let who = ClusterCreator {
+        project_id: &caller.ctx.project_id,
+        user_id: &caller.ctx.user_id,
+        flavors: &s.flavors,
+        version: caller.version,
+        now: magnum_types::time::now(),
+    };
+    let c = Cluster::from_create(&checked, &template, &who)?;
+    let groups = [NodeGroup::default_for(&c, Role::Master, &template.image_id), NodeGroup::default_for(&c, Role::Worker, &template.image_id)];
+    let c = s.store.create_cluster(&c, &groups, s.config.quotas.max_clusters_per_project).await?;
+    tracing::info!(cluster = %c.uuid, name = %c.name, masters = c.master_count, workers = c.node_count, "cluster accepted");
+    cast(&s, ConductorCommand::ClusterCreate { uuid: c.uuid }).await;
+    // Bays were synchronous at 1.1 (201 with the bay); everything else answers 202.
+    if vocab == Vocab::Bay && !caller.version.at_least(2) {
+        let labels = template.labels.clone();
+        let mut resp = json_response(StatusCode::CREATED, &views::cluster(&c, vocab, Level::One { template_labels: &labels }, &caller.base));
+        if let Ok(loc) = HeaderValue::from_str(&format!("{}/v1/bays/{}", caller.base, c.uuid)) {
+            resp.headers_mut().insert(LOCATION, loc);
+        }
+        return Ok(resp);
+    }
+    Ok(accepted(c.uuid))
+}
+
+pub(crate) async fn update(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(ident): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+    vocab: Vocab,
+) -> ApiResult {
+    let q = input::query(q.as_deref())?;
+    if let Some(v) = q.get("rollback") {
+        if !caller.version.at_least(3) {
+            return Err(MagnumError::invalid("The rollback parameter needs microversion 1.3 or later.").into());
+        }
+        attrs::as_bool(&Value::String(v.clone()))
+            .ok_or_else(|| MagnumError::invalid(format!("Invalid value for rollback: '{v}'. Expected true or false.")))?;
+    }
+    let ops = patch::parse(&input::json_body(&body)?)?;
+    let mut c = lookup(&s, &caller, &ident, vocab, "update").await?;
+    let mut before = views::cluster_doc(&c, vocab);
+    let mut after = patch::apply(&before, &ops, &cluster::CLUSTER_PATCH_RULES)?;
+    if vocab == Vocab::Bay {
+        cluster::rename_keys(&mut before, false);
+        cluster::rename_keys(&mut after, false);
+    }
+    let change = cluster::cluster_change(&before, &after, caller.version)?;
+    let retry = ops.iter().any(|o| o.path[0] == "node_count") && c.status == ClusterStatus::UpdateFailed;
+    if change.is_empty() && !retry {
+        return Err(MagnumError::invalid("The patch changes nothing.").into());
+    }
+    if let Some(h) = change.health_status {
+        c.health_status = Some(h);
+    }
+    if let Some(r) = change.health_status_reason {
+        c.health_status_reason = r;
+    }
+    let resize = change.node_count.is_some() || retry;
+    if resize {
+        c.status = begin(c.status, Operation::Update)?;
+        c.status_reason = None;
+        c.node_count = change.node_count.unwrap_or(c.node_count);
+        c.nodes_to_remove.clear();
+    }
+    let c = s.store.update_cluster(&c).await?;
+    if resize {
+        tracing::info!(cluster = %c.uuid, workers = c.node_count, "cluster update accepted");
+        cast(&s, ConductorCommand::ClusterUpdate { uuid: c.uuid }).await;
+    }
+    if vocab == Vocab::Bay && !caller.version.at_least(2) {
+        return Ok(json_response(StatusCode::OK, &views::cluster(&c, vocab, Level::Detail, &caller.base)));
+    }
+    Ok(accepted(c.uuid))
+}
+
+pub(crate) async fn delete(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>, vocab: Vocab) -> ApiResult {
+    let mut c = lookup(&s, &caller, &ident, vocab, "delete").await?;
+    // A delete always wins: if a conductor wrote in between, read again and re-apply.
+    for attempt in 0..5 {
+        c.status = begin(c.status, Operation::Delete)?;
+        c.status_reason = None;
+        match s.store.update_cluster(&c).await {
+            Ok(_) => break,
+            Err(e) if e.kind == ErrorKind::Conflict && attempt < 4 => {
+                c = s.store.get_cluster_by_uuid(c.uuid).await?.ok_or_else(|| MagnumError::not_found(format!("Cluster {ident} could not be found.")))?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    tracing::info!(cluster = %c.uuid, "cluster delete accepted");
+    cast(&s, ConductorCommand::ClusterDelete { uuid: c.uuid }).await;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+static RESIZE_ATTRS: [attrs::Attr; 3] =
+    [req("node_count", attrs::int(0, 1_000)), opt("nodes_to_remove", AttrType::StrList), opt("nodegroup", attrs::string(1, 255))];
+static RESIZE_SCHEMA: Schema = Schema { resource: "resize", attrs: &RESIZE_ATTRS };
+
+pub(crate) async fn resize(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>, body: Bytes) -> ApiResult {
+    require(caller.version, 7, "resize")?;
+    let checked = RESIZE_SCHEMA.check_create(&input::json_body(&body)?)?;
+    let mut c = lookup(&s, &caller, &ident, Vocab::Cluster, "resize").await?;
+    let ng_ident = checked.get("nodegroup").and_then(Value::as_str).unwrap_or("default-worker");
+    let ng = s.store.get_nodegroup(c.uuid, ng_ident).await?;
+    if ng.role == Role::Master {
+        return Err(MagnumError::invalid(format!("Resizing the master nodegroup {} is not supported.", ng.name)).into());
+    }
+    let n = checked.get("node_count").and_then(Value::as_i64).unwrap_or_default();
+    cluster::check_node_count(n, caller.version)?;
+    if n < ng.min_node_count || ng.max_node_count.is_some_and(|max| n > max) {
+        return Err(MagnumError::invalid(format!(
+            "Resizing nodegroup {} to {n} nodes is not allowed: it must stay between {} and {}.",
+            ng.name,
+            ng.min_node_count,
+            ng.max_node_count.map(|m| m.to_string()).unwrap_or_else(|| "unlimited".into())
+        ))
+        .into());
+    }
+    c.status = begin(c.status, Operation::Update)?;
+    c.status_reason = None;
+    c.node_count = n;
+    c.nodes_to_remove = checked
+        .get("nodes_to_remove")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let c = s.store.update_cluster(&c).await?;
+    tracing::info!(cluster = %c.uuid, workers = n, remove = ?c.nodes_to_remove, "cluster resize accepted");
+    cast(&s, ConductorCommand::ClusterUpdate { uuid: c.uuid }).await;
+    Ok(accepted(c.uuid))
+}
+
+static UPGRADE_ATTRS: [attrs::Attr; 3] =
+    [req("cluster_template", attrs::string(1, 255)), opt("max_batch_size", attrs::int(1, 1_000)), opt("nodegroup", attrs::string(1, 255))];
+static UPGRADE_SCHEMA: Schema = Schema { resource: "upgrade", attrs: &UPGRADE_ATTRS };
+
+pub(crate) async fn upgrade(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>, body: Bytes) -> ApiResult {
+    require(caller.version, 8, "upgrade")?;
+    let checked = UPGRADE_SCHEMA.check_create(&input::json_body(&body)?)?;
+    let c = lookup(&s, &caller, &ident, Vocab::Cluster, "upgrade").await?;
+    let target = checked.get("cluster_template").and_then(Value::as_str).unwrap_or_default();
+    let t = template_for(&s, &caller, target).await?;
+    Err(ApiError(MagnumError::invalid(format!(
+        "Upgrading cluster {} to template {} is not supported: no driver of this deployment can upgrade a {} cluster in place.",
+        c.name,
+        t.uuid,
+        t.coe
+    ))))
+}

@@ -1,0 +1,75 @@
+//! The URL map. One module per resource; bays and baymodels share the cluster and template
+//! handlers, told apart by a [`Vocab`](crate::views::Vocab).
+
+mod clusters;
+mod nodegroups;
+mod quotas;
+mod root;
+mod services;
+mod stats;
+mod templates;
+
+use crate::error::{ApiError, ApiResult};
+use crate::views::Vocab;
+use crate::AppState;
+use axum::routing::{get, post};
+use axum::Router;
+use magnum_types::microversion::Version;
+use magnum_types::MagnumError;
+
+pub(crate) fn all() -> Router<AppState> {
+    let mut r = Router::new()
+        .route("/", get(root::root))
+        .route("/v1", get(root::v1))
+        .route("/v1/", get(root::v1))
+        .route("/v1/mservices", get(services::list))
+        .route("/v1/stats", get(stats::get))
+        .route("/v1/quotas", get(quotas::list).post(quotas::create))
+        .route("/v1/quotas/{project_id}/{resource}", get(quotas::show).patch(quotas::update).delete(quotas::delete))
+        .route("/v1/clusters/{ident}/actions/resize", post(clusters::resize))
+        .route("/v1/clusters/{ident}/actions/upgrade", post(clusters::upgrade))
+        .route("/v1/clusters/{ident}/nodegroups", get(nodegroups::list))
+        .route("/v1/clusters/{ident}/nodegroups/{ng}", get(nodegroups::show));
+    for vocab in [Vocab::Bay, Vocab::Cluster] {
+        r = r
+            .route(
+                &format!("/v1/{}", vocab.templates()),
+                get(move |s, c, q| templates::list(s, c, q, vocab, false)).post(move |s, c, b| templates::create(s, c, b, vocab)),
+            )
+            .route(&format!("/v1/{}/detail", vocab.templates()), get(move |s, c, q| templates::list(s, c, q, vocab, true)))
+            .route(
+                &format!("/v1/{}/{{ident}}", vocab.templates()),
+                get(move |s, c, p| templates::show(s, c, p, vocab))
+                    .patch(move |s, c, p, b| templates::update(s, c, p, b, vocab))
+                    .delete(move |s, c, p| templates::delete(s, c, p, vocab)),
+            )
+            .route(
+                &format!("/v1/{}", vocab.clusters()),
+                get(move |s, c, q| clusters::list(s, c, q, vocab, false)).post(move |s, c, b| clusters::create(s, c, b, vocab)),
+            )
+            .route(&format!("/v1/{}/detail", vocab.clusters()), get(move |s, c, q| clusters::list(s, c, q, vocab, true)))
+            .route(
+                &format!("/v1/{}/{{ident}}", vocab.clusters()),
+                get(move |s, c, p| clusters::show(s, c, p, vocab))
+                    .patch(move |s, c, p, q, b| clusters::update(s, c, p, q, b, vocab))
+                    .delete(move |s, c, p| clusters::delete(s, c, p, vocab)),
+            );
+    }
+    r
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError(MagnumError::not_found("The resource could not be found."))
+}
+
+/// 406 for an API that exists only from `minor` on, as upstream words it.
+pub(crate) fn require(version: Version, minor: u16, api: &str) -> ApiResult<()> {
+    if version.at_least(minor) {
+        Ok(())
+    } else {
+        Err(ApiError(MagnumError::new(
+            magnum_types::ErrorKind::NotAcceptable,
+            format!("Version {version} was requested but the requested API {api} is not supported for this version. It needs 1.{minor} or later."),
+        )))
+    }
+}

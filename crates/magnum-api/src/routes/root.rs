@@ -1,0 +1,48 @@
+//! `GET /` and `GET /v1`: version discovery, no token needed.
+
+use crate::caller::Caller;
+use crate::envelope::json_response;
+use axum::response::Response;
+use http::StatusCode;
+use magnum_types::microversion::{MAX, MIN};
+use serde_json::{json, Value};
+
+pub(crate) async fn root(caller: Caller) -> Response {
+    let base = &caller.base;
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "name": "OpenStack Magnum API",
+            "description": "Magnum is an OpenStack project which aims to provide container cluster management.",
+            "versions": [{
+                "id": "v1",
+                "links": [{"href": format!("{base}/v1/"), "rel": "self"}],
+                "status": "CURRENT",
+                "min_version": MIN.to_string(),
+                "max_version": MAX.to_string(),
+            }],
+        }),
+    )
+}
+
+pub(crate) async fn v1(caller: Caller) -> Response {
+    let base = &caller.base;
+    let mut doc = serde_json::Map::new();
+    doc.insert("id".into(), json!("v1"));
+    doc.insert("media_types".into(), json!([{"base": "application/json", "type": "application/vnd.openstack.magnum.v1+json"}]));
+    doc.insert(
+        "links".into(),
+        json!([
+            {"href": format!("{base}/v1/"), "rel": "self"},
+            {"href": "http://docs.openstack.org/developer/magnum/dev/api-spec-v1.html", "rel": "describedby", "type": "text/html"},
+        ]),
+    );
+    for coll in ["clustertemplates", "clusters", "baymodels", "bays", "quotas", "certificates", "mservices", "stats", "nodegroups"] {
+        let links: Value = json!([
+            {"href": format!("{base}/v1/{coll}/"), "rel": "self"},
+            {"href": format!("{base}/{coll}/"), "rel": "bookmark"},
+        ]);
+        doc.insert(coll.into(), links);
+    }
+    json_response(StatusCode::OK, &Value::Object(doc))
+}

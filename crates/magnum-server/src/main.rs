@@ -1,0 +1,79 @@
+//! `magnum-server all | api | conductor`: see `magnum_server` for what each mode starts.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use magnum_config::Config;
+use magnum_server::Mode;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "magnum-server", version, about = "magnum-rs: OpenStack Magnum's container-infrastructure API, in Rust")]
+struct Cli {
+    /// TOML configuration file; MAGNUM_<SECTION>__<KEY> environment variables override it.
+    #[arg(long, global = true)]
+    config_file: Option<PathBuf>,
+    /// Where state lives (the SQLite file of the all-in-one mode).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Address the API listens on.
+    #[arg(long, global = true)]
+    bind: Option<SocketAddr>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// API and conductor in one process: SQLite, in-process bus, noauth. Start here.
+    All,
+    /// The REST API alone.
+    Api,
+    /// A conductor alone.
+    Conductor,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("MAGNUM_LOG").unwrap_or_else(|_| "info".into()))
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let mut config = Config::load(cli.config_file.as_deref(), std::env::vars()).context("loading configuration")?;
+    if let Some(d) = cli.data_dir {
+        config.data_dir = d;
+    }
+    if let Some(b) = cli.bind {
+        config.api.bind = b;
+    }
+    let mode = match cli.command {
+        Command::All => Mode::All,
+        Command::Api => Mode::Api,
+        Command::Conductor => Mode::Conductor,
+    };
+    if mode != Mode::Conductor {
+        announce_noauth(&config);
+    }
+    tracing::info!(data_dir = %config.data_dir.display(), database = %magnum_store::redact(&config.database_url()), "starting");
+    let running = magnum_server::start(mode, config).await?;
+    running.wait().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Noauth means anyone who can reach the port is whoever its headers claim: say so loudly.
+fn announce_noauth(config: &Config) {
+    let a = &config.auth;
+    let banner = format!(
+        "AUTHENTICATION IS OFF (auth strategy: noauth). Requests act as the project/user/roles in their \
+         X-Project-Id / X-User-Id / X-Roles headers; without them as project '{}', user '{}', roles [{}]. \
+         Bind only to addresses you trust (now {}).",
+        a.noauth_project_id,
+        a.noauth_user_id,
+        a.noauth_roles.join(","),
+        config.api.bind
+    );
+    eprintln!("\n!!! {banner}\n");
+    tracing::warn!("{banner}");
+}
