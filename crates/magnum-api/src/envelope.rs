@@ -157,11 +157,7 @@ pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
 
 /// A panic in a handler is a bug: log it and answer 500 (the envelope adds the body).
 pub(crate) fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
-    let what = err
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| err.downcast_ref::<&str>().copied())
-        .unwrap_or("unknown panic");
+    let what = err.downcast_ref::<String>().map(String::as_str).or_else(|| err.downcast_ref::<&str>().copied()).unwrap_or("unknown panic");
     tracing::error!(panic = what, "handler panicked");
     crate::ApiError(magnum_types::MagnumError::internal("An internal error occurred; it has been logged.")).into_response()
 }

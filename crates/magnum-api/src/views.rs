@@ -129,11 +129,7 @@ pub fn cluster(c: &Cluster, vocab: Vocab, level: Level<'_>, base: &str) -> Value
     }
     if vocab == Vocab::Bay {
         cluster::rename_keys(&mut doc, true);
-        let fields: Vec<&str> = if summary {
-            BAY_SUMMARY.to_vec()
-        } else {
-            cluster::BAY_SCHEMA.attrs.iter().map(|a| a.name).collect()
-        };
+        let fields: Vec<&str> = if summary { BAY_SUMMARY.to_vec() } else { cluster::BAY_SCHEMA.attrs.iter().map(|a| a.name).collect() };
         keep(&mut doc, &fields);
     }
     doc.insert("links".into(), links(base, &format!("{}/{}", vocab.clusters(), c.uuid)));

@@ -1,8 +1,9 @@
 //! A small client for the Magnum v1 API: sends JSON, returns status, headers and JSON.
 //! Noauth identity headers and the microversion header are set per client.
 
-use reqwest::header::HeaderMap;
-use reqwest::Method;
+pub use reqwest::header::HeaderMap;
+pub use reqwest::Method;
+
 use serde_json::Value;
 
 #[derive(Debug, thiserror::Error)]

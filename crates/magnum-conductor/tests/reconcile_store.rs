@@ -3,8 +3,8 @@
 //! rules (outcome recording, failure reasons, dropped stale results, sweeping) are exercised.
 
 use async_trait::async_trait;
-use magnum_config::ConductorConfig;
 use magnum_conductor::Conductor;
+use magnum_config::ConductorConfig;
 use magnum_drivers::{Driver, DriverError, DriverRegistry, Observed};
 use magnum_store::{testing, Store};
 use magnum_types::cluster::{Cluster, ClusterCreator, CLUSTER_SCHEMA};
@@ -32,7 +32,11 @@ impl Driver for ScriptedDriver {
         tokio::time::sleep(self.pause).await;
         match self.fail_with {
             Some(why) => Err(DriverError(why.into())),
-            None => Ok(Observed { api_address: Some("tcp://127.0.0.1:2376".into()), node_addresses: vec!["10.0.0.3".into()], ..Default::default() }),
+            None => Ok(Observed {
+                api_address: Some("tcp://127.0.0.1:2376".into()),
+                node_addresses: vec!["10.0.0.3".into()],
+                ..Default::default()
+            }),
         }
     }
     async fn update(&self, c: &Cluster, t: &ClusterTemplate) -> Result<Observed, DriverError> {
@@ -53,8 +57,9 @@ fn config() -> ConductorConfig {
 async fn seed(store: &Store, coe: &str) -> Cluster {
     let flavors: Vec<String> = vec![];
     let body = CLUSTER_TEMPLATE_SCHEMA.check_create(&json!({"coe": coe, "image_id": "img"})).expect("valid");
-    let t = ClusterTemplate::from_create(&body, &Creator { project_id: "p", user_id: "u", flavors: &flavors, now: magnum_types::time::now() })
-        .expect("template");
+    let t =
+        ClusterTemplate::from_create(&body, &Creator { project_id: "p", user_id: "u", flavors: &flavors, now: magnum_types::time::now() })
+            .expect("template");
     let t = store.create_template(&t).await.expect("stored");
     let body = CLUSTER_SCHEMA.check_create(&json!({"cluster_template_id": t.uuid.to_string(), "name": "c1"})).expect("valid");
     let who = ClusterCreator { project_id: "p", user_id: "u", flavors: &flavors, version: MAX, now: magnum_types::time::now() };
@@ -141,7 +146,8 @@ async fn driver_success_and_failure_are_recorded(store: &Store) {
 
 async fn delete_during_create_drops_the_create_result(store: &Store) {
     let c = seed(store, "swarm").await;
-    let conductor = Conductor::new(store.clone(), registry(ScriptedDriver { fail_with: None, pause: Duration::from_millis(300) }), config());
+    let conductor =
+        Conductor::new(store.clone(), registry(ScriptedDriver { fail_with: None, pause: Duration::from_millis(300) }), config());
     let creating = tokio::spawn({
         let conductor = conductor.clone();
         async move { conductor.reconcile(c.uuid).await }

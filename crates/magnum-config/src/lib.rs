@@ -182,10 +182,8 @@ impl Config {
         let mut table = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-                text.parse::<toml::Table>().map_err(|e| ConfigError::Invalid {
-                    origin: path.display().to_string(),
-                    message: e.to_string(),
-                })?
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Invalid { origin: path.display().to_string(), message: e.to_string() })?
             }
             None => toml::Table::new(),
         };
@@ -198,9 +196,7 @@ impl Config {
             insert(&mut table, &path, env_value(&value), &key)?;
         }
         let origin = file.map(|p| p.display().to_string()).unwrap_or_else(|| "environment".into());
-        toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid { origin, message: e.message().to_owned() })
+        toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError::Invalid { origin, message: e.message().to_owned() })
     }
 
     pub fn flavor_names(&self) -> Vec<String> {

@@ -57,7 +57,11 @@ impl DriverRegistry {
 
     pub fn for_coe(&self, coe: Coe) -> Option<Arc<dyn Driver>> {
         let key = if coe.is_swarm() && !self.by_coe.contains_key(&coe) {
-            if coe == Coe::Swarm { Coe::SwarmMode } else { Coe::Swarm }
+            if coe == Coe::Swarm {
+                Coe::SwarmMode
+            } else {
+                Coe::Swarm
+            }
         } else {
             coe
         };

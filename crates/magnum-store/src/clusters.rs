@@ -35,7 +35,8 @@ impl ClusterScope {
     }
 }
 
-const COLUMNS: &str = "id, version, project_id, name, cluster_template_id, status, node_count, master_count, create_timeout, created_at, updated_at, body";
+const COLUMNS: &str =
+    "id, version, project_id, name, cluster_template_id, status, node_count, master_count, create_timeout, created_at, updated_at, body";
 const NG_COLUMNS: &str = "id, version, cluster_id, project_id, name, role, is_default, node_count, status, created_at, updated_at, body";
 
 fn key_of(sort_key: &str) -> (&'static str, KeyType) {
@@ -185,9 +186,9 @@ impl Store {
         match rows.as_slice() {
             [] => Err(MagnumError::not_found(format!("Cluster {ident} could not be found."))),
             [one] => decode(one),
-            _ => Err(MagnumError::conflict(format!(
-                "Multiple clusters exist with same name {ident}. Please use the cluster uuid instead."
-            ))),
+            _ => {
+                Err(MagnumError::conflict(format!("Multiple clusters exist with same name {ident}. Please use the cluster uuid instead.")))
+            }
         }
     }
 
@@ -263,11 +264,8 @@ impl Store {
     /// conductor may repeat a delete after a crash.
     pub async fn delete_cluster(&self, uuid: Uuid) -> Result<bool> {
         let _w = self.write_guard().await;
-        let done = sqlx::query("DELETE FROM clusters WHERE uuid = $1")
-            .bind(uuid.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(from_sqlx)?;
+        let done =
+            sqlx::query("DELETE FROM clusters WHERE uuid = $1").bind(uuid.to_string()).execute(&self.pool).await.map_err(from_sqlx)?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -285,12 +283,7 @@ impl Store {
     pub async fn get_nodegroup(&self, cluster: Uuid, ident: &str) -> Result<NodeGroup> {
         let by = if is_uuid_like(ident) { "uuid" } else { "name" };
         let sql = format!("SELECT {NG_COLUMNS} FROM nodegroups WHERE cluster_id = $1 AND {by} = $2");
-        let row = sqlx::query(&sql)
-            .bind(cluster.to_string())
-            .bind(ident)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(from_sqlx)?;
+        let row = sqlx::query(&sql).bind(cluster.to_string()).bind(ident).fetch_optional(&self.pool).await.map_err(from_sqlx)?;
         decode_ng(&row.ok_or_else(|| MagnumError::not_found(format!("Nodegroup {ident} could not be found.")))?)
     }
 

@@ -120,9 +120,8 @@ fn ensure_sqlite_dir(url: &str) -> Result<()> {
         return Ok(());
     }
     if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            magnum_types::MagnumError::unavailable(format!("cannot create database directory {}: {e}", dir.display()))
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| magnum_types::MagnumError::unavailable(format!("cannot create database directory {}: {e}", dir.display())))?;
     }
     Ok(())
 }

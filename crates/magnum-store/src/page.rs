@@ -57,7 +57,8 @@ pub(crate) async fn fetch(pool: &AnyPool, q: PagedQuery<'_>, page: &PageRequest)
         binds.push(Bind::Text(marker.to_string()));
         let row = bind_all(sqlx::query(&sql), &binds).fetch_optional(pool).await.map_err(from_sqlx)?;
         binds.pop();
-        let row = row.ok_or_else(|| MagnumError::not_found(format!("Marker {marker} could not be found: no such {} visible to you.", q.what)))?;
+        let row =
+            row.ok_or_else(|| MagnumError::not_found(format!("Marker {marker} could not be found: no such {} visible to you.", q.what)))?;
         let id: i64 = row.try_get("id").map_err(from_sqlx)?;
         let key = match ty {
             KeyType::Text => Bind::Text(row.try_get::<String, _>("k").map_err(from_sqlx)?),
@@ -70,9 +71,6 @@ pub(crate) async fn fetch(pool: &AnyPool, q: PagedQuery<'_>, page: &PageRequest)
         binds.push(Bind::Int(id));
     }
     let dir = page.sort_dir.as_str();
-    let sql = format!(
-        "SELECT {} FROM {} WHERE {filter} ORDER BY {expr} {dir}, id {dir} LIMIT {}",
-        q.columns, q.table, page.limit
-    );
+    let sql = format!("SELECT {} FROM {} WHERE {filter} ORDER BY {expr} {dir}, id {dir} LIMIT {}", q.columns, q.table, page.limit);
     bind_all(sqlx::query(&sql), &binds).fetch_all(pool).await.map_err(from_sqlx)
 }

@@ -175,16 +175,15 @@ impl Store {
     /// Deletes a template no cluster uses; 400 when one does (in any project).
     pub async fn delete_template(&self, uuid: Uuid) -> Result<()> {
         let _w = self.write_guard().await;
-        let referenced = || MagnumError::invalid(format!(
-            "ClusterTemplate {uuid} is referenced by one or multiple clusters. Delete those clusters first."
-        ));
-        let done = sqlx::query("DELETE FROM cluster_templates WHERE uuid = $1")
-            .bind(uuid.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| match from_sqlx(e) {
-                err if err.kind == magnum_types::ErrorKind::Invalid => referenced(),
-                err => err,
+        let referenced = || {
+            MagnumError::invalid(format!("ClusterTemplate {uuid} is referenced by one or multiple clusters. Delete those clusters first."))
+        };
+        let done =
+            sqlx::query("DELETE FROM cluster_templates WHERE uuid = $1").bind(uuid.to_string()).execute(&self.pool).await.map_err(|e| {
+                match from_sqlx(e) {
+                    err if err.kind == magnum_types::ErrorKind::Invalid => referenced(),
+                    err => err,
+                }
             })?;
         if done.rows_affected() == 0 {
             return Err(MagnumError::not_found(format!("ClusterTemplate {uuid} could not be found.")));

@@ -46,12 +46,16 @@ both_backends!(
 fn template(project: &str, body: serde_json::Value) -> ClusterTemplate {
     let flavors = vec!["m1.small".to_owned()];
     let checked = CLUSTER_TEMPLATE_SCHEMA.check_create(&body).expect("valid body");
-    ClusterTemplate::from_create(&checked, &Creator { project_id: project, user_id: "u", flavors: &flavors, now: magnum_types::time::now() })
-        .expect("valid template")
+    ClusterTemplate::from_create(
+        &checked,
+        &Creator { project_id: project, user_id: "u", flavors: &flavors, now: magnum_types::time::now() },
+    )
+    .expect("valid template")
 }
 
 fn cluster(t: &ClusterTemplate, name: &str) -> (Cluster, Vec<NodeGroup>) {
-    let checked = CLUSTER_SCHEMA.check_create(&json!({"cluster_template_id": t.uuid.to_string(), "name": name, "node_count": 2})).expect("valid");
+    let checked =
+        CLUSTER_SCHEMA.check_create(&json!({"cluster_template_id": t.uuid.to_string(), "name": name, "node_count": 2})).expect("valid");
     let flavors: Vec<String> = vec![];
     let who = ClusterCreator { project_id: &t.project_id, user_id: "u", flavors: &flavors, version: MAX, now: magnum_types::time::now() };
     let c = Cluster::from_create(&checked, t, &who).expect("valid cluster");
@@ -68,7 +72,10 @@ fn own(p: &str) -> TemplateScope {
 }
 
 async fn template_crud_and_stale_writes(store: &Store) {
-    let t = store.create_template(&template("p1", json!({"coe": "swarm", "image_id": "img", "name": "t1", "labels": {"a": "b"}}))).await.expect("create");
+    let t = store
+        .create_template(&template("p1", json!({"coe": "swarm", "image_id": "img", "name": "t1", "labels": {"a": "b"}})))
+        .await
+        .expect("create");
     let got = store.get_template(&own("p1"), &t.uuid.to_string()).await.expect("get");
     assert_eq!(got.labels.get("a").map(String::as_str), Some("b"));
     assert_eq!(got.name.as_deref(), Some("t1"));
@@ -103,13 +110,19 @@ async fn name_lookups(store: &Store) {
     store.create_cluster(&c2, &ngs2, 20).await.expect("same name allowed");
     assert_eq!(store.get_cluster(&ClusterScope::project("p1"), "bay1").await.expect_err("ambiguous").kind, ErrorKind::Conflict);
     assert_eq!(store.get_cluster(&ClusterScope::project("p1"), &c.uuid.to_string()).await.expect("by uuid").uuid, c.uuid);
-    assert_eq!(store.get_cluster(&ClusterScope::project("p2"), &c.uuid.to_string()).await.expect_err("other project").kind, ErrorKind::NotFound);
+    assert_eq!(
+        store.get_cluster(&ClusterScope::project("p2"), &c.uuid.to_string()).await.expect_err("other project").kind,
+        ErrorKind::NotFound
+    );
 }
 
 async fn template_visibility(store: &Store) {
     let private = store.create_template(&template("p1", json!({"coe": "swarm", "image_id": "i"}))).await.expect("create");
     let public = store.create_template(&template("p1", json!({"coe": "swarm", "image_id": "i", "public": true}))).await.expect("create");
-    let hidden = store.create_template(&template("p1", json!({"coe": "swarm", "image_id": "i", "public": true, "hidden": true}))).await.expect("create");
+    let hidden = store
+        .create_template(&template("p1", json!({"coe": "swarm", "image_id": "i", "public": true, "hidden": true})))
+        .await
+        .expect("create");
     let seen = |ts: Vec<ClusterTemplate>| ts.into_iter().map(|t| t.uuid).collect::<Vec<_>>();
     let p2 = seen(store.list_templates(&own("p2"), &page(100)).await.expect("list"));
     assert_eq!(p2, vec![public.uuid], "other projects see only public, not hidden");
@@ -126,7 +139,10 @@ async fn cluster_with_nodegroups_and_quota(store: &Store) {
     let (c, ngs) = cluster(&t, "a");
     let c = store.create_cluster(&c, &ngs, 2).await.expect("first");
     let groups = store.list_nodegroups(c.uuid, None, &page(10)).await.expect("nodegroups");
-    assert_eq!(groups.iter().map(|g| (g.name.as_str(), g.node_count)).collect::<Vec<_>>(), vec![("default-master", 1), ("default-worker", 2)]);
+    assert_eq!(
+        groups.iter().map(|g| (g.name.as_str(), g.node_count)).collect::<Vec<_>>(),
+        vec![("default-master", 1), ("default-worker", 2)]
+    );
     let workers = store.list_nodegroups(c.uuid, Some(Role::Worker), &page(10)).await.expect("workers");
     assert_eq!(workers.len(), 1);
     assert_eq!(store.get_nodegroup(c.uuid, "default-worker").await.expect("by name").role, Role::Worker);
@@ -187,7 +203,10 @@ async fn pagination(store: &Store) {
     let missing = PageRequest { marker: Some(uuid::Uuid::new_v4()), ..page(5) };
     assert_eq!(store.list_clusters(&scope, &missing).await.expect_err("marker").kind, ErrorKind::NotFound);
     let foreign = PageRequest { marker: by_id.first().map(|c| c.uuid), ..page(5) };
-    assert_eq!(store.list_clusters(&ClusterScope::project("p2"), &foreign).await.expect_err("marker of another project").kind, ErrorKind::NotFound);
+    assert_eq!(
+        store.list_clusters(&ClusterScope::project("p2"), &foreign).await.expect_err("marker of another project").kind,
+        ErrorKind::NotFound
+    );
 }
 
 async fn cluster_updates_are_versioned(store: &Store) {

@@ -69,14 +69,13 @@ impl Schema {
     /// Checks a POST body. Returns the attributes given, normalized (boolean strings become
     /// booleans, dict values become strings); `null` is kept, meaning "unset".
     pub fn check_create(&self, body: &Value) -> Result<Map<String, Value>> {
-        let obj = body.as_object().ok_or_else(|| {
-            MagnumError::invalid(format!("Invalid input for {}: the request body must be a JSON object.", self.resource))
-        })?;
+        let obj = body
+            .as_object()
+            .ok_or_else(|| MagnumError::invalid(format!("Invalid input for {}: the request body must be a JSON object.", self.resource)))?;
         let mut out = Map::new();
         for (key, value) in obj {
-            let attr = self.get(key).ok_or_else(|| {
-                MagnumError::invalid(format!("Unknown attribute for argument {}: {key}", self.resource))
-            })?;
+            let attr =
+                self.get(key).ok_or_else(|| MagnumError::invalid(format!("Unknown attribute for argument {}: {key}", self.resource)))?;
             if attr.access == Access::ReadOnly {
                 return Err(MagnumError::invalid(format!("Cannot set read only field: {key}.")));
             }
@@ -99,11 +98,7 @@ impl Schema {
             return Ok(Value::Null);
         }
         let bad = |why: &str| {
-            MagnumError::invalid(format!(
-                "Invalid input for field/attribute {}. Value: '{}'. {why}",
-                attr.name,
-                display(value)
-            ))
+            MagnumError::invalid(format!("Invalid input for field/attribute {}. Value: '{}'. {why}", attr.name, display(value)))
         };
         match attr.ty {
             AttrType::Str { min, max } => {
@@ -183,7 +178,13 @@ fn normalize_dict(v: &Value) -> Option<Value> {
         let s = match val {
             Value::String(s) => s,
             Value::Number(n) => n.to_string(),
-            Value::Bool(b) => if b { "True".into() } else { "False".into() },
+            Value::Bool(b) => {
+                if b {
+                    "True".into()
+                } else {
+                    "False".into()
+                }
+            }
             _ => return None,
         };
         out.insert(k, Value::String(s));
@@ -207,9 +208,7 @@ mod tests {
 
     #[test]
     fn accepts_and_normalizes() {
-        let m = SCHEMA
-            .check_create(&json!({"image_id": "img", "node_count": "3", "public": "True", "labels": {"a": 1}}))
-            .expect("valid");
+        let m = SCHEMA.check_create(&json!({"image_id": "img", "node_count": "3", "public": "True", "labels": {"a": 1}})).expect("valid");
         assert_eq!(m["node_count"], json!(3));
         assert_eq!(m["public"], json!(true));
         assert_eq!(m["labels"], json!({"a": "1"}));

@@ -1,7 +1,7 @@
 //! Cluster (Bay): a set of nodes running a COE, built from a template.
 //! One object, two vocabularies: a bay's `baymodel_id` is a cluster's `cluster_template_id`.
 
-use crate::attrs::{opt, req, ro, string, int, AttrType, Schema};
+use crate::attrs::{int, opt, req, ro, string, AttrType, Schema};
 use crate::error::{MagnumError, Result};
 use crate::microversion::Version;
 use crate::patch::PatchRules;
@@ -386,8 +386,7 @@ mod tests {
         assert_eq!(c.keypair.as_deref(), Some("kp"));
         assert_eq!(c.labels.len(), 2);
         assert_eq!(c.status, ClusterStatus::CreateInProgress);
-        let merged = create(json!({"cluster_template_id": "x", "labels": {"b": "9", "c": "3"}, "merge_labels": true}), MIN)
-            .expect("valid");
+        let merged = create(json!({"cluster_template_id": "x", "labels": {"b": "9", "c": "3"}, "merge_labels": true}), MIN).expect("valid");
         assert_eq!(merged.labels.get("b").map(String::as_str), Some("9"));
         let (over, added, skipped) = merged.label_diffs(&template().labels);
         assert_eq!((over.len(), added.len(), skipped.len()), (1, 1, 0));

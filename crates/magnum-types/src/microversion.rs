@@ -73,9 +73,7 @@ pub fn negotiate(modern: Option<&str>, legacy: Option<&str>) -> Result<Negotiate
             }
         };
         if !SERVICE_TYPES.contains(&service) {
-            return Err(VersionError::Invalid(format!(
-                "Invalid service type for OpenStack-API-Version header: '{service}'."
-            )));
+            return Err(VersionError::Invalid(format!("Invalid service type for OpenStack-API-Version header: '{service}'.")));
         }
         return Ok(Negotiated { version: parse_value(value)?, service: service.to_owned() });
     }

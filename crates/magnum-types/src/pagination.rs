@@ -41,10 +41,9 @@ pub fn parse(q: &PageQuery<'_>, sortable: &[&str], max_limit: usize) -> Result<P
     let limit = match q.limit {
         None => max_limit,
         Some(raw) => {
-            let n: i64 = raw
-                .trim()
-                .parse()
-                .map_err(|_| MagnumError::invalid(format!("Invalid input for field/attribute limit. Value: '{raw}'. Wrong type. Expected 'int'.")))?;
+            let n: i64 = raw.trim().parse().map_err(|_| {
+                MagnumError::invalid(format!("Invalid input for field/attribute limit. Value: '{raw}'. Wrong type. Expected 'int'."))
+            })?;
             if n <= 0 {
                 return Err(MagnumError::invalid("Limit must be positive"));
             }
@@ -53,26 +52,19 @@ pub fn parse(q: &PageQuery<'_>, sortable: &[&str], max_limit: usize) -> Result<P
     };
     let marker = match q.marker {
         None | Some("") => None,
-        Some(raw) => Some(
-            crate::names::parse_uuid(raw)
-                .ok_or_else(|| MagnumError::invalid(format!("Invalid marker '{raw}': expected a UUID.")))?,
-        ),
+        Some(raw) => {
+            Some(crate::names::parse_uuid(raw).ok_or_else(|| MagnumError::invalid(format!("Invalid marker '{raw}': expected a UUID.")))?)
+        }
     };
     let sort_key = match q.sort_key {
         None | Some("") => "id".to_owned(),
         Some(k) if k == "id" || sortable.contains(&k) => k.to_owned(),
-        Some(k) => {
-            return Err(MagnumError::invalid(format!("The sort_key value \"{k}\" is an invalid field for sorting")))
-        }
+        Some(k) => return Err(MagnumError::invalid(format!("The sort_key value \"{k}\" is an invalid field for sorting"))),
     };
     let sort_dir = match q.sort_dir {
         None | Some("") | Some("asc") => SortDir::Asc,
         Some("desc") => SortDir::Desc,
-        Some(other) => {
-            return Err(MagnumError::invalid(format!(
-                "Invalid sort direction: {other}. Acceptable values are 'asc' or 'desc'"
-            )))
-        }
+        Some(other) => return Err(MagnumError::invalid(format!("Invalid sort direction: {other}. Acceptable values are 'asc' or 'desc'"))),
     };
     Ok(PageRequest { limit, marker, sort_key, sort_dir })
 }

@@ -48,9 +48,7 @@ pub fn parse(body: &Value) -> Result<Vec<PatchOp>> {
 }
 
 fn parse_one(item: &Value) -> Result<PatchOp> {
-    let obj = item
-        .as_object()
-        .ok_or_else(|| MagnumError::invalid(format!("Invalid patch operation {item}: expected an object.")))?;
+    let obj = item.as_object().ok_or_else(|| MagnumError::invalid(format!("Invalid patch operation {item}: expected an object.")))?;
     for key in obj.keys() {
         if !matches!(key.as_str(), "op" | "path" | "value") {
             return Err(MagnumError::invalid(format!("Unknown attribute for argument patch: {key}")));
@@ -97,16 +95,10 @@ pub fn apply(doc: &Map<String, Value>, ops: &[PatchOp], rules: &PatchRules<'_>) 
     for op in ops {
         let top = op.path[0].as_str();
         if ALWAYS_INTERNAL.contains(&top) || rules.internal.contains(&top) {
-            return Err(MagnumError::invalid(format!(
-                "'{}' is an internal attribute and can not be updated",
-                op.path_string()
-            )));
+            return Err(MagnumError::invalid(format!("'{}' is an internal attribute and can not be updated", op.path_string())));
         }
         if op.op == Op::Remove && op.path.len() == 1 && rules.non_removable.contains(&top) {
-            return Err(MagnumError::invalid(format!(
-                "'{}' is a mandatory attribute and can not be removed",
-                op.path_string()
-            )));
+            return Err(MagnumError::invalid(format!("'{}' is a mandatory attribute and can not be removed", op.path_string())));
         }
         if !out.contains_key(top) {
             let why = match op.op {
@@ -150,11 +142,7 @@ pub fn apply(doc: &Map<String, Value>, ops: &[PatchOp], rules: &PatchRules<'_>) 
 
 /// The top-level attributes whose values differ between two documents.
 pub fn changed(before: &Map<String, Value>, after: &Map<String, Value>) -> Vec<String> {
-    after
-        .iter()
-        .filter(|(k, v)| before.get(*k).unwrap_or(&Value::Null) != *v)
-        .map(|(k, _)| k.clone())
-        .collect()
+    after.iter().filter(|(k, v)| before.get(*k).unwrap_or(&Value::Null) != *v).map(|(k, _)| k.clone()).collect()
 }
 
 #[cfg(test)]

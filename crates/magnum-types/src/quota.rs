@@ -1,6 +1,6 @@
 //! Quotas: how many clusters a project may have.
 
-use crate::attrs::{opt, req, string, int, ro, AttrType, Schema};
+use crate::attrs::{int, opt, req, ro, string, AttrType, Schema};
 use crate::time::Timestamp;
 use serde_json::{json, Value};
 

@@ -143,9 +143,9 @@ impl FromStr for HealthStatus {
             "HEALTHY" => Ok(HealthStatus::Healthy),
             "UNHEALTHY" => Ok(HealthStatus::Unhealthy),
             "UNKNOWN" => Ok(HealthStatus::Unknown),
-            other => Err(MagnumError::invalid(format!(
-                "Invalid health status '{other}'. Acceptable values are HEALTHY, UNHEALTHY, UNKNOWN."
-            ))),
+            other => {
+                Err(MagnumError::invalid(format!("Invalid health status '{other}'. Acceptable values are HEALTHY, UNHEALTHY, UNKNOWN.")))
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! ClusterTemplate (BayModel): a template for clusters. One object, two vocabularies.
 
-use crate::attrs::{opt, req, ro, string, int, Access, AttrType, Schema};
+use crate::attrs::{int, opt, req, ro, string, Access, AttrType, Schema};
 use crate::coe::Coe;
 use crate::error::{MagnumError, Result};
 use crate::patch::PatchRules;
@@ -123,9 +123,8 @@ pub static PATCH_RULES: PatchRules<'static> = PatchRules {
 };
 
 /// Columns a client may sort template lists by.
-pub const SORT_KEYS: [&str; 10] = [
-    "uuid", "name", "coe", "image_id", "flavor_id", "apiserver_port", "created_at", "updated_at", "public", "server_type",
-];
+pub const SORT_KEYS: [&str; 10] =
+    ["uuid", "name", "coe", "image_id", "flavor_id", "apiserver_port", "created_at", "updated_at", "public", "server_type"];
 
 const STORAGE_DRIVERS: [&str; 3] = ["devicemapper", "overlay", "overlay2"];
 const SERVER_TYPES: [&str; 2] = ["vm", "bm"];
@@ -145,8 +144,7 @@ impl ClusterTemplate {
         let i = |k: &str| body.get(k).and_then(Value::as_i64);
         let b = |k: &str, default: bool| body.get(k).and_then(Value::as_bool).unwrap_or(default);
         let uuid = match s("uuid") {
-            Some(u) => crate::names::parse_uuid(&u)
-                .ok_or_else(|| MagnumError::invalid(format!("Expected a uuid but received {u}.")))?,
+            Some(u) => crate::names::parse_uuid(&u).ok_or_else(|| MagnumError::invalid(format!("Expected a uuid but received {u}.")))?,
             None => Uuid::new_v4(),
         };
         let coe = Coe::parse(&s("coe").unwrap_or_default())?;
@@ -231,16 +229,11 @@ impl ClusterTemplate {
                 )));
             }
             if sd == "devicemapper" && self.docker_volume_size.is_some_and(|v| v < 3) {
-                return Err(MagnumError::invalid(
-                    "docker volume size must be at least 3 GB when using the devicemapper storage driver.",
-                ));
+                return Err(MagnumError::invalid("docker volume size must be at least 3 GB when using the devicemapper storage driver."));
             }
         }
         if !SERVER_TYPES.contains(&self.server_type.as_str()) {
-            return Err(MagnumError::invalid(format!(
-                "Invalid server_type '{}'. Acceptable values are: vm, bm.",
-                self.server_type
-            )));
+            return Err(MagnumError::invalid(format!("Invalid server_type '{}'. Acceptable values are: vm, bm.", self.server_type)));
         }
         for (field, flavor) in [("flavor_id", &self.flavor_id), ("master_flavor_id", &self.master_flavor_id)] {
             if let Some(f) = flavor {
@@ -297,8 +290,7 @@ impl ClusterTemplate {
                 m.insert("server_type".into(), Value::String("vm".into()));
             }
         }
-        let mut t: ClusterTemplate =
-            serde_json::from_value(merged).map_err(|e| MagnumError::invalid(format!("Invalid patch: {e}")))?;
+        let mut t: ClusterTemplate = serde_json::from_value(merged).map_err(|e| MagnumError::invalid(format!("Invalid patch: {e}")))?;
         t.id = self.id;
         t.version = self.version;
         t.coe = Coe::parse(&t.coe)?.as_str().to_owned();

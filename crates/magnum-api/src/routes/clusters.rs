@@ -113,14 +113,16 @@ pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Byte
         now: magnum_types::time::now(),
     };
     let c = Cluster::from_create(&checked, &template, &who)?;
-    let groups = [NodeGroup::default_for(&c, Role::Master, &template.image_id), NodeGroup::default_for(&c, Role::Worker, &template.image_id)];
+    let groups =
+        [NodeGroup::default_for(&c, Role::Master, &template.image_id), NodeGroup::default_for(&c, Role::Worker, &template.image_id)];
     let c = s.store.create_cluster(&c, &groups, s.config.quotas.max_clusters_per_project).await?;
     tracing::info!(cluster = %c.uuid, name = %c.name, masters = c.master_count, workers = c.node_count, "cluster accepted");
     cast(&s, ConductorCommand::ClusterCreate { uuid: c.uuid }).await;
     // Bays were synchronous at 1.1 (201 with the bay); everything else answers 202.
     if vocab == Vocab::Bay && !caller.version.at_least(2) {
         let labels = template.labels.clone();
-        let mut resp = json_response(StatusCode::CREATED, &views::cluster(&c, vocab, Level::One { template_labels: &labels }, &caller.base));
+        let mut resp =
+            json_response(StatusCode::CREATED, &views::cluster(&c, vocab, Level::One { template_labels: &labels }, &caller.base));
         if let Ok(loc) = HeaderValue::from_str(&format!("{}/v1/bays/{}", caller.base, c.uuid)) {
             resp.headers_mut().insert(LOCATION, loc);
         }
@@ -191,7 +193,11 @@ pub(crate) async fn delete(State(s): State<AppState>, caller: Caller, Path(ident
         match s.store.update_cluster(&c).await {
             Ok(_) => break,
             Err(e) if e.kind == ErrorKind::Conflict && attempt < 4 => {
-                c = s.store.get_cluster_by_uuid(c.uuid).await?.ok_or_else(|| MagnumError::not_found(format!("Cluster {ident} could not be found.")))?;
+                c = s
+                    .store
+                    .get_cluster_by_uuid(c.uuid)
+                    .await?
+                    .ok_or_else(|| MagnumError::not_found(format!("Cluster {ident} could not be found.")))?;
             }
             Err(e) => return Err(e.into()),
         }
@@ -251,8 +257,6 @@ pub(crate) async fn upgrade(State(s): State<AppState>, caller: Caller, Path(iden
     let t = template_for(&s, &caller, target).await?;
     Err(ApiError(MagnumError::invalid(format!(
         "Upgrading cluster {} to template {} is not supported: no driver of this deployment can upgrade a {} cluster in place.",
-        c.name,
-        t.uuid,
-        t.coe
+        c.name, t.uuid, t.coe
     ))))
 }

@@ -50,7 +50,9 @@ pub(crate) async fn list(State(s): State<AppState>, caller: Caller, RawQuery(raw
         None => s.config.api.max_limit,
     };
     let marker = match q.get("marker") {
-        Some(m) => Some(m.parse::<i64>().map_err(|_| MagnumError::invalid(format!("Invalid marker '{m}': quota markers are integer ids.")))?),
+        Some(m) => {
+            Some(m.parse::<i64>().map_err(|_| MagnumError::invalid(format!("Invalid marker '{m}': quota markers are integer ids.")))?)
+        }
         None => None,
     };
     let project = (!all).then(|| caller.ctx.project_id.clone());
@@ -74,7 +76,12 @@ pub(crate) async fn show(State(s): State<AppState>, caller: Caller, Path((projec
     Ok(json_response(StatusCode::OK, &body))
 }
 
-pub(crate) async fn update(State(s): State<AppState>, caller: Caller, Path((project, resource)): Path<(String, String)>, body: Bytes) -> ApiResult {
+pub(crate) async fn update(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((project, resource)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
     policy::enforce("quota:update", &caller.ctx, &project)?;
     let mut given = input::json_body(&body)?;
     // The body is a quota object; path values fill what it leaves out.

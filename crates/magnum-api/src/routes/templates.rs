@@ -52,7 +52,8 @@ pub(crate) async fn show(State(s): State<AppState>, caller: Caller, Path(ident):
 pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Bytes, vocab: Vocab) -> ApiResult {
     policy::enforce(&vocab.template_rule("create"), &caller.ctx, &caller.ctx.project_id)?;
     let checked = vocab.template_schema().check_create(&input::json_body(&body)?)?;
-    let who = Creator { project_id: &caller.ctx.project_id, user_id: &caller.ctx.user_id, flavors: &s.flavors, now: magnum_types::time::now() };
+    let who =
+        Creator { project_id: &caller.ctx.project_id, user_id: &caller.ctx.user_id, flavors: &s.flavors, now: magnum_types::time::now() };
     let t = ClusterTemplate::from_create(&checked, &who)?;
     if t.public || t.hidden {
         policy::enforce(&vocab.template_rule("publish"), &caller.ctx, &caller.ctx.project_id)

@@ -1,0 +1,101 @@
+//! Quotas, stats and mservices over HTTP.
+
+mod common;
+use common::{assert_error, make_cluster, make_template, Env};
+use serde_json::json;
+use std::time::Duration;
+
+both_backends!(quotas, quota_limits_cluster_creation, stats, mservices,);
+
+async fn quotas(env: &Env) {
+    let m = env.member("p1");
+    let a = &env.admin;
+    assert_error(
+        &m.post("/v1/quotas", &json!({"project_id": "p1", "resource": "Cluster", "hard_limit": 5})).await.expect("http"),
+        403,
+        "quota:create",
+    );
+    let r = a.post("/v1/quotas", &json!({"project_id": "p1", "resource": "Cluster", "hard_limit": 5})).await.expect("http");
+    assert_eq!((r.status, r.body["hard_limit"].clone(), r.body["project_id"].clone()), (201, json!(5), json!("p1")), "{}", r.text);
+    assert!(r.body["id"].is_i64());
+    assert_error(&a.post("/v1/quotas", &json!({"project_id": "p1", "resource": "Cluster"})).await.expect("http"), 409, "already exists");
+    assert_error(&a.post("/v1/quotas", &json!({"project_id": "p1", "resource": "Pod"})).await.expect("http"), 400, "Only 'Cluster'");
+    assert_error(
+        &a.post("/v1/quotas", &json!({"project_id": "p1", "resource": "Cluster", "hard_limit": -1})).await.expect("http"),
+        400,
+        "hard_limit",
+    );
+    assert_error(&a.post("/v1/quotas", &json!({"resource": "Cluster"})).await.expect("http"), 400, "Mandatory field missing: project_id");
+    let d = a.post("/v1/quotas", &json!({"project_id": "p2", "resource": "Cluster"})).await.expect("http");
+    assert_eq!(d.body["hard_limit"], json!(1), "hard_limit defaults to 1");
+
+    assert_eq!(m.get("/v1/quotas/p1/Cluster").await.expect("http").body["hard_limit"], json!(5));
+    assert_error(&m.get("/v1/quotas/p2/Cluster").await.expect("http"), 403, "quota:get");
+    let synthesized = a.get("/v1/quotas/p3/Cluster").await.expect("http");
+    assert_eq!((synthesized.status, synthesized.body["hard_limit"].clone()), (200, json!(20)), "no row: the configured default");
+    let own = m.get("/v1/quotas").await.expect("http");
+    assert_eq!(own.body["quotas"].as_array().expect("list").len(), 1);
+    let all = a.get("/v1/quotas?all_tenants=true").await.expect("http");
+    assert_eq!(all.body["quotas"].as_array().expect("list").len(), 2);
+    let page = a.get("/v1/quotas?all_tenants=true&limit=1").await.expect("http");
+    assert!(page.body["next"].as_str().is_some_and(|n| n.contains("marker=")), "{}", page.text);
+
+    assert_error(&m.patch("/v1/quotas/p1/Cluster", &json!({"hard_limit": 9})).await.expect("http"), 403, "quota:update");
+    let u = a.patch("/v1/quotas/p1/Cluster", &json!({"project_id": "p1", "resource": "Cluster", "hard_limit": 9})).await.expect("http");
+    assert_eq!((u.status, u.body["hard_limit"].clone()), (202, json!(9)), "{}", u.text);
+    assert_error(
+        &a.patch("/v1/quotas/p1/Cluster", &json!({"project_id": "p9", "hard_limit": 9})).await.expect("http"),
+        400,
+        "must match the URL",
+    );
+    assert_error(&a.patch("/v1/quotas/p7/Cluster", &json!({"hard_limit": 9})).await.expect("http"), 404, "could not be found");
+    assert_error(&m.delete("/v1/quotas/p1/Cluster").await.expect("http"), 403, "quota:delete");
+    assert_eq!(a.delete("/v1/quotas/p1/Cluster").await.expect("http").status, 204);
+    assert_error(&a.delete("/v1/quotas/p1/Cluster").await.expect("http"), 404, "could not be found");
+}
+
+async fn quota_limits_cluster_creation(env: &Env) {
+    let m = env.member("small");
+    env.admin.post("/v1/quotas", &json!({"project_id": "small", "resource": "Cluster", "hard_limit": 2})).await.expect("http");
+    let t = make_template(&m, "t").await["uuid"].as_str().expect("uuid").to_owned();
+    make_cluster(&m, &t, "a").await;
+    make_cluster(&m, &t, "b").await;
+    let r = m.post("/v1/clusters", &json!({"cluster_template_id": t, "name": "c"})).await.expect("http");
+    assert_error(&r, 403, "maximum clusters per project, 2");
+    assert_eq!(m.get("/v1/clusters").await.expect("http").body["clusters"].as_array().expect("list").len(), 2, "nothing half-written");
+}
+
+async fn stats(env: &Env) {
+    let m = env.member("p1");
+    let t = make_template(&m, "t").await["uuid"].as_str().expect("uuid").to_owned();
+    m.post("/v1/clusters", &json!({"cluster_template_id": t, "node_count": 3})).await.expect("http");
+    m.post("/v1/clusters", &json!({"cluster_template_id": t, "node_count": 1, "master_count": 1})).await.expect("http");
+    assert_eq!(m.get("/v1/stats").await.expect("http").body, json!({"clusters": 2, "nodes": 6}));
+    assert_eq!(m.get("/v1/stats?project_id=p1&type=cluster").await.expect("http").body, json!({"clusters": 2, "nodes": 6}));
+    assert_error(&m.get("/v1/stats?project_id=p2").await.expect("http"), 403, "stats:get_all");
+    assert_error(&m.get("/v1/stats?type=pod").await.expect("http"), 400, "Only 'cluster'");
+    assert_eq!(env.member("p2").get("/v1/stats").await.expect("http").body, json!({"clusters": 0, "nodes": 0}));
+    assert_eq!(env.admin.get("/v1/stats").await.expect("http").body["clusters"], json!(2), "admins see all projects");
+}
+
+async fn mservices(env: &Env) {
+    let mut listed = json!(null);
+    for _ in 0..50 {
+        let r = env.admin.get("/v1/mservices").await.expect("http");
+        assert_eq!(r.status, 200);
+        if r.body["mservices"].as_array().is_some_and(|l| !l.is_empty()) {
+            listed = r.body;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let s = &listed["mservices"][0];
+    assert_eq!(
+        (s["binary"].clone(), s["host"].clone(), s["state"].clone()),
+        (json!("magnum-conductor"), json!("test-host"), json!("up")),
+        "{listed}"
+    );
+    assert!(s["report_count"].as_i64().is_some_and(|n| n >= 1));
+    assert_eq!(s["disabled"], json!(false));
+    assert_error(&env.member("p1").get("/v1/mservices").await.expect("http"), 403, "magnum-service:get_all");
+}

@@ -1,0 +1,294 @@
+//! Clusters and bays over HTTP: create, read, update, delete, actions, nodegroups, the
+//! conductor's verdict when no driver exists for a COE, and project isolation.
+
+mod common;
+use common::{assert_error, make_cluster, make_template, mark_complete, wait_gone, wait_status, Env};
+use serde_json::json;
+
+both_backends!(
+    cluster_create_and_show,
+    bay_vocabulary_and_microversions,
+    cluster_create_errors,
+    cluster_patch_rules,
+    cluster_update_and_retry,
+    cluster_delete,
+    resize_and_upgrade,
+    nodegroups,
+    projects_are_isolated,
+);
+
+fn uuid_of(v: &serde_json::Value) -> String {
+    v["uuid"].as_str().expect("uuid").to_owned()
+}
+
+async fn cluster_create_and_show(env: &Env) {
+    let c = env.member("p1");
+    let t = uuid_of(&make_template(&c, "t").await);
+    c.patch(&format!("/v1/clustertemplates/{t}"), &json!([{"op": "add", "path": "/labels/a", "value": "1"}])).await.expect("http");
+    let r = c
+        .post(
+            "/v1/clusters",
+            &json!({"name": "k1", "cluster_template_id": "t", "node_count": 2, "labels": {"b": "2"}, "merge_labels": true}),
+        )
+        .await
+        .expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let keys: Vec<&String> = r.body.as_object().expect("object").keys().collect();
+    assert_eq!(keys, vec!["uuid"], "202 carries only the uuid");
+    let id = uuid_of(&r.body);
+    let shown = c.get(&format!("/v1/clusters/{id}")).await.expect("http").body;
+    assert_eq!(shown["cluster_template_id"], json!(t));
+    assert_eq!(
+        (shown["node_count"].clone(), shown["master_count"].clone(), shown["create_timeout"].clone()),
+        (json!(2), json!(1), json!(60))
+    );
+    assert_eq!(shown["labels"], json!({"a": "1", "b": "2"}));
+    assert_eq!(shown["labels_added"], json!({"b": "2"}));
+    assert_eq!(shown["keypair"], json!("kp"), "defaults come from the template");
+    // No driver exists for swarm yet: the conductor fails the cluster at once, with a reason.
+    let failed = wait_status(&c, "/v1/clusters/k1", "CREATE_FAILED").await;
+    assert!(failed["status_reason"].as_str().is_some_and(|r| r.contains("No driver for COE 'swarm'")), "{failed}");
+    assert_eq!(failed["faults"]["default-worker"], failed["status_reason"]);
+    let list = c.get("/v1/clusters").await.expect("http");
+    let item = &list.body["clusters"][0];
+    assert_eq!((item["uuid"].clone(), item["status"].clone()), (json!(id), json!("CREATE_FAILED")));
+    assert!(item.get("status_reason").is_none(), "list items are the summary view");
+    assert!(c.get("/v1/clusters/detail").await.expect("http").body["clusters"][0].get("status_reason").is_some());
+}
+
+async fn bay_vocabulary_and_microversions(env: &Env) {
+    let c = env.member("p1");
+    let t = uuid_of(&make_template(&c, "bm").await);
+    // 1.1: synchronous form, 201 with the bay and its Location, CREATE_IN_PROGRESS at once.
+    let r =
+        c.post("/v1/bays", &json!({"name": "b1", "baymodel_id": "bm", "node_count": null, "bay_create_timeout": 15})).await.expect("http");
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = uuid_of(&r.body);
+    assert_eq!(r.header("location"), Some(format!("{}/v1/bays/{id}", env.base).as_str()));
+    assert_eq!((r.body["status"].clone(), r.body["baymodel_id"].clone()), (json!("CREATE_IN_PROGRESS"), json!(t)));
+    assert_eq!((r.body["node_count"].clone(), r.body["bay_create_timeout"].clone()), (json!(1), json!(15)));
+    assert!(r.body.get("cluster_template_id").is_none(), "bays speak their own vocabulary");
+    // 1.2+: asynchronous form.
+    let r = c.clone().microversion("1.2").post("/v1/bays", &json!({"name": "b2", "baymodel_id": t})).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let list = c.get("/v1/bays").await.expect("http");
+    let mut keys: Vec<&str> = list.body["bays"][0].as_object().expect("object").keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["bay_create_timeout", "baymodel_id", "links", "master_count", "name", "node_count", "stack_id", "status", "uuid"]);
+    // One table, two vocabularies.
+    assert_eq!(c.get(&format!("/v1/clusters/{id}")).await.expect("http").body["name"], json!("b1"));
+    assert_eq!(c.get("/v1/clusters").await.expect("http").body["clusters"].as_array().expect("list").len(), 2);
+    let failed = wait_status(&c, "/v1/bays/b1", "CREATE_FAILED").await;
+    assert!(failed["bay_faults"]["default-master"].is_string(), "{failed}");
+    assert_error(
+        &c.post("/v1/bays", &json!({"baymodel_id": t, "keypair_id": "kp"})).await.expect("http"),
+        400,
+        "Unknown attribute for argument bay: keypair_id",
+    );
+    assert_error(&c.post("/v1/bays", &json!({"baymodel_id": "nope"})).await.expect("http"), 400, "could not be found");
+    assert_error(&c.post("/v1/bays", &json!({"name": "x"})).await.expect("http"), 400, "Mandatory field missing: baymodel_id");
+}
+
+async fn cluster_create_errors(env: &Env) {
+    let c = env.member("p1");
+    let t = uuid_of(&make_template(&c, "t").await);
+    let post = |body: serde_json::Value, v: &'static str| {
+        let c = c.clone().microversion(v);
+        async move { c.post("/v1/clusters", &body).await.expect("http") }
+    };
+    assert_error(&post(json!({"cluster_template_id": "this-does-not-exist"}), "1.1").await, 400, "could not be found");
+    assert_error(&post(json!({"cluster_template_id": "this-does-not-exist"}), "1.10").await, 404, "could not be found");
+    assert_error(&post(json!({"cluster_template_id": t, "node_count": 0}), "1.1").await, 400, "node_count");
+    assert_eq!(post(json!({"cluster_template_id": t, "node_count": 0}), "1.10").await.status, 202, "zero workers from 1.10");
+    assert_error(&post(json!({"cluster_template_id": t, "master_count": 0}), "latest").await, 400, "master_count");
+    assert_error(&post(json!({"cluster_template_id": t, "node_count": -1}), "latest").await, 400, "node_count");
+    assert_error(&post(json!({"cluster_template_id": t, "name": "1-starts-with-digit"}), "latest").await, 400, "Cluster name");
+    assert_error(&post(json!({"cluster_template_id": t, "flavor_id": "m1.none"}), "latest").await, 400, "Unable to find flavor");
+    assert_error(&post(json!({"cluster_template_id": t, "create_timeout": -5}), "latest").await, 400, "create_timeout");
+    assert_error(&post(json!({"cluster_template_id": t, "status": "CREATE_COMPLETE"}), "latest").await, 400, "read only");
+    assert_error(&post(json!({"cluster_template_id": t, "api_address": "x"}), "latest").await, 400, "read only");
+    assert_error(&post(json!({"cluster_template_id": t, "node_count": "two"}), "latest").await, 400, "Expected 'int'");
+    make_template(&c, "dup").await;
+    make_template(&c, "dup").await;
+    assert_error(&post(json!({"cluster_template_id": "dup"}), "latest").await, 409, "Multiple cluster templates");
+    let reader = env.reader("p1");
+    assert_error(
+        &reader.post("/v1/clusters", &json!({"cluster_template_id": t})).await.expect("http"),
+        403,
+        "Policy doesn't allow cluster:create",
+    );
+    let generated = post(json!({"cluster_template_id": t}), "latest").await;
+    let shown = c.get(&format!("/v1/clusters/{}", uuid_of(&generated.body))).await.expect("http");
+    assert!(shown.body["name"].as_str().is_some_and(|n| n.ends_with("-cluster")), "{}", shown.text);
+}
+
+async fn cluster_patch_rules(env: &Env) {
+    let c = env.member("p1");
+    let t = uuid_of(&make_template(&c, "t").await);
+    let id = make_cluster(&c, &t, "k1").await;
+    let path = format!("/v1/clusters/{id}");
+    let p = |ops: serde_json::Value| {
+        let c = c.clone();
+        let path = path.clone();
+        async move { c.patch(&path, &ops).await.expect("http") }
+    };
+    assert_error(&p(json!([{"op": "replace", "path": "/name", "value": "k2"}])).await, 400, "cannot change cluster property(ies) name");
+    assert_error(&p(json!([{"op": "replace", "path": "/api_address", "value": "x"}])).await, 400, "internal attribute");
+    assert_error(&p(json!([{"op": "replace", "path": "/status", "value": "CREATE_COMPLETE"}])).await, 400, "internal attribute");
+    assert_error(&p(json!([{"op": "remove", "path": "/cluster_template_id"}])).await, 400, "mandatory attribute");
+    assert_error(&p(json!([{"op": "replace", "path": "/node_count", "value": "many"}])).await, 400, "Expected 'int'");
+    assert_error(&p(json!([{"op": "replace", "path": "/node_count"}])).await, 400, "need a value");
+    assert_error(&p(json!([{"op": "replace", "path": "/health_status", "value": "GREAT"}])).await, 400, "health status");
+    assert_error(
+        &c.patch("/v1/clusters/fooo", &json!([{"op": "replace", "path": "/node_count", "value": 2}])).await.expect("http"),
+        404,
+        "fooo",
+    );
+    wait_status(&c, &path, "CREATE_FAILED").await;
+    assert_error(
+        &p(json!([{"op": "replace", "path": "/node_count", "value": 3}])).await,
+        400,
+        "Updating a cluster when status is \"CREATE_FAILED\"",
+    );
+    let r = p(json!([{"op": "replace", "path": "/health_status", "value": "UNHEALTHY"}])).await;
+    assert_eq!(r.status, 202, "health can be reported in any state: {}", r.text);
+    assert_eq!(c.get(&path).await.expect("http").body["health_status"], json!("UNHEALTHY"));
+    assert_error(&p(json!([{"op": "replace", "path": "/health_status", "value": "UNHEALTHY"}])).await, 400, "changes nothing");
+    let bay = c.patch(&format!("/v1/bays/{id}"), &json!([{"op": "replace", "path": "/baymodel_id", "value": t}])).await.expect("http");
+    assert_error(&bay, 400, "changes nothing");
+}
+
+async fn cluster_update_and_retry(env: &Env) {
+    let c = env.member("p1");
+    let t = uuid_of(&make_template(&c, "t").await);
+    let id = make_cluster(&c, &t, "k1").await;
+    let path = format!("/v1/clusters/{id}");
+    wait_status(&c, &path, "CREATE_FAILED").await;
+    mark_complete(&env.store, &id).await;
+    let r = c.patch(&path, &json!([{"op": "replace", "path": "/node_count", "value": 3}])).await.expect("http");
+    assert_eq!((r.status, r.body.clone()), (202, json!({"uuid": id})), "{}", r.text);
+    // No driver: the update fails with a reason; the desired count is kept for a retry.
+    let failed = wait_status(&c, &path, "UPDATE_FAILED").await;
+    assert_eq!(failed["node_count"], json!(3));
+    assert!(failed["status_reason"].as_str().is_some_and(|r| r.contains("No driver")), "{failed}");
+    let ng = c.clone().microversion("1.9").get(&format!("{path}/nodegroups/default-worker")).await.expect("http");
+    assert_eq!((ng.body["node_count"].clone(), ng.body["status"].clone()), (json!(3), json!("UPDATE_FAILED")));
+    let retry = c.patch(&path, &json!([{"op": "replace", "path": "/node_count", "value": 3}])).await.expect("http");
+    assert_eq!(retry.status, 202, "an update of an UPDATE_FAILED cluster is a retry: {}", retry.text);
+    wait_status(&c, &path, "UPDATE_FAILED").await;
+    // The 2015 bay form answers the bay at 1.1.
+    mark_complete(&env.store, &id).await;
+    let bay = c.patch(&format!("/v1/bays/{id}"), &json!([{"op": "replace", "path": "/node_count", "value": 1}])).await.expect("http");
+    assert_eq!(
+        (bay.status, bay.body["node_count"].clone(), bay.body["status"].clone()),
+        (200, json!(1), json!("UPDATE_IN_PROGRESS")),
+        "{}",
+        bay.text
+    );
+    let reader = env.reader("p1");
+    assert_error(
+        &reader.patch(&path, &json!([{"op": "replace", "path": "/node_count", "value": 2}])).await.expect("http"),
+        403,
+        "cluster:update",
+    );
+}
+
+async fn cluster_delete(env: &Env) {
+    let c = env.member("p1");
+    let t = uuid_of(&make_template(&c, "t").await);
+    let id = make_cluster(&c, &t, "k1").await;
+    let r = c.delete(&format!("/v1/clusters/{id}")).await.expect("http");
+    assert_eq!((r.status, r.text.as_str()), (204, ""));
+    wait_gone(&c, &format!("/v1/clusters/{id}")).await;
+    assert_error(&c.delete(&format!("/v1/clusters/{id}")).await.expect("http"), 404, "could not be found");
+    assert_error(&c.delete("/v1/bays/00000000-0000-4000-8000-000000000000").await.expect("http"), 404, "could not be found");
+    let b = make_cluster(&c, &t, "k2").await;
+    wait_status(&c, &format!("/v1/bays/{b}"), "CREATE_FAILED").await;
+    assert_eq!(c.delete("/v1/bays/k2").await.expect("http").status, 204, "a failed bay can always be deleted");
+    wait_gone(&c, &format!("/v1/bays/{b}")).await;
+    assert_eq!(c.delete(&format!("/v1/clustertemplates/{t}")).await.expect("http").status, 204, "the template is free again");
+    let stats = c.get("/v1/stats").await.expect("http");
+    assert_eq!(stats.body, json!({"clusters": 0, "nodes": 0}));
+}
+
+async fn resize_and_upgrade(env: &Env) {
+    let c = env.member("p1");
+    let t = uuid_of(&make_template(&c, "t").await);
+    let id = make_cluster(&c, &t, "k1").await;
+    let path = format!("/v1/clusters/{id}/actions/resize");
+    assert_eq!(c.post(&path, &json!({"node_count": 2})).await.expect("http").status, 406, "resize needs 1.7");
+    let v = c.clone().microversion("1.7");
+    wait_status(&c, &format!("/v1/clusters/{id}"), "CREATE_FAILED").await;
+    assert_error(&v.post(&path, &json!({"node_count": 2})).await.expect("http"), 400, "CREATE_FAILED");
+    mark_complete(&env.store, &id).await;
+    assert_error(&v.post(&path, &json!({})).await.expect("http"), 400, "Mandatory field missing: node_count");
+    assert_error(&v.post(&path, &json!({"node_count": 2, "nodegroup": "default-master"})).await.expect("http"), 400, "master nodegroup");
+    assert_error(&v.post(&path, &json!({"node_count": 2, "nodegroup": "gpu"})).await.expect("http"), 404, "Nodegroup gpu");
+    assert_error(&v.post(&path, &json!({"node_count": 0})).await.expect("http"), 400, "node_count");
+    let r = v.post(&path, &json!({"node_count": 4, "nodes_to_remove": []})).await.expect("http");
+    assert_eq!((r.status, r.body.clone()), (202, json!({"uuid": id})), "{}", r.text);
+    assert_eq!(c.get(&format!("/v1/clusters/{id}")).await.expect("http").body["node_count"], json!(4));
+    let up = format!("/v1/clusters/{id}/actions/upgrade");
+    assert_eq!(v.post(&up, &json!({"cluster_template": t})).await.expect("http").status, 406, "upgrade needs 1.8");
+    let r = c.clone().microversion("1.8").post(&up, &json!({"cluster_template": t, "max_batch_size": 1})).await.expect("http");
+    assert_error(&r, 400, "not supported");
+}
+
+async fn nodegroups(env: &Env) {
+    let c = env.member("p1");
+    let t = uuid_of(&make_template(&c, "t").await);
+    let r = c.post("/v1/clusters", &json!({"name": "k1", "cluster_template_id": t, "node_count": 3})).await.expect("http");
+    let id = uuid_of(&r.body);
+    let path = format!("/v1/clusters/{id}/nodegroups");
+    assert_eq!(c.get(&path).await.expect("http").status, 406, "nodegroups need 1.9");
+    let v = c.clone().microversion("1.9");
+    let list = v.get(&path).await.expect("http");
+    assert_eq!(list.status, 200, "{}", list.text);
+    let groups = list.body["nodegroups"].as_array().expect("list");
+    let summary: Vec<(String, i64, String, bool)> = groups
+        .iter()
+        .map(|g| {
+            (
+                g["name"].as_str().expect("name").to_owned(),
+                g["node_count"].as_i64().expect("count"),
+                g["role"].as_str().expect("role").to_owned(),
+                g["is_default"] == json!(true),
+            )
+        })
+        .collect();
+    assert_eq!(summary, vec![("default-master".into(), 1, "master".into(), true), ("default-worker".into(), 3, "worker".into(), true)]);
+    assert!(groups[0].get("links").is_none(), "list items carry no links");
+    let workers = v.get(&format!("{path}?role=worker")).await.expect("http");
+    assert_eq!(workers.body["nodegroups"].as_array().expect("list").len(), 1);
+    assert_eq!(v.get(&format!("{path}?role=gpu")).await.expect("http").body["nodegroups"], json!([]));
+    let one = v.get(&format!("{path}/default-master")).await.expect("http");
+    assert_eq!((one.body["cluster_id"].clone(), one.body["role"].clone()), (json!(id), json!("master")));
+    assert!(one.body["links"][0]["href"].as_str().is_some_and(|h| h.contains(&format!("/v1/clusters/{id}/nodegroups/"))));
+    let by_uuid = v.get(&format!("{path}/{}", one.body["uuid"].as_str().expect("uuid"))).await.expect("http");
+    assert_eq!(by_uuid.body["name"], json!("default-master"));
+    assert_error(&v.get(&format!("{path}/nope")).await.expect("http"), 404, "Nodegroup nope");
+    assert_error(&v.get("/v1/clusters/nope/nodegroups").await.expect("http"), 404, "Cluster nope");
+    assert_error(&env.member("p2").microversion("1.9").get(&path).await.expect("http"), 404, "could not be found");
+}
+
+async fn projects_are_isolated(env: &Env) {
+    let a = env.member("pa");
+    let b = env.member("pb");
+    let t = uuid_of(&make_template(&a, "t").await);
+    let id = make_cluster(&a, &t, "secret").await;
+    assert_error(&b.get(&format!("/v1/clusters/{id}")).await.expect("http"), 404, "could not be found");
+    assert_error(&b.get("/v1/bays/secret").await.expect("http"), 404, "could not be found");
+    assert_error(&b.delete(&format!("/v1/clusters/{id}")).await.expect("http"), 404, "could not be found");
+    assert_error(
+        &b.patch(&format!("/v1/clusters/{id}"), &json!([{"op": "replace", "path": "/node_count", "value": 2}])).await.expect("http"),
+        404,
+        "could not be found",
+    );
+    assert_eq!(b.get("/v1/clusters").await.expect("http").body["clusters"], json!([]));
+    assert_eq!(b.get("/v1/bays/detail").await.expect("http").body["bays"], json!([]));
+    assert_error(&b.post("/v1/clusters", &json!({"cluster_template_id": t})).await.expect("http"), 400, "could not be found");
+    assert_error(&b.get("/v1/clusters?all_projects=true").await.expect("http"), 403, "cluster:get_all_all_projects");
+    let all = env.admin.get("/v1/clusters?all_tenants=1").await.expect("http");
+    assert_eq!(all.body["clusters"].as_array().expect("list").len(), 1);
+    assert_eq!(env.admin.get(&format!("/v1/clusters/{id}")).await.expect("http").status, 200, "admins reach every project's clusters");
+}
