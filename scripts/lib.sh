@@ -20,3 +20,6 @@ apt_install() {
   log "installing ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# A database URL with its password hidden.
+magnum_redact() { sed -E 's#(://[^:/]+):[^@]*@#\1:***@#' <<<"$1"; }

@@ -23,6 +23,12 @@ pub fn to_api(t: &Timestamp) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, false)
 }
 
+/// Rewrites `created_at`/`updated_at` of a serialized object into the API form.
+pub fn api_timestamps(doc: &mut serde_json::Map<String, serde_json::Value>, created: &Timestamp, updated: Option<&Timestamp>) {
+    doc.insert("created_at".into(), serde_json::Value::String(to_api(created)));
+    doc.insert("updated_at".into(), updated.map(|u| serde_json::Value::String(to_api(u))).unwrap_or(serde_json::Value::Null));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,10 +39,4 @@ mod tests {
         assert_eq!(to_storage(&t), "2015-04-20T19:05:27.123456+00:00");
         assert_eq!(to_api(&t), "2015-04-20T19:05:27+00:00");
     }
-}
-
-/// Rewrites `created_at`/`updated_at` of a serialized object into the API form.
-pub fn api_timestamps(doc: &mut serde_json::Map<String, serde_json::Value>, created: &Timestamp, updated: Option<&Timestamp>) {
-    doc.insert("created_at".into(), serde_json::Value::String(to_api(created)));
-    doc.insert("updated_at".into(), updated.map(|u| serde_json::Value::String(to_api(u))).unwrap_or(serde_json::Value::Null));
 }

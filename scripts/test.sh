@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it (.ci/run calls this).
+# Starts what the tests need (PostgreSQL 15 on 127.0.0.1), then: rustfmt, clippy, every test.
+source "$(dirname "$0")/lib.sh"
+cd "$(dirname "$0")/.."
+
+PG_URL=$(scripts/start-postgres.sh)
+export MAGNUM_TEST_POSTGRES_URL="$PG_URL"
+# Tests that need a service fail (rather than skip) when it is missing.
+export MAGNUM_REQUIRE_SERVICES=1
+
+# Databases left by an interrupted earlier run.
+su postgres -c "psql -qtAc \"SELECT datname FROM pg_database WHERE datname ~ '^magnum_t_[0-9a-f]{32}$'\"" | while read -r db; do
+  [ -n "$db" ] && su postgres -c "psql -qc 'DROP DATABASE IF EXISTS $db WITH (FORCE)'" >/dev/null
+done
+
+log "rustfmt"
+cargo fmt --all -- --check
+log "clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+log "tests (SQLite and PostgreSQL at $(magnum_redact "$PG_URL"))"
+cargo test --workspace --quiet 2>&1 | tee /tmp/magnum-test-output.txt
+status=${PIPESTATUS[0]}
+passed=$(grep -Eo '[0-9]+ passed' /tmp/magnum-test-output.txt | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' /tmp/magnum-test-output.txt | awk '{s+=$1} END {print s+0}')
+echo "$passed passed, $failed failed"
+exit "$status"
