@@ -116,13 +116,21 @@ pub async fn wait_gone(c: &Client, path: &str) {
     panic!("{path} never disappeared");
 }
 
-/// Marks a cluster CREATE_COMPLETE in the store, as a driver would have.
+/// Marks a cluster CREATE_COMPLETE in the store, as a driver would have. Retries when the
+/// conductor writes the same row in between (the store refuses stale writes).
 pub async fn mark_complete(store: &Store, uuid: &str) {
     let u = uuid.parse().expect("uuid");
-    let mut c = store.get_cluster_by_uuid(u).await.expect("read").expect("exists");
-    c.status = magnum_types::status::ClusterStatus::CreateComplete;
-    c.status_reason = None;
-    store.update_cluster(&c).await.expect("write");
+    for _ in 0..20 {
+        let mut c = store.get_cluster_by_uuid(u).await.expect("read").expect("exists");
+        c.status = magnum_types::status::ClusterStatus::CreateComplete;
+        c.status_reason = None;
+        match store.update_cluster(&c).await {
+            Ok(_) => return,
+            Err(e) if e.kind == magnum_types::ErrorKind::Conflict => continue,
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    panic!("cluster {uuid} kept changing");
 }
 
 #[macro_export]

@@ -48,7 +48,7 @@ fn key_of(sort_key: &str) -> (&'static str, KeyType) {
         "master_count" => ("master_count", KeyType::Int),
         "create_timeout" => ("create_timeout", KeyType::Int),
         "created_at" => ("created_at", KeyType::Text),
-        "updated_at" => ("updated_at", KeyType::Text),
+        "updated_at" => ("updated_at", KeyType::NullableText),
         "cluster_template_id" => ("cluster_template_id", KeyType::Text),
         _ => ("id", KeyType::Int),
     }
@@ -61,7 +61,7 @@ fn ng_key_of(sort_key: &str) -> (&'static str, KeyType) {
         "role" => ("role", KeyType::Text),
         "node_count" => ("node_count", KeyType::Int),
         "created_at" => ("created_at", KeyType::Text),
-        "updated_at" => ("updated_at", KeyType::Text),
+        "updated_at" => ("updated_at", KeyType::NullableText),
         _ => ("id", KeyType::Int),
     }
 }

@@ -10,6 +10,10 @@ pub(crate) fn from_sqlx(e: sqlx::Error) -> MagnumError {
             DbKind::UniqueViolation => MagnumError::conflict(format!("An object with the same identity already exists: {}", db.message())),
             DbKind::ForeignKeyViolation => MagnumError::invalid(format!("The object is referenced by another object: {}", db.message())),
             _ if db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")) => unavailable(&e),
+            // SQLSTATE class 22 (data exception: NUL bytes, out-of-range numbers...) is bad input.
+            _ if db.code().is_some_and(|c| c.starts_with("22")) => {
+                MagnumError::invalid(format!("The database refused a value of the request: {}. Correct the input and retry.", db.message()))
+            }
             _ => MagnumError::internal(format!("database error: {}", db.message())),
         },
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed | sqlx::Error::Tls(_) => {

@@ -25,11 +25,14 @@ pub(crate) fn bind_all<'q>(mut q: Query<'q, Any, AnyArguments<'q>>, binds: &'q [
     q
 }
 
-/// How a sortable column compares: texts and integers need different NULL stand-ins.
+/// How a sortable column compares: texts and integers need different NULL stand-ins, and
+/// NOT NULL columns need none (so their indexes stay usable).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum KeyType {
     Text,
     Int,
+    NullableText,
+    NullableInt,
 }
 
 /// One collection query: `SELECT <columns> FROM <table> WHERE <filter>` paged by `page`.
@@ -47,8 +50,9 @@ pub(crate) struct PagedQuery<'a> {
 pub(crate) async fn fetch(pool: &AnyPool, q: PagedQuery<'_>, page: &PageRequest) -> Result<Vec<AnyRow>> {
     let (col, ty) = q.key;
     let expr = match ty {
-        KeyType::Text => format!("COALESCE({col}, '')"),
-        KeyType::Int => format!("COALESCE({col}, -1)"),
+        KeyType::Text | KeyType::Int => col.to_owned(),
+        KeyType::NullableText => format!("COALESCE({col}, '')"),
+        KeyType::NullableInt => format!("COALESCE({col}, -1)"),
     };
     let mut binds = q.binds.clone();
     let mut filter = q.filter.clone();
@@ -61,8 +65,8 @@ pub(crate) async fn fetch(pool: &AnyPool, q: PagedQuery<'_>, page: &PageRequest)
             row.ok_or_else(|| MagnumError::not_found(format!("Marker {marker} could not be found: no such {} visible to you.", q.what)))?;
         let id: i64 = row.try_get("id").map_err(from_sqlx)?;
         let key = match ty {
-            KeyType::Text => Bind::Text(row.try_get::<String, _>("k").map_err(from_sqlx)?),
-            KeyType::Int => Bind::Int(row.try_get::<i64, _>("k").map_err(from_sqlx)?),
+            KeyType::Text | KeyType::NullableText => Bind::Text(row.try_get::<String, _>("k").map_err(from_sqlx)?),
+            KeyType::Int | KeyType::NullableInt => Bind::Int(row.try_get::<i64, _>("k").map_err(from_sqlx)?),
         };
         let cmp = if page.sort_dir == SortDir::Asc { ">" } else { "<" };
         let (k, i) = (binds.len() + 1, binds.len() + 2);

@@ -36,13 +36,13 @@ const COLUMNS: &str = "id, version, project_id, user_id, name, coe, image_id, pu
 fn key_of(sort_key: &str) -> (&'static str, KeyType) {
     match sort_key {
         "uuid" => ("uuid", KeyType::Text),
-        "name" => ("name", KeyType::Text),
+        "name" => ("name", KeyType::NullableText),
         "coe" => ("coe", KeyType::Text),
         "image_id" => ("image_id", KeyType::Text),
-        "flavor_id" => ("flavor_id", KeyType::Text),
-        "apiserver_port" => ("apiserver_port", KeyType::Int),
+        "flavor_id" => ("flavor_id", KeyType::NullableText),
+        "apiserver_port" => ("apiserver_port", KeyType::NullableInt),
         "created_at" => ("created_at", KeyType::Text),
-        "updated_at" => ("updated_at", KeyType::Text),
+        "updated_at" => ("updated_at", KeyType::NullableText),
         "public" => ("public", KeyType::Int),
         "server_type" => ("server_type", KeyType::Text),
         _ => ("id", KeyType::Int),

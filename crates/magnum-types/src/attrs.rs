@@ -103,6 +103,9 @@ impl Schema {
         match attr.ty {
             AttrType::Str { min, max } => {
                 let s = value.as_str().ok_or_else(|| bad("Wrong type. Expected 'str'."))?;
+                if s.contains('\0') {
+                    return Err(bad("Value must not contain NUL characters."));
+                }
                 let n = s.chars().count();
                 if n < min {
                     return Err(bad(&format!("Value should have a minimum character requirement of {min}")));
@@ -123,9 +126,11 @@ impl Schema {
                 Ok(Value::from(n))
             }
             AttrType::Bool => as_bool(value).map(Value::Bool).ok_or_else(|| bad("Wrong type. Expected 'bool'.")),
-            AttrType::Dict => normalize_dict(value).ok_or_else(|| bad("Wrong type. Expected a dict of strings.")),
+            AttrType::Dict => normalize_dict(value)
+                .filter(|d| !d.to_string().contains("\\u0000"))
+                .ok_or_else(|| bad("Wrong type. Expected a dict of strings (without NUL characters).")),
             AttrType::StrList => match value.as_array() {
-                Some(items) if items.iter().all(Value::is_string) => Ok(value.clone()),
+                Some(items) if items.iter().all(|i| i.as_str().is_some_and(|s| !s.contains('\0'))) => Ok(value.clone()),
                 _ => Err(bad("Wrong type. Expected a list of strings.")),
             },
             AttrType::Any => Ok(value.clone()),
@@ -228,6 +233,8 @@ mod tests {
             (json!({"image_id": "i", "labels": [1]}), "dict"),
             (json!({"node_count": 1}), "Mandatory field missing: image_id"),
             (json!({"image_id": null}), "Mandatory field missing: image_id"),
+            (json!({"image_id": "a\0b"}), "NUL"),
+            (json!({"image_id": "i", "labels": {"k\0": "v"}}), "NUL"),
         ];
         for (body, needle) in cases {
             let err = SCHEMA.check_create(&body).expect_err("must fail");

@@ -20,6 +20,7 @@ use magnum_types::MagnumError;
 pub(crate) fn all() -> Router<AppState> {
     let mut r = Router::new()
         .route("/", get(root::root))
+        .route("/healthcheck", get(root::healthcheck))
         .route("/v1", get(root::v1))
         .route("/v1/", get(root::v1))
         .route("/v1/mservices", get(services::list))

@@ -46,3 +46,9 @@ pub(crate) async fn v1(caller: Caller) -> Response {
     }
     json_response(StatusCode::OK, &Value::Object(doc))
 }
+
+/// For load balancers: 200 while the store answers, 503 (Magnum's error body) when it does not.
+pub(crate) async fn healthcheck(axum::extract::State(s): axum::extract::State<crate::AppState>) -> crate::error::ApiResult {
+    s.store.ping().await?;
+    Ok(json_response(StatusCode::OK, &json!({"status": "OK"})))
+}
