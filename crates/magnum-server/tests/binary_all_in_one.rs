@@ -90,3 +90,50 @@ fn bad_configuration_is_refused_with_a_reason() {
     assert!(ok && err.is_empty(), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn api_and_conductor_run_as_separate_processes_over_one_database() {
+    let dir = std::env::temp_dir().join(format!("magnum-split-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let port = free_port();
+    let start = |mode: &str, log: &str| {
+        Command::new(env!("CARGO_BIN_EXE_magnum-server"))
+            .args(["--data-dir", dir.to_str().expect("utf8"), "--bind", &format!("127.0.0.1:{port}"), mode])
+            .env("MAGNUM_CONDUCTOR__PERIODIC_INTERVAL", "1")
+            .env("MAGNUM_CONDUCTOR__REPORT_INTERVAL", "1")
+            .env("MAGNUM_CONDUCTOR__HOST", "conductor-1")
+            .env_remove("MAGNUM_DATABASE__CONNECTION")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join(log)).expect("log"))
+            .spawn()
+            .expect("spawn")
+    };
+    let api = start("api", "api.log");
+    let c = Client::new(&format!("http://127.0.0.1:{port}"));
+    wait_up(&c).await;
+    c.post("/v1/clustertemplates", &json!({"name": "t", "coe": "swarm", "image_id": "i"})).await.expect("http");
+    let r = c.post("/v1/clusters", &json!({"cluster_template_id": "t", "name": "k"})).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        c.get("/v1/clusters/k").await.expect("http").body["status"],
+        json!("CREATE_IN_PROGRESS"),
+        "no conductor yet: the work waits"
+    );
+    let conductor = start("conductor", "conductor.log");
+    let mut status = json!(null);
+    for _ in 0..100 {
+        status = c.get("/v1/clusters/k").await.expect("http").body["status"].clone();
+        if status == json!("CREATE_FAILED") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, json!("CREATE_FAILED"), "the conductor process picked the work up from the shared database");
+    let services = c.get("/v1/mservices").await.expect("http");
+    assert_eq!(services.body["mservices"][0]["host"], json!("conductor-1"), "{}", services.text);
+    assert_eq!(services.body["mservices"][0]["state"], json!("up"));
+    stop(conductor);
+    stop(api);
+    let _ = std::fs::remove_dir_all(&dir);
+}
