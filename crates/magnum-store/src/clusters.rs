@@ -177,19 +177,9 @@ impl Store {
         Ok(out)
     }
 
+    /// By UUID or name within `scope`: 404 when none, 409 when a name is ambiguous.
     pub async fn get_cluster(&self, scope: &ClusterScope, ident: &str) -> Result<Cluster> {
-        let (filter, mut binds) = scope.filter(1);
-        let by = if is_uuid_like(ident) { "uuid" } else { "name" };
-        binds.push(Bind::Text(ident.to_owned()));
-        let sql = format!("SELECT {COLUMNS} FROM clusters WHERE {filter} AND {by} = ${} LIMIT 2", binds.len());
-        let rows = page::bind_all(sqlx::query(&sql), &binds).fetch_all(&self.pool).await.map_err(from_sqlx)?;
-        match rows.as_slice() {
-            [] => Err(MagnumError::not_found(format!("Cluster {ident} could not be found."))),
-            [one] => decode(one),
-            _ => {
-                Err(MagnumError::conflict(format!("Multiple clusters exist with same name {ident}. Please use the cluster uuid instead.")))
-            }
-        }
+        decode(&page::lookup_one(&self.pool, "clusters", COLUMNS, scope.filter(1), ident, ("Cluster", "cluster")).await?)
     }
 
     pub async fn get_cluster_by_uuid(&self, uuid: Uuid) -> Result<Option<Cluster>> {

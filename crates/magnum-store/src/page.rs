@@ -78,3 +78,25 @@ pub(crate) async fn fetch(pool: &AnyPool, q: PagedQuery<'_>, page: &PageRequest)
     let sql = format!("SELECT {} FROM {} WHERE {filter} ORDER BY {expr} {dir}, id {dir} LIMIT {}", q.columns, q.table, page.limit);
     bind_all(sqlx::query(&sql), &binds).fetch_all(pool).await.map_err(from_sqlx)
 }
+
+/// One object by UUID or name within `filter`: 404 when none matches, 409 when a name is
+/// shared (names are not unique, as upstream). `what` names the object in messages, e.g.
+/// ("ClusterTemplate", "cluster template").
+pub(crate) async fn lookup_one(
+    pool: &AnyPool,
+    table: &str,
+    columns: &str,
+    (filter, mut binds): (String, Vec<Bind>),
+    ident: &str,
+    (title, plain): (&str, &str),
+) -> Result<AnyRow> {
+    let by = if magnum_types::names::is_uuid_like(ident) { "uuid" } else { "name" };
+    binds.push(Bind::Text(ident.to_owned()));
+    let sql = format!("SELECT {columns} FROM {table} WHERE {filter} AND {by} = ${} LIMIT 2", binds.len());
+    let mut rows = bind_all(sqlx::query(&sql), &binds).fetch_all(pool).await.map_err(from_sqlx)?;
+    match rows.len() {
+        0 => Err(MagnumError::not_found(format!("{title} {ident} could not be found."))),
+        1 => Ok(rows.remove(0)),
+        _ => Err(MagnumError::conflict(format!("Multiple {plain}s exist with same name {ident}. Please use the {plain} uuid instead."))),
+    }
+}

@@ -3,7 +3,6 @@
 use crate::error::{corrupt, from_sqlx};
 use crate::page::{self, Bind, KeyType, PagedQuery};
 use crate::Store;
-use magnum_types::names::is_uuid_like;
 use magnum_types::pagination::PageRequest;
 use magnum_types::template::ClusterTemplate;
 use magnum_types::time::{from_storage, to_storage};
@@ -105,18 +104,10 @@ impl Store {
 
     /// By UUID or name within `scope`: 404 when none, 409 when a name is ambiguous.
     pub async fn get_template(&self, scope: &TemplateScope, ident: &str) -> Result<ClusterTemplate> {
-        let (filter, mut binds) = scope.filter(1);
-        let by = if is_uuid_like(ident) { "uuid" } else { "name" };
-        binds.push(Bind::Text(ident.to_owned()));
-        let sql = format!("SELECT {COLUMNS} FROM cluster_templates WHERE {filter} AND {by} = ${} LIMIT 2", binds.len());
-        let rows = page::bind_all(sqlx::query(&sql), &binds).fetch_all(&self.pool).await.map_err(from_sqlx)?;
-        match rows.as_slice() {
-            [] => Err(MagnumError::not_found(format!("ClusterTemplate {ident} could not be found."))),
-            [one] => decode(one),
-            _ => Err(MagnumError::conflict(format!(
-                "Multiple cluster templates exist with same name {ident}. Please use the cluster template uuid instead."
-            ))),
-        }
+        let row =
+            page::lookup_one(&self.pool, "cluster_templates", COLUMNS, scope.filter(1), ident, ("ClusterTemplate", "cluster template"))
+                .await?;
+        decode(&row)
     }
 
     /// By UUID regardless of project (conductor use).
