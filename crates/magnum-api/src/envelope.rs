@@ -52,7 +52,8 @@ pub(crate) async fn envelope(mut req: Request, next: Next) -> Response {
     if !status.is_success() && !status.is_redirection() {
         resp = render_error(resp, &request_id).await;
     }
-    finish_headers(&mut resp, &request_id, negotiated.as_ref(), true);
+    // Unversioned paths (`/`, `/healthcheck`) still advertise the range, at the minimum.
+    finish_headers(&mut resp, &request_id, Some(negotiated.as_ref().unwrap_or(&default_negotiated())), true);
     let ms = started.elapsed().as_secs_f64() * 1e3;
     match resp.status().as_u16() {
         500.. => tracing::error!(request_id, %method, %path, status = resp.status().as_u16(), ms, "request failed"),

@@ -17,7 +17,7 @@ async fn root_documents_need_no_token(env: &Env) {
     assert_eq!(r.body["versions"][0]["max_version"], json!("1.10"));
     assert_eq!(r.body["versions"][0]["links"][0]["href"], json!(format!("{}/v1/", env.base)));
     assert!(r.header("x-openstack-request-id").is_some_and(|id| id.starts_with("req-")));
-    assert!(r.header("openstack-api-version").is_none(), "the root is not versioned");
+    assert_eq!(r.header("openstack-api-maximum-version"), Some("container-infra 1.10"), "every response advertises the range");
     let v1 = anon.get("/v1").await.expect("http");
     assert_eq!(v1.status, 200);
     assert_eq!(v1.body["id"], json!("v1"));
@@ -25,6 +25,10 @@ async fn root_documents_need_no_token(env: &Env) {
     assert_eq!(v1.body["bays"][1]["rel"], json!("bookmark"));
     assert_eq!(v1.header("openstack-api-version"), Some("container-infra 1.1"));
     assert_eq!(anon.get("/v1/").await.expect("http").status, 200);
+    let bad = anon.clone().microversion("9.9").get("/").await.expect("http");
+    assert_eq!(bad.status, 200, "the root document is served whatever version is asked");
+    let health = anon.get("/healthcheck").await.expect("http");
+    assert_eq!((health.status, health.body["status"].clone()), (200, json!("OK")));
 }
 
 async fn microversion_negotiation(env: &Env) {
@@ -73,6 +77,8 @@ async fn malformed_input_is_400(env: &Env) {
     assert_error(&r, 400, "JSON object");
     let r = c.post("/v1/clustertemplates", &json!({"coe": "swarm", "image_id": "i", "colour": "red"})).await.expect("http");
     assert_error(&r, 400, "Unknown attribute for argument cluster_template: colour");
+    let r = c.post("/v1/clustertemplates", &json!({"coe": "swarm", "image_id": "i", "os_distro": "fedora"})).await.expect("http");
+    assert_error(&r, 400, "Unknown attribute for argument cluster_template: os_distro");
     let r = c.post("/v1/baymodels", &json!({"coe": "swarm", "image_id": "i", "created_at": "now"})).await.expect("http");
     assert_error(&r, 400, "read only");
     let r = c.post("/v1/clustertemplates", &json!({"coe": "swarm", "image_id": 7})).await.expect("http");

@@ -59,7 +59,7 @@ pub struct ClusterTemplate {
 
 const S255: AttrType = string(1, 255);
 
-static ATTRS: [crate::attrs::Attr; 40] = [
+static ATTRS: [crate::attrs::Attr; 37] = [
     opt("uuid", string(36, 36)),
     opt("name", S255),
     req("coe", S255),
@@ -97,10 +97,6 @@ static ATTRS: [crate::attrs::Attr; 40] = [
     ro("links", AttrType::Any),
     ro("created_at", AttrType::Any),
     ro("updated_at", AttrType::Any),
-    // Accepted for compatibility with old clients and ignored: upstream never stored them.
-    opt("os_distro", S255),
-    opt("discovery_url", S255),
-    opt("keypair", S255),
 ];
 
 pub static BAYMODEL_SCHEMA: Schema = Schema { resource: "baymodel", attrs: &ATTRS };
