@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this).
-# Starts what the tests need (PostgreSQL 15 on 127.0.0.1), then: rustfmt, clippy, every test.
+# Starts what the tests need (PostgreSQL 15 on 127.0.0.1, a Docker engine on
+# /var/run/docker.sock), then: rustfmt, clippy, every test.
 source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 
 PG_URL=$(scripts/start-postgres.sh)
+scripts/start-docker.sh >/dev/null
+# Bays a killed earlier run left behind (everything a bay owns carries this label).
+for kind in container network volume; do
+  ids=$(docker $kind ls -q $([ $kind = container ] && echo -a) --filter label=org.openstack.magnum.bay 2>/dev/null || true)
+  [ -n "$ids" ] && docker $kind rm $([ $kind != network ] && echo -f) $ids >/dev/null 2>&1 || true
+done
 export MAGNUM_TEST_POSTGRES_URL="$PG_URL"
 # Tests that need a service fail (rather than skip) when it is missing.
 export MAGNUM_REQUIRE_SERVICES=1

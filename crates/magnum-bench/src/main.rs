@@ -69,6 +69,8 @@ async fn start(binary: &Path, database: Option<&str>) -> anyhow::Result<Server> 
     let mut cmd = Command::new(binary);
     cmd.args(["--data-dir", &dir.display().to_string(), "--bind", &format!("127.0.0.1:{port}"), "all"])
         .env("MAGNUM_LOG", "warn")
+        // The control-plane benchmark stores bays; it must not build 1,000 real swarms.
+        .env("MAGNUM_DOCKER__ENABLED", "false")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     if let Some(url) = database {

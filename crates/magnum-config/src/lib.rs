@@ -31,7 +31,25 @@ pub struct Config {
     pub conductor: ConductorConfig,
     pub quotas: QuotaConfig,
     pub auth: AuthConfig,
+    pub docker: DockerConfig,
     pub flavors: Vec<Flavor>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DockerConfig {
+    /// Whether conductors build swarm bays on a Docker engine.
+    pub enabled: bool,
+    /// The engine that hosts bay nodes: `unix:///var/run/docker.sock` or `tcp://HOST:PORT`.
+    pub url: String,
+    /// Seconds a bay's nodes may take to answer and join before the operation fails.
+    pub node_timeout: u64,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        DockerConfig { enabled: true, url: "unix:///var/run/docker.sock".into(), node_timeout: 120 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -108,6 +126,7 @@ impl Default for Config {
             conductor: ConductorConfig::default(),
             quotas: QuotaConfig::default(),
             auth: AuthConfig::default(),
+            docker: DockerConfig::default(),
             flavors: default_flavors(),
         }
     }
@@ -174,7 +193,7 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-const TOP_LEVEL: [&str; 8] = ["data_dir", "transport_url", "api", "database", "conductor", "quotas", "auth", "flavors"];
+const TOP_LEVEL: [&str; 9] = ["data_dir", "transport_url", "api", "database", "conductor", "quotas", "auth", "docker", "flavors"];
 
 impl Config {
     /// Reads `file` (if any), then overlays `MAGNUM_*` pairs from `env`.

@@ -8,6 +8,9 @@
 //! driver, then Kubernetes) register here; a COE with no registered driver makes cluster
 //! creation fail at once with a reason saying so.
 
+pub mod docker;
+pub mod swarm;
+
 use async_trait::async_trait;
 use magnum_types::cluster::Cluster;
 use magnum_types::coe::Coe;

@@ -6,9 +6,11 @@ use anyhow::{bail, Context};
 use magnum_api::AppState;
 use magnum_conductor::Conductor;
 use magnum_config::Config;
+use magnum_drivers::swarm::{Limits, SwarmDriver};
 use magnum_drivers::DriverRegistry;
 use magnum_rpc::{ConductorRpc, InProcessBus, StoreSweep};
 use magnum_store::Store;
+use magnum_types::coe::Coe;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
@@ -53,6 +55,18 @@ impl Running {
     }
 }
 
+/// The engines this deployment drives bays with.
+pub fn drivers(config: &Config) -> DriverRegistry {
+    let mut registry = DriverRegistry::empty();
+    if config.docker.enabled {
+        let flavors = config.flavors.iter().map(|f| (f.name.clone(), Limits { vcpus: f.vcpus, ram_mb: f.ram_mb })).collect();
+        let mut swarm = SwarmDriver::new(&config.docker.url, flavors);
+        swarm.node_timeout = std::time::Duration::from_secs(config.docker.node_timeout);
+        registry.register(Coe::SwarmMode, Arc::new(swarm));
+    }
+    registry
+}
+
 /// Opens the store from the configuration and starts `mode`.
 pub async fn start(mode: Mode, config: Config) -> anyhow::Result<Running> {
     let url = config.database_url();
@@ -74,7 +88,7 @@ where
              processes sharing one database coordinate through it)."
         );
     }
-    let drivers = DriverRegistry::empty();
+    let drivers = drivers(&config);
     let (rpc, conductor): (Arc<dyn ConductorRpc>, Option<magnum_conductor::Running>) = match mode {
         Mode::All => {
             let (bus, rx) = InProcessBus::new();

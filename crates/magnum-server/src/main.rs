@@ -31,6 +31,18 @@ enum Command {
     Api,
     /// A conductor alone.
     Conductor,
+    /// Images for bays, built offline from this host's packages.
+    NodeImage {
+        #[command(subcommand)]
+        action: NodeImageAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodeImageAction {
+    /// Builds magnum/swarm-node (from the host's docker.io) and magnum/busybox (busybox-static)
+    /// on the configured Docker engine.
+    Build,
 }
 
 #[tokio::main]
@@ -51,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
         Command::All => Mode::All,
         Command::Api => Mode::Api,
         Command::Conductor => Mode::Conductor,
+        Command::NodeImage { action: NodeImageAction::Build } => return build_images(&config).await,
     };
     if mode != Mode::Conductor {
         announce_noauth(&config);
@@ -76,4 +89,15 @@ fn announce_noauth(config: &Config) {
     );
     eprintln!("\n!!! {banner}\n");
     tracing::warn!("{banner}");
+}
+
+async fn build_images(config: &Config) -> anyhow::Result<()> {
+    let docker = magnum_drivers::docker::connect(&config.docker.url, 600)?;
+    let started = std::time::Instant::now();
+    tracing::info!(engine = %config.docker.url, "building images from this host's packages");
+    for (image, bytes) in magnum_drivers::docker::images::build_all(&docker).await? {
+        println!("{image}\t{:.1} MB", bytes as f64 / 1e6);
+    }
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "images built");
+    Ok(())
 }

@@ -39,6 +39,9 @@ impl Env {
         config.conductor.periodic_interval = 1;
         config.conductor.report_interval = 1;
         config.conductor.host = "test-host".into();
+        // Control-plane tests: no engine driver, so every cluster's fate is decided by the
+        // conductor's own rules. Tests of real bays turn the Docker driver on.
+        config.docker.enabled = false;
         tweak(&mut config);
         let running =
             start_with_store(Mode::All, config, test_store.store.clone(), std::future::pending::<()>()).await.expect("server starts");

@@ -1,0 +1,361 @@
+//! The swarm-mode driver: a bay is a Docker Swarm whose nodes are containers on the engine.
+//!
+//! Each bay gets its own bridge network; each node is a container of the node image running
+//! dockerd (with CAP_SYS_ADMIN and CAP_NET_ADMIN, not `--privileged`), its image store on a
+//! labelled volume, its Docker API published on 127.0.0.1. Managers `swarm init`/`join`, workers
+//! join; the bay is complete when every node is Ready. Every step checks what exists first, so
+//! repeating create, update or delete after a crash converges instead of duplicating.
+
+pub mod plan;
+
+use crate::docker::{self, err, EngineError, LABEL_BAY, LABEL_NODE, LABEL_PROJECT, LABEL_ROLE};
+use crate::{Driver, DriverError, Observed};
+use async_trait::async_trait;
+use bollard::models::{
+    ContainerCreateBody, HostConfig, NetworkCreateRequest, NodeSpecAvailabilityEnum, PortBinding, SwarmInitRequest, SwarmJoinRequest,
+    VolumeCreateRequest,
+};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, DeleteNodeOptionsBuilder, UpdateNodeOptionsBuilder};
+use bollard::Docker;
+use magnum_types::cluster::Cluster;
+use magnum_types::template::ClusterTemplate;
+use plan::{NodeRole, NodeSpec};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// The port each node's dockerd serves its API on inside the bay network.
+const NODE_API_PORT: &str = "2375/tcp";
+
+/// CPU and memory limits of a flavor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub vcpus: f64,
+    pub ram_mb: u64,
+}
+
+pub struct SwarmDriver {
+    engine_url: String,
+    flavors: HashMap<String, Limits>,
+    /// How long to wait for nodes to answer and join before giving up.
+    pub node_timeout: Duration,
+}
+
+/// What the driver learned about one running node.
+#[derive(Debug, Clone)]
+struct NodeInfo {
+    spec: NodeSpec,
+    /// Address on the bay network.
+    ip: String,
+    /// Its Docker API, published on the host's loopback.
+    api: String,
+}
+
+impl SwarmDriver {
+    pub fn new(engine_url: &str, flavors: HashMap<String, Limits>) -> SwarmDriver {
+        SwarmDriver { engine_url: engine_url.to_owned(), flavors, node_timeout: Duration::from_secs(120) }
+    }
+
+    fn engine(&self) -> Result<Docker, EngineError> {
+        docker::connect(&self.engine_url, 60)
+    }
+
+    fn labels(cluster: &Cluster, role: &str, node: Option<&str>) -> HashMap<String, String> {
+        let mut l = HashMap::from([
+            (LABEL_BAY.to_owned(), cluster.uuid.to_string()),
+            (LABEL_PROJECT.to_owned(), cluster.project_id.clone()),
+            (LABEL_ROLE.to_owned(), role.to_owned()),
+        ]);
+        if let Some(n) = node {
+            l.insert(LABEL_NODE.to_owned(), n.to_owned());
+        }
+        l
+    }
+
+    async fn ensure_network(&self, docker: &Docker, cluster: &Cluster) -> Result<String, EngineError> {
+        let name = plan::network_name(cluster);
+        match docker.inspect_network(&name, None::<bollard::query_parameters::InspectNetworkOptions>).await {
+            Ok(_) => return Ok(name),
+            Err(e) if docker::is_not_found(&e) => {}
+            Err(e) => return Err(err(&format!("inspecting network {name}"), e)),
+        }
+        let request = NetworkCreateRequest {
+            name: name.clone(),
+            driver: Some("bridge".into()),
+            labels: Some(Self::labels(cluster, "network", None)),
+            ..Default::default()
+        };
+        docker.create_network(request).await.map_err(|e| err(&format!("creating network {name}"), e))?;
+        Ok(name)
+    }
+
+    /// Creates (if missing) and starts (if stopped) one node; returns where it is.
+    async fn ensure_node(
+        &self,
+        docker: &Docker,
+        cluster: &Cluster,
+        template: &ClusterTemplate,
+        spec: &NodeSpec,
+        network: &str,
+    ) -> Result<NodeInfo, EngineError> {
+        let exists = match docker.inspect_container(&spec.name, None::<bollard::query_parameters::InspectContainerOptions>).await {
+            Ok(_) => true,
+            Err(e) if docker::is_not_found(&e) => false,
+            Err(e) => return Err(err(&format!("inspecting node {}", spec.name), e)),
+        };
+        if !exists {
+            let volume = format!("{}-docker", spec.name);
+            docker
+                .create_volume(VolumeCreateRequest {
+                    name: Some(volume.clone()),
+                    labels: Some(Self::labels(cluster, "volume", Some(&spec.name))),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| err(&format!("creating volume {volume}"), e))?;
+            // Masters take master_flavor_id, falling back to the bay's flavor.
+            let flavor = match spec.role {
+                NodeRole::Manager => cluster.master_flavor_id.as_ref().or(cluster.flavor_id.as_ref()),
+                NodeRole::Worker => cluster.flavor_id.as_ref(),
+            };
+            let limits = flavor.and_then(|f| self.flavors.get(f));
+            let host = HostConfig {
+                cap_add: Some(vec!["SYS_ADMIN".into(), "NET_ADMIN".into()]),
+                // Docker's default seccomp profile forbids keyctl and pivot_root, which the
+                // node's own container runtime needs.
+                security_opt: Some(vec!["seccomp=unconfined".into()]),
+                network_mode: Some(network.to_owned()),
+                binds: Some(vec![format!("{volume}:/var/lib/docker")]),
+                port_bindings: Some(HashMap::from([(
+                    NODE_API_PORT.to_owned(),
+                    Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }]),
+                )])),
+                memory: limits.map(|l| (l.ram_mb * 1024 * 1024) as i64),
+                nano_cpus: limits.map(|l| (l.vcpus * 1e9) as i64),
+                ..Default::default()
+            };
+            let body = ContainerCreateBody {
+                image: Some(template.image_id.clone()),
+                hostname: Some(spec.name.clone()),
+                labels: Some(Self::labels(cluster, spec.role.as_str(), Some(&spec.name))),
+                env: Some(vec!["DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1".into()]),
+                cmd: Some(vec!["--host=tcp://0.0.0.0:2375".into(), "--tls=false".into()]),
+                exposed_ports: Some(vec![NODE_API_PORT.to_owned()]),
+                host_config: Some(host),
+                ..Default::default()
+            };
+            docker
+                .create_container(Some(CreateContainerOptionsBuilder::new().name(&spec.name).build()), body)
+                .await
+                .map_err(|e| err(&format!("creating node {}", spec.name), e))?;
+        }
+        docker
+            .start_container(&spec.name, None::<bollard::query_parameters::StartContainerOptions>)
+            .await
+            .or_else(
+                |e| if matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) { Ok(()) } else { Err(e) },
+            )
+            .map_err(|e| err(&format!("starting node {}", spec.name), e))?;
+        self.node_info(docker, spec.clone(), network).await
+    }
+
+    async fn node_info(&self, docker: &Docker, spec: NodeSpec, network: &str) -> Result<NodeInfo, EngineError> {
+        let c = docker
+            .inspect_container(&spec.name, None::<bollard::query_parameters::InspectContainerOptions>)
+            .await
+            .map_err(|e| err(&format!("inspecting node {}", spec.name), e))?;
+        let settings = c.network_settings.unwrap_or_default();
+        let ip = settings.networks.as_ref().and_then(|n| n.get(network)).and_then(|n| n.ip_address.clone()).filter(|ip| !ip.is_empty());
+        let port = settings
+            .ports
+            .as_ref()
+            .and_then(|p| p.get(NODE_API_PORT))
+            .and_then(|b| b.as_ref())
+            .and_then(|b| b.first())
+            .and_then(|b| b.host_port.clone());
+        match (ip, port) {
+            (Some(ip), Some(port)) => Ok(NodeInfo { spec, ip, api: format!("tcp://127.0.0.1:{port}") }),
+            _ => Err(EngineError(format!("node {} has no address yet (is it running?)", spec.name))),
+        }
+    }
+
+    /// Waits until the node's dockerd answers on its published port.
+    async fn node_api(&self, node: &NodeInfo, deadline: Instant) -> Result<Docker, EngineError> {
+        let d = docker::connect(&node.api, 30)?;
+        loop {
+            if docker::reachable(&d).await {
+                return Ok(d);
+            }
+            if Instant::now() > deadline {
+                return Err(EngineError(format!("node {}: dockerd did not answer on {} in time", node.spec.name, node.api)));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `swarm init` on the first manager (once), `swarm join` for every other node not yet in.
+    async fn form_swarm(&self, nodes: &[NodeInfo], deadline: Instant) -> Result<Docker, EngineError> {
+        let first = nodes.first().ok_or_else(|| EngineError("a bay needs at least one manager".into()))?;
+        let leader = self.node_api(first, deadline).await?;
+        if !in_swarm(&leader).await? {
+            leader
+                .init_swarm(SwarmInitRequest {
+                    listen_addr: Some("0.0.0.0:2377".into()),
+                    advertise_addr: Some(first.ip.clone()),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| err(&format!("swarm init on {}", first.spec.name), e))?;
+        }
+        let tokens = leader.inspect_swarm().await.map_err(|e| err("reading the swarm's join tokens", e))?.join_tokens.unwrap_or_default();
+        for node in &nodes[1..] {
+            let api = self.node_api(node, deadline).await?;
+            if in_swarm(&api).await? {
+                continue;
+            }
+            let token = match node.spec.role {
+                NodeRole::Manager => tokens.manager.clone(),
+                NodeRole::Worker => tokens.worker.clone(),
+            };
+            api.join_swarm(SwarmJoinRequest {
+                listen_addr: Some("0.0.0.0:2377".into()),
+                advertise_addr: Some(node.ip.clone()),
+                remote_addrs: Some(vec![format!("{}:2377", first.ip)]),
+                join_token: token,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| err(&format!("swarm join of {}", node.spec.name), e))?;
+        }
+        Ok(leader)
+    }
+
+    /// Waits until the swarm lists exactly `nodes` and all are Ready.
+    async fn wait_ready(&self, leader: &Docker, nodes: &[NodeInfo], deadline: Instant) -> Result<(), EngineError> {
+        loop {
+            let listed = leader.list_nodes(None).await.map_err(|e| err("listing swarm nodes", e))?;
+            let ready: Vec<String> = listed
+                .iter()
+                .filter(|n| n.status.as_ref().and_then(|s| s.state) == Some(bollard::models::NodeState::READY))
+                .filter_map(|n| n.description.as_ref().and_then(|d| d.hostname.clone()))
+                .collect();
+            if nodes.iter().all(|n| ready.contains(&n.spec.name)) && listed.len() == nodes.len() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(EngineError(format!("only {} of {} nodes are Ready in the swarm", ready.len(), nodes.len())));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Brings the bay to its desired nodes: creates what is missing, removes surplus workers
+    /// (drained and out of the swarm first), and waits until every node is Ready.
+    async fn converge(&self, cluster: &Cluster, template: &ClusterTemplate) -> Result<Observed, EngineError> {
+        if !template.tls_disabled {
+            return Err(EngineError(
+                "TLS-protected swarm bays need the per-bay certificates, which this build does not issue yet: \
+                 use a template with tls_disabled=true"
+                    .into(),
+            ));
+        }
+        let docker = self.engine()?;
+        docker.inspect_image(&template.image_id).await.map_err(|_| {
+            EngineError(format!(
+                "node image {} is not on the Docker engine: build it with `magnum-server node-image build`",
+                template.image_id
+            ))
+        })?;
+        let deadline = Instant::now() + self.node_timeout;
+        let network = self.ensure_network(&docker, cluster).await?;
+        let plan = plan::plan(cluster, &self.existing_workers(&docker, cluster).await?);
+        let mut nodes = Vec::with_capacity(plan.nodes.len());
+        for spec in &plan.nodes {
+            nodes.push(self.ensure_node(&docker, cluster, template, spec, &network).await?);
+        }
+        let leader = self.form_swarm(&nodes, deadline).await?;
+        for name in &plan.remove {
+            self.remove_worker(&docker, &leader, cluster, name).await?;
+        }
+        self.wait_ready(&leader, &nodes, deadline).await?;
+        let version = leader.version().await.ok().and_then(|v| v.version);
+        let addrs = |role: NodeRole| nodes.iter().filter(|n| n.spec.role == role).map(|n| n.ip.clone()).collect::<Vec<_>>();
+        Ok(Observed {
+            api_address: Some(nodes[0].api.clone()),
+            node_addresses: addrs(NodeRole::Worker),
+            master_addresses: addrs(NodeRole::Manager),
+            coe_version: version.clone(),
+            container_version: version,
+        })
+    }
+
+    /// Worker node names among the bay's containers (found by labels).
+    async fn existing_workers(&self, docker: &Docker, cluster: &Cluster) -> Result<Vec<String>, EngineError> {
+        let (containers, _, _) = docker::owned_by(docker, &cluster.uuid.to_string()).await?;
+        let mut workers = vec![];
+        for id in containers {
+            let c = docker
+                .inspect_container(&id, None::<bollard::query_parameters::InspectContainerOptions>)
+                .await
+                .map_err(|e| err("inspecting a node", e))?;
+            let labels = c.config.and_then(|c| c.labels).unwrap_or_default();
+            if labels.get(LABEL_ROLE).map(String::as_str) == Some("worker") {
+                if let Some(name) = labels.get(LABEL_NODE) {
+                    workers.push(name.clone());
+                }
+            }
+        }
+        Ok(workers)
+    }
+
+    /// Drains the worker, takes it out of the swarm, then removes its container and volume.
+    async fn remove_worker(&self, docker: &Docker, leader: &Docker, cluster: &Cluster, name: &str) -> Result<(), EngineError> {
+        tracing::info!(bay = %cluster.uuid, node = %name, "removing worker");
+        self.drain_and_forget(leader, name).await;
+        docker::remove_container(docker, name).await?;
+        match docker.remove_volume(&format!("{name}-docker"), None::<bollard::query_parameters::RemoveVolumeOptions>).await {
+            Ok(()) => Ok(()),
+            Err(e) if docker::is_not_found(&e) => Ok(()),
+            Err(e) => Err(err(&format!("removing the volume of {name}"), e)),
+        }
+    }
+
+    /// Best effort: a node that is already gone from the swarm is fine.
+    async fn drain_and_forget(&self, leader: &Docker, hostname: &str) {
+        let Ok(nodes) = leader.list_nodes(None).await else { return };
+        for n in nodes.into_iter().filter(|n| n.description.as_ref().and_then(|d| d.hostname.as_deref()) == Some(hostname)) {
+            let (Some(id), Some(version), Some(mut spec)) = (n.id, n.version.and_then(|v| v.index), n.spec) else { continue };
+            spec.availability = Some(NodeSpecAvailabilityEnum::DRAIN);
+            if let Err(e) = leader.update_node(&id, spec, UpdateNodeOptionsBuilder::new().version(version as i64).build()).await {
+                tracing::warn!(node = hostname, error = %e, "drain failed; removing anyway");
+            }
+            if let Err(e) = leader.delete_node(&id, Some(DeleteNodeOptionsBuilder::new().force(true).build())).await {
+                tracing::warn!(node = hostname, error = %e, "could not remove the node from the swarm");
+            }
+        }
+    }
+}
+
+async fn in_swarm(d: &Docker) -> Result<bool, EngineError> {
+    let info = d.info().await.map_err(|e| err("reading node info", e))?;
+    Ok(info.swarm.and_then(|s| s.local_node_state) == Some(bollard::models::LocalNodeState::ACTIVE))
+}
+
+#[async_trait]
+impl Driver for SwarmDriver {
+    fn name(&self) -> &'static str {
+        "docker-swarm"
+    }
+
+    async fn create(&self, cluster: &Cluster, template: &ClusterTemplate) -> Result<Observed, DriverError> {
+        self.converge(cluster, template).await.map_err(|e| DriverError(e.0))
+    }
+
+    async fn update(&self, cluster: &Cluster, template: &ClusterTemplate) -> Result<Observed, DriverError> {
+        self.converge(cluster, template).await.map_err(|e| DriverError(e.0))
+    }
+
+    async fn delete(&self, cluster: &Cluster) -> Result<(), DriverError> {
+        let docker = self.engine().map_err(|e| DriverError(e.0))?;
+        docker::remove_owned(&docker, &cluster.uuid.to_string()).await.map_err(|e| DriverError(e.0))
+    }
+}

@@ -1,0 +1,176 @@
+//! Real swarm bays on a real Docker engine (needs one: scripts/start-docker.sh, which
+//! scripts/test.sh and .ci/run call). Without an engine these tests SKIP loudly, or fail when
+//! MAGNUM_REQUIRE_SERVICES=1.
+
+mod common;
+use common::{assert_error, Backend, Env};
+use magnum_client::Client;
+use magnum_drivers::docker::{self, images, LABEL_BAY};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const ENGINE: &str = "unix:///var/run/docker.sock";
+
+/// The engine, with the node and workload images built (once per test process).
+async fn engine(test: &str) -> Option<bollard::Docker> {
+    static IMAGES: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let d = docker::connect(ENGINE, 600).ok();
+    let up = match &d {
+        Some(d) => docker::reachable(d).await,
+        None => false,
+    };
+    if !up {
+        if std::env::var("MAGNUM_REQUIRE_SERVICES").as_deref() == Ok("1") {
+            panic!("{test}: no Docker engine at {ENGINE} but MAGNUM_REQUIRE_SERVICES=1: run scripts/start-docker.sh");
+        }
+        eprintln!("\n*** SKIPPED {test}: no Docker engine at {ENGINE}. Run scripts/test.sh for the full suite. ***\n");
+        return None;
+    }
+    let d = d?;
+    IMAGES.get_or_init(|| async { images::build_all(&d).await.map(|_| ()).expect("build the node and workload images") }).await;
+    Some(d)
+}
+
+async fn env_with_docker() -> Env {
+    Env::start_with(Backend::Sqlite, |c| {
+        c.docker.enabled = true;
+        c.docker.url = ENGINE.into();
+        c.docker.node_timeout = 90;
+    })
+    .await
+    .expect("server")
+}
+
+/// Polls a cluster until it leaves `*_IN_PROGRESS`; returns it and the seconds it took.
+async fn settle(c: &Client, path: &str) -> (Value, f64) {
+    let started = Instant::now();
+    loop {
+        let body = c.get(path).await.expect("http").body;
+        let status = body["status"].as_str().unwrap_or_default().to_owned();
+        if !status.ends_with("IN_PROGRESS") {
+            return (body, started.elapsed().as_secs_f64());
+        }
+        assert!(started.elapsed() < Duration::from_secs(150), "{path} stuck in {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn swarm_nodes(api_address: &str) -> Vec<(String, String)> {
+    let d = docker::connect(api_address, 30).expect("connect to the bay");
+    let mut nodes: Vec<(String, String)> = d
+        .list_nodes(None)
+        .await
+        .expect("node list through api_address")
+        .into_iter()
+        .map(|n| {
+            let host = n.description.and_then(|d| d.hostname).unwrap_or_default();
+            let state = n.status.and_then(|s| s.state).map(|s| s.to_string()).unwrap_or_default();
+            (host, state)
+        })
+        .collect();
+    nodes.sort();
+    nodes
+}
+
+async fn labelled(d: &bollard::Docker, bay: &str) -> (usize, usize, usize) {
+    let (c, n, v) = docker::owned_by(d, bay).await.expect("list by label");
+    (c.len(), n.len(), v.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_swarm_bay_lifecycle() {
+    let Some(engine) = engine("docker_swarm_bay_lifecycle").await else { return };
+    let env = env_with_docker().await;
+    let c = env.member("tenant");
+    let t = c
+        .post(
+            "/v1/clustertemplates",
+            &json!({"name": "swarm", "coe": "swarm-mode", "image_id": images::NODE_IMAGE, "tls_disabled": true, "flavor_id": "m1.small"}),
+        )
+        .await
+        .expect("http");
+    assert_eq!(t.status, 201, "{}", t.text);
+
+    // Create 1 master + 2 workers.
+    let r = c
+        .post("/v1/clusters", &json!({"name": "bay1", "cluster_template_id": "swarm", "master_count": 1, "node_count": 2}))
+        .await
+        .expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let bay = r.body["uuid"].as_str().expect("uuid").to_owned();
+    let (shown, secs) = settle(&c, "/v1/clusters/bay1").await;
+    assert_eq!(shown["status"], json!("CREATE_COMPLETE"), "{shown}");
+    eprintln!("1+2 bay CREATE_COMPLETE in {secs:.1} s");
+    let api = shown["api_address"].as_str().expect("api_address").to_owned();
+    assert!(api.starts_with("tcp://127.0.0.1:"), "the API is published on the host's loopback: {api}");
+    assert_eq!(shown["master_addresses"].as_array().map(Vec::len), Some(1));
+    assert_eq!(shown["node_addresses"].as_array().map(Vec::len), Some(2));
+    let nodes = swarm_nodes(&api).await;
+    assert_eq!(nodes.len(), 3, "{nodes:?}");
+    assert!(nodes.iter().all(|(_, s)| s == "ready"), "{nodes:?}");
+    let info = docker::connect(&api, 30).expect("bay api").info().await.expect("docker info through api_address");
+    assert_eq!(info.swarm.and_then(|s| s.nodes), Some(3), "docker info counts 3 swarm nodes");
+    // Flavor limits reach the node containers.
+    let master = engine
+        .inspect_container(
+            &format!("magnum-{}-master-0", &bay.replace('-', "")[..8]),
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .expect("node container");
+    assert_eq!(master.host_config.and_then(|h| h.memory), Some(1024 * 1024 * 1024), "m1.small = 1 GiB");
+
+    // Scale 2 → 4 → 1, the last removing a named worker first.
+    let r = c.patch("/v1/clusters/bay1", &json!([{"op": "replace", "path": "/node_count", "value": 4}])).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let (up, _) = settle(&c, "/v1/clusters/bay1").await;
+    assert_eq!((up["status"].clone(), up["node_count"].clone()), (json!("UPDATE_COMPLETE"), json!(4)), "{up}");
+    assert_eq!(swarm_nodes(&api).await.len(), 5);
+    let named = nodes.iter().map(|(h, _)| h.clone()).find(|h| h.ends_with("worker-0")).expect("worker-0");
+    let r = c
+        .clone()
+        .microversion("1.7")
+        .post("/v1/clusters/bay1/actions/resize", &json!({"node_count": 1, "nodes_to_remove": [named]}))
+        .await
+        .expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let (down, _) = settle(&c, "/v1/clusters/bay1").await;
+    assert_eq!((down["status"].clone(), down["node_count"].clone()), (json!("UPDATE_COMPLETE"), json!(1)), "{down}");
+    let left = swarm_nodes(&api).await;
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(!left.iter().any(|(h, _)| h == &named), "the named worker left the swarm: {left:?}");
+    assert_eq!(labelled(&engine, &bay).await, (2, 1, 2), "containers, network, volumes of a 1+1 bay");
+    let groups = c.clone().microversion("1.9").get("/v1/clusters/bay1/nodegroups/default-worker").await.expect("http");
+    assert_eq!(groups.body["node_count"], json!(1));
+
+    // Delete leaves nothing with the bay's label.
+    assert_eq!(c.delete("/v1/clusters/bay1").await.expect("http").status, 204);
+    common::wait_gone(&c, "/v1/clusters/bay1").await;
+    assert_eq!(labelled(&engine, &bay).await, (0, 0, 0), "nothing labelled {LABEL_BAY}={bay} is left");
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_bays_that_cannot_be_built_fail_with_a_reason_and_leave_nothing() {
+    let Some(engine) = engine("docker_bays_that_cannot_be_built_fail_with_a_reason_and_leave_nothing").await else { return };
+    let env = env_with_docker().await;
+    let c = env.member("tenant");
+    for (name, body, reason) in [
+        ("noimage", json!({"coe": "swarm", "image_id": "magnum/not-built:1", "tls_disabled": true}), "is not on the Docker engine"),
+        ("tls", json!({"coe": "swarm", "image_id": images::NODE_IMAGE}), "tls_disabled"),
+    ] {
+        let mut body = body;
+        body["name"] = json!(name);
+        assert_eq!(c.post("/v1/clustertemplates", &body).await.expect("http").status, 201);
+        let r = c.post("/v1/clusters", &json!({"name": format!("b-{name}"), "cluster_template_id": name})).await.expect("http");
+        let bay = r.body["uuid"].as_str().expect("uuid").to_owned();
+        let (shown, _) = settle(&c, &format!("/v1/clusters/{bay}")).await;
+        assert_eq!(shown["status"], json!("CREATE_FAILED"), "{shown}");
+        assert!(shown["status_reason"].as_str().is_some_and(|r| r.contains(reason)), "{shown}");
+        assert_eq!(c.delete(&format!("/v1/clusters/{bay}")).await.expect("http").status, 204, "a failed bay can be deleted");
+        common::wait_gone(&c, &format!("/v1/clusters/{bay}")).await;
+        assert_eq!(labelled(&engine, &bay).await, (0, 0, 0));
+    }
+    assert_error(&c.post("/v1/clusters", &json!({"cluster_template_id": "nothing"})).await.expect("http"), 400, "could not be found");
+    env.finish().await;
+}
