@@ -34,12 +34,14 @@ pub struct Inner {
     pub rpc: Arc<dyn ConductorRpc>,
     pub config: Config,
     pub flavors: Vec<String>,
+    /// Seals and opens the bays' private keys.
+    pub cipher: Arc<magnum_certs::KeyCipher>,
 }
 
 impl AppState {
-    pub fn new(store: Store, rpc: Arc<dyn ConductorRpc>, config: Config) -> AppState {
+    pub fn new(store: Store, rpc: Arc<dyn ConductorRpc>, config: Config, cipher: Arc<magnum_certs::KeyCipher>) -> AppState {
         let flavors = config.flavor_names();
-        AppState(Arc::new(Inner { store, rpc, config, flavors }))
+        AppState(Arc::new(Inner { store, rpc, config, flavors, cipher }))
     }
 }
 

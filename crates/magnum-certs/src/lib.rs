@@ -160,7 +160,9 @@ pub fn sign_csr(ca: &CaBundle, csr_pem: &str, rules: &SigningRules) -> Result<St
                     // does; any other usage beyond the allowed three is refused when critical.
                     let disallowed = ku.flags & !(0b111 | 1 << 5 | 1 << 6) != 0;
                     if disallowed && ext.critical {
-                        return Err(MagnumError::invalid(format!("Key usage '{ku}' not allowed: only digitalSignature, keyEncipherment and nonRepudiation are.")));
+                        return Err(MagnumError::invalid(format!(
+                            "Key usage '{ku}' not allowed: only digitalSignature, keyEncipherment and nonRepudiation are."
+                        )));
                     }
                     params.key_usages = allowed.into_iter().filter(|(on, _)| *on).map(|(_, u)| u).collect();
                 }
@@ -194,15 +196,17 @@ pub fn sign_csr(ca: &CaBundle, csr_pem: &str, rules: &SigningRules) -> Result<St
                         params.subject_alt_names.push(entry);
                     }
                 }
-                ParsedExtension::BasicConstraints(bc) => {
-                    if bc.ca && rules.allow_ca {
-                        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-                    }
-                    // Otherwise the CA flag is stripped, as upstream does.
+                // Without allow_ca the CA flag is stripped, as upstream does.
+                ParsedExtension::BasicConstraints(bc) if bc.ca && rules.allow_ca => {
+                    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
                 }
+                ParsedExtension::BasicConstraints(_) => {}
                 ParsedExtension::SubjectKeyIdentifier(_) => {} // rcgen derives its own.
                 _ if ext.critical => {
-                    return Err(MagnumError::invalid(format!("Extension '{}' not allowed (it is marked critical).", ext.oid.to_id_string())))
+                    return Err(MagnumError::invalid(format!(
+                        "Extension '{}' not allowed (it is marked critical).",
+                        ext.oid.to_id_string()
+                    )))
                 }
                 _ => {} // A non-critical extension outside the allowed set is dropped.
             }

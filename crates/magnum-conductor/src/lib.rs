@@ -27,6 +27,8 @@ pub struct Conductor {
     drivers: DriverRegistry,
     config: ConductorConfig,
     locks: IdLocks,
+    /// Opens the bays' stored private keys for the drivers (None: bays have no certificates).
+    cipher: Option<Arc<magnum_certs::KeyCipher>>,
 }
 
 /// The running conductor's tasks; dropping it does not stop them, [`Running::stop`] does.
@@ -44,7 +46,16 @@ impl Running {
 
 impl Conductor {
     pub fn new(store: Store, drivers: DriverRegistry, config: ConductorConfig) -> Arc<Conductor> {
-        Arc::new(Conductor { store, drivers, config, locks: IdLocks::default() })
+        Self::with_cipher(store, drivers, config, None)
+    }
+
+    pub fn with_cipher(
+        store: Store,
+        drivers: DriverRegistry,
+        config: ConductorConfig,
+        cipher: Option<Arc<magnum_certs::KeyCipher>>,
+    ) -> Arc<Conductor> {
+        Arc::new(Conductor { store, drivers, config, locks: IdLocks::default(), cipher })
     }
 
     /// Starts the heartbeat, the sweep and (when given) the command loop.

@@ -47,9 +47,10 @@ impl Conductor {
             return self.record(uuid, started, Outcome::Failed(reason), None).await;
         };
 
+        let credentials = self.credentials(uuid).await?;
         let result = match op {
             Op::Create => {
-                let work = driver.create(&cluster, &template);
+                let work = driver.create(&cluster, &template, credentials.as_ref());
                 match cluster.create_timeout {
                     0 => work.await,
                     minutes => match tokio::time::timeout(Duration::from_secs(minutes as u64 * 60), work).await {
@@ -63,7 +64,7 @@ impl Conductor {
                     },
                 }
             }
-            Op::Update => driver.update(&cluster, &template).await,
+            Op::Update => driver.update(&cluster, &template, credentials.as_ref()).await,
             Op::Delete => driver.delete(&cluster).await.map(|()| Observed::default()),
         };
         match result {
@@ -73,6 +74,21 @@ impl Conductor {
                 self.record(uuid, started, Outcome::Failed(e.0), None).await
             }
         }
+    }
+
+    /// The bay's certificates, keys decrypted in memory for this operation (None for bays
+    /// stored without certificates).
+    async fn credentials(&self, uuid: Uuid) -> Result<Option<magnum_drivers::Credentials>> {
+        let Some(cipher) = &self.cipher else { return Ok(None) };
+        let stored = match self.store.get_certificates(uuid).await {
+            Ok(s) => s,
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(Some(magnum_drivers::Credentials {
+            ca: magnum_certs::CaBundle { cert_pem: stored.ca_cert, key_pem: cipher.decrypt(&stored.ca_key)? },
+            client: magnum_certs::Issued { cert_pem: stored.client_cert, key_pem: cipher.decrypt(&stored.client_key)? },
+        }))
     }
 
     /// Records an outcome unless the cluster moved on meanwhile (e.g. a delete was asked

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use magnum_conductor::Conductor;
 use magnum_config::ConductorConfig;
-use magnum_drivers::{Driver, DriverError, DriverRegistry, Observed};
+use magnum_drivers::{Credentials, Driver, DriverError, DriverRegistry, Observed};
 use magnum_store::{testing, Store};
 use magnum_types::cluster::{Cluster, ClusterCreator, CLUSTER_SCHEMA};
 use magnum_types::coe::Coe;
@@ -28,7 +28,7 @@ impl Driver for ScriptedDriver {
     fn name(&self) -> &'static str {
         "scripted"
     }
-    async fn create(&self, _: &Cluster, _: &ClusterTemplate) -> Result<Observed, DriverError> {
+    async fn create(&self, _: &Cluster, _: &ClusterTemplate, _: Option<&Credentials>) -> Result<Observed, DriverError> {
         tokio::time::sleep(self.pause).await;
         match self.fail_with {
             Some(why) => Err(DriverError(why.into())),
@@ -39,8 +39,8 @@ impl Driver for ScriptedDriver {
             }),
         }
     }
-    async fn update(&self, c: &Cluster, t: &ClusterTemplate) -> Result<Observed, DriverError> {
-        self.create(c, t).await
+    async fn update(&self, c: &Cluster, t: &ClusterTemplate, creds: Option<&Credentials>) -> Result<Observed, DriverError> {
+        self.create(c, t, creds).await
     }
     async fn delete(&self, _: &Cluster) -> Result<(), DriverError> {
         match self.fail_with {

@@ -32,7 +32,16 @@ pub struct Config {
     pub quotas: QuotaConfig,
     pub auth: AuthConfig,
     pub docker: DockerConfig,
+    pub certificates: CertificatesConfig,
     pub flavors: Vec<Flavor>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CertificatesConfig {
+    /// 32 random bytes that encrypt the bays' private keys. Unset: `data_dir/certificates.key`,
+    /// created on first start. Every API and conductor process of a deployment needs the same one.
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -127,6 +136,7 @@ impl Default for Config {
             quotas: QuotaConfig::default(),
             auth: AuthConfig::default(),
             docker: DockerConfig::default(),
+            certificates: CertificatesConfig::default(),
             flavors: default_flavors(),
         }
     }
@@ -193,7 +203,8 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-const TOP_LEVEL: [&str; 9] = ["data_dir", "transport_url", "api", "database", "conductor", "quotas", "auth", "docker", "flavors"];
+const TOP_LEVEL: [&str; 10] =
+    ["data_dir", "transport_url", "api", "database", "conductor", "quotas", "auth", "docker", "certificates", "flavors"];
 
 impl Config {
     /// Reads `file` (if any), then overlays `MAGNUM_*` pairs from `env`.
@@ -220,6 +231,10 @@ impl Config {
 
     pub fn flavor_names(&self) -> Vec<String> {
         self.flavors.iter().map(|f| f.name.clone()).collect()
+    }
+
+    pub fn certificate_key_file(&self) -> std::path::PathBuf {
+        self.certificates.key_file.clone().unwrap_or_else(|| self.data_dir.join("certificates.key"))
     }
 
     /// The store URL: the configured one, else a SQLite file under `data_dir`.

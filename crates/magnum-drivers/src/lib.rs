@@ -32,13 +32,31 @@ pub struct Observed {
 #[error("{0}")]
 pub struct DriverError(pub String);
 
+/// A bay's CA (to issue node certificates) and the conductor's client certificate (to talk
+/// to the nodes), decrypted for the duration of one operation.
+#[derive(Clone)]
+pub struct Credentials {
+    pub ca: magnum_certs::CaBundle,
+    pub client: magnum_certs::Issued,
+}
+
 #[async_trait]
 pub trait Driver: Send + Sync {
     fn name(&self) -> &'static str;
     /// Build the cluster's nodes to the desired counts.
-    async fn create(&self, cluster: &Cluster, template: &ClusterTemplate) -> Result<Observed, DriverError>;
-    /// Converge an existing cluster to its desired counts.
-    async fn update(&self, cluster: &Cluster, template: &ClusterTemplate) -> Result<Observed, DriverError>;
+    async fn create(
+        &self,
+        cluster: &Cluster,
+        template: &ClusterTemplate,
+        credentials: Option<&Credentials>,
+    ) -> Result<Observed, DriverError>;
+    /// Converge an existing cluster to its desired counts (and its current CA).
+    async fn update(
+        &self,
+        cluster: &Cluster,
+        template: &ClusterTemplate,
+        credentials: Option<&Credentials>,
+    ) -> Result<Observed, DriverError>;
     /// Remove everything the cluster owns. Deleting what is already gone succeeds.
     async fn delete(&self, cluster: &Cluster) -> Result<(), DriverError>;
 }

@@ -12,6 +12,7 @@ use magnum_rpc::{ConductorRpc, InProcessBus, StoreSweep};
 use magnum_store::Store;
 use magnum_types::coe::Coe;
 use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 
@@ -55,6 +56,35 @@ impl Running {
     }
 }
 
+/// The key that seals the bays' private keys: read from the key file, or created there (0600)
+/// on first start.
+pub fn load_cipher(config: &Config) -> anyhow::Result<magnum_certs::KeyCipher> {
+    use std::io::Write;
+    let path = config.certificate_key_file();
+    let key: [u8; 32] = match std::fs::read(&path) {
+        Ok(bytes) => bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("{} must hold exactly 32 bytes (it is the key that encrypts bay private keys)", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = magnum_certs::KeyCipher::generate_key()?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("creating the certificate key file {}", path.display()))?;
+            f.write_all(&key)?;
+            tracing::info!(path = %path.display(), "created the certificate encryption key");
+            key
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading the certificate key file {}", path.display())),
+    };
+    Ok(magnum_certs::KeyCipher::from_bytes(&key)?)
+}
+
 /// The engines this deployment drives bays with.
 pub fn drivers(config: &Config) -> DriverRegistry {
     let mut registry = DriverRegistry::empty();
@@ -89,15 +119,16 @@ where
         );
     }
     let drivers = drivers(&config);
+    let cipher = Arc::new(load_cipher(&config)?);
     let (rpc, conductor): (Arc<dyn ConductorRpc>, Option<magnum_conductor::Running>) = match mode {
         Mode::All => {
             let (bus, rx) = InProcessBus::new();
-            let c = Conductor::new(store.clone(), drivers, config.conductor.clone()).start(Some(rx));
+            let c = Conductor::with_cipher(store.clone(), drivers, config.conductor.clone(), Some(cipher.clone())).start(Some(rx));
             (Arc::new(bus), Some(c))
         }
         Mode::Api => (Arc::new(StoreSweep), None),
         Mode::Conductor => {
-            let c = Conductor::new(store.clone(), drivers, config.conductor.clone()).start(None);
+            let c = Conductor::with_cipher(store.clone(), drivers, config.conductor.clone(), Some(cipher.clone())).start(None);
             return Ok(Running { addr: None, store, http: None, conductor: Some(c) });
         }
     };
@@ -106,7 +137,7 @@ where
         .await
         .with_context(|| format!("binding the API to {} (is another server running there?)", config.api.bind))?;
     let addr = listener.local_addr()?;
-    let app = magnum_api::router(AppState::new(store.clone(), rpc, config));
+    let app = magnum_api::router(AppState::new(store.clone(), rpc, config, cipher));
     let http = tokio::spawn(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             shutdown.await;

@@ -36,6 +36,7 @@ impl Env {
         };
         let mut config = Config::load(None, Vec::<(String, String)>::new()).expect("default config");
         config.api.bind = "127.0.0.1:0".parse().expect("addr");
+        config.data_dir = std::env::temp_dir().join(format!("magnum-env-{}", uuid::Uuid::new_v4().simple()));
         config.conductor.periodic_interval = 1;
         config.conductor.report_interval = 1;
         config.conductor.host = "test-host".into();

@@ -55,8 +55,42 @@ async fn settle(c: &Client, path: &str) -> (Value, f64) {
     }
 }
 
-async fn swarm_nodes(api_address: &str) -> Vec<(String, String)> {
-    let d = docker::connect(api_address, 30).expect("connect to the bay");
+/// A user's client credentials for a bay: a fresh key, its CSR signed through ca-sign, and the
+/// bay's CA from ca-show, written where bollard's TLS connector can read them.
+async fn user_credentials(c: &Client, bay: &str) -> std::path::PathBuf {
+    let ca = c.get(&format!("/v1/certificates/{bay}")).await.expect("http");
+    assert_eq!(ca.status, 200, "{}", ca.text);
+    let ca_pem = ca.body["pem"].as_str().expect("pem").to_owned();
+    assert!(ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(!ca.text.contains("PRIVATE KEY"), "ca-show never returns a private key");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(vec![]).expect("params");
+    params.distinguished_name.push(rcgen::DnType::CommonName, "tenant-user");
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let csr = params.serialize_request(&key).expect("csr").pem().expect("pem");
+    let signed = c.post("/v1/certificates", &json!({"bay_uuid": bay, "csr": csr})).await.expect("http");
+    assert_eq!(signed.status, 201, "{}", signed.text);
+    let dir = std::env::temp_dir().join(format!("magnum-user-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("ca.pem"), ca_pem).expect("ca");
+    std::fs::write(dir.join("cert.pem"), signed.body["pem"].as_str().expect("pem")).expect("cert");
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).expect("key");
+    dir
+}
+
+fn tls_client(api_address: &str, creds: &std::path::Path) -> bollard::Docker {
+    bollard::Docker::connect_with_ssl(
+        api_address,
+        &creds.join("key.pem"),
+        &creds.join("cert.pem"),
+        &creds.join("ca.pem"),
+        30,
+        &docker::API_VERSION,
+    )
+    .expect("TLS client")
+}
+
+async fn swarm_nodes(d: &bollard::Docker) -> Vec<(String, String)> {
     let mut nodes: Vec<(String, String)> = d
         .list_nodes(None)
         .await
@@ -85,7 +119,7 @@ async fn docker_swarm_bay_lifecycle() {
     let t = c
         .post(
             "/v1/clustertemplates",
-            &json!({"name": "swarm", "coe": "swarm-mode", "image_id": images::NODE_IMAGE, "tls_disabled": true, "flavor_id": "m1.small"}),
+            &json!({"name": "swarm", "coe": "swarm-mode", "image_id": images::NODE_IMAGE, "flavor_id": "m1.small"}),
         )
         .await
         .expect("http");
@@ -105,11 +139,14 @@ async fn docker_swarm_bay_lifecycle() {
     assert!(api.starts_with("tcp://127.0.0.1:"), "the API is published on the host's loopback: {api}");
     assert_eq!(shown["master_addresses"].as_array().map(Vec::len), Some(1));
     assert_eq!(shown["node_addresses"].as_array().map(Vec::len), Some(2));
-    let nodes = swarm_nodes(&api).await;
+    let creds = user_credentials(&c, &bay).await;
+    let user = tls_client(&api, &creds);
+    let nodes = swarm_nodes(&user).await;
     assert_eq!(nodes.len(), 3, "{nodes:?}");
     assert!(nodes.iter().all(|(_, s)| s == "ready"), "{nodes:?}");
-    let info = docker::connect(&api, 30).expect("bay api").info().await.expect("docker info through api_address");
+    let info = user.info().await.expect("docker info through api_address with a ca-signed client certificate");
     assert_eq!(info.swarm.and_then(|s| s.nodes), Some(3), "docker info counts 3 swarm nodes");
+    assert!(docker::connect(&api, 5).expect("plain client").info().await.is_err(), "the node API refuses clients without TLS");
     // Flavor limits reach the node containers.
     let master = engine
         .inspect_container(
@@ -125,7 +162,7 @@ async fn docker_swarm_bay_lifecycle() {
     assert_eq!(r.status, 202, "{}", r.text);
     let (up, _) = settle(&c, "/v1/clusters/bay1").await;
     assert_eq!((up["status"].clone(), up["node_count"].clone()), (json!("UPDATE_COMPLETE"), json!(4)), "{up}");
-    assert_eq!(swarm_nodes(&api).await.len(), 5);
+    assert_eq!(swarm_nodes(&user).await.len(), 5);
     let named = nodes.iter().map(|(h, _)| h.clone()).find(|h| h.ends_with("worker-0")).expect("worker-0");
     let r = c
         .clone()
@@ -136,12 +173,24 @@ async fn docker_swarm_bay_lifecycle() {
     assert_eq!(r.status, 202, "{}", r.text);
     let (down, _) = settle(&c, "/v1/clusters/bay1").await;
     assert_eq!((down["status"].clone(), down["node_count"].clone()), (json!("UPDATE_COMPLETE"), json!(1)), "{down}");
-    let left = swarm_nodes(&api).await;
+    let left = swarm_nodes(&user).await;
     assert_eq!(left.len(), 2, "{left:?}");
     assert!(!left.iter().any(|(h, _)| h == &named), "the named worker left the swarm: {left:?}");
     assert_eq!(labelled(&engine, &bay).await, (2, 1, 2), "containers, network, volumes of a 1+1 bay");
     let groups = c.clone().microversion("1.9").get("/v1/clusters/bay1/nodegroups/default-worker").await.expect("http");
     assert_eq!(groups.body["node_count"], json!(1));
+
+    // Rotating the CA re-issues the node certificates: old client certificates stop working.
+    let r = c.patch(&format!("/v1/certificates/{bay}"), &json!([])).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let (rotated, _) = settle(&c, "/v1/clusters/bay1").await;
+    assert_eq!(rotated["status"], json!("UPDATE_COMPLETE"), "{rotated}");
+    assert_eq!(rotated["api_address"], json!(api), "the API address survives node restarts");
+    assert!(user.info().await.is_err(), "a certificate from the old CA is refused");
+    let fresh = user_credentials(&c, &bay).await;
+    assert_eq!(swarm_nodes(&tls_client(&api, &fresh)).await.len(), 2, "a certificate from the new CA works");
+    let _ = std::fs::remove_dir_all(&creds);
+    let _ = std::fs::remove_dir_all(&fresh);
 
     // Delete leaves nothing with the bay's label.
     assert_eq!(c.delete("/v1/clusters/bay1").await.expect("http").status, 204);
@@ -155,10 +204,9 @@ async fn docker_bays_that_cannot_be_built_fail_with_a_reason_and_leave_nothing()
     let Some(engine) = engine("docker_bays_that_cannot_be_built_fail_with_a_reason_and_leave_nothing").await else { return };
     let env = env_with_docker().await;
     let c = env.member("tenant");
-    for (name, body, reason) in [
-        ("noimage", json!({"coe": "swarm", "image_id": "magnum/not-built:1", "tls_disabled": true}), "is not on the Docker engine"),
-        ("tls", json!({"coe": "swarm", "image_id": images::NODE_IMAGE}), "tls_disabled"),
-    ] {
+    for (name, body, reason) in
+        [("noimage", json!({"coe": "swarm", "image_id": "magnum/not-built:1", "tls_disabled": true}), "is not on the Docker engine")]
+    {
         let mut body = body;
         body["name"] = json!(name);
         assert_eq!(c.post("/v1/clustertemplates", &body).await.expect("http").status, 201);
@@ -172,5 +220,26 @@ async fn docker_bays_that_cannot_be_built_fail_with_a_reason_and_leave_nothing()
         assert_eq!(labelled(&engine, &bay).await, (0, 0, 0));
     }
     assert_error(&c.post("/v1/clusters", &json!({"cluster_template_id": "nothing"})).await.expect("http"), 400, "could not be found");
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_tls_disabled_bay_serves_plain_tcp_and_refuses_ca_rotation() {
+    let Some(engine) = engine("docker_tls_disabled_bay_serves_plain_tcp_and_refuses_ca_rotation").await else { return };
+    let env = env_with_docker().await;
+    let c = env.member("tenant");
+    c.post("/v1/clustertemplates", &json!({"name": "plain", "coe": "swarm", "image_id": images::NODE_IMAGE, "tls_disabled": true}))
+        .await
+        .expect("http");
+    let r = c.post("/v1/clusters", &json!({"name": "p", "cluster_template_id": "plain", "node_count": 1})).await.expect("http");
+    let bay = r.body["uuid"].as_str().expect("uuid").to_owned();
+    let (shown, _) = settle(&c, "/v1/clusters/p").await;
+    assert_eq!(shown["status"], json!("CREATE_COMPLETE"), "{shown}");
+    let plain = docker::connect(shown["api_address"].as_str().expect("api"), 30).expect("client");
+    assert_eq!(swarm_nodes(&plain).await.len(), 2);
+    assert_error(&c.patch(&format!("/v1/certificates/{bay}"), &json!([])).await.expect("http"), 400, "disables TLS");
+    assert_eq!(c.delete("/v1/clusters/p").await.expect("http").status, 204);
+    common::wait_gone(&c, "/v1/clusters/p").await;
+    assert_eq!(labelled(&engine, &bay).await, (0, 0, 0));
     env.finish().await;
 }

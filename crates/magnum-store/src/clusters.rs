@@ -111,6 +111,17 @@ impl Store {
     /// Inserts a cluster with its default nodegroups, in one transaction with the quota check:
     /// the project may hold at most its quota (or `default_limit`) clusters.
     pub async fn create_cluster(&self, c: &Cluster, nodegroups: &[NodeGroup], default_limit: i64) -> Result<Cluster> {
+        self.create_cluster_with_certificates(c, nodegroups, default_limit, None).await
+    }
+
+    /// As [`Store::create_cluster`], storing the bay's certificates in the same transaction.
+    pub async fn create_cluster_with_certificates(
+        &self,
+        c: &Cluster,
+        nodegroups: &[NodeGroup],
+        default_limit: i64,
+        certificates: Option<&crate::StoredCertificates>,
+    ) -> Result<Cluster> {
         let _w = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         if self.backend == Backend::Postgres {
@@ -170,6 +181,9 @@ impl Store {
         for ng in nodegroups {
             insert_nodegroup(&mut tx, ng).await?;
         }
+        if let Some(certs) = certificates {
+            Store::insert_certificates(&mut tx, c.uuid, certs).await?;
+        }
         tx.commit().await.map_err(from_sqlx)?;
         let mut out = c.clone();
         out.id = row.try_get("id").map_err(from_sqlx)?;
@@ -207,47 +221,17 @@ impl Store {
     /// default nodegroups follow the cluster's counts and status in the same transaction.
     pub async fn update_cluster(&self, c: &Cluster) -> Result<Cluster> {
         let _w = self.write_guard().await;
-        let now = magnum_types::time::now();
-        let mut out = c.clone();
-        out.updated_at = Some(now);
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
-        let done = sqlx::query(
-            "UPDATE clusters SET version = version + 1, name = $1, status = $2, node_count = $3, master_count = $4, \
-             create_timeout = $5, updated_at = $6, body = $7 WHERE uuid = $8 AND version = $9",
-        )
-        .bind(&out.name)
-        .bind(out.status.as_str())
-        .bind(out.node_count)
-        .bind(out.master_count)
-        .bind(out.create_timeout)
-        .bind(to_storage(&now))
-        .bind(json(&out)?)
-        .bind(out.uuid.to_string())
-        .bind(out.version)
-        .execute(&mut *tx)
-        .await
-        .map_err(from_sqlx)?;
-        if done.rows_affected() == 0 {
-            drop(tx);
-            return Err(self.missing_or_stale("clusters", "Cluster", out.uuid).await);
+        match update_in(&mut tx, c).await? {
+            Some(out) => {
+                tx.commit().await.map_err(from_sqlx)?;
+                Ok(out)
+            }
+            None => {
+                drop(tx);
+                Err(self.missing_or_stale("clusters", "Cluster", c.uuid).await)
+            }
         }
-        for (role, count) in [(Role::Master, out.master_count), (Role::Worker, out.node_count)] {
-            sqlx::query(
-                "UPDATE nodegroups SET version = version + 1, node_count = $1, status = $2, updated_at = $3 \
-                 WHERE cluster_id = $4 AND is_default = 1 AND role = $5",
-            )
-            .bind(count)
-            .bind(out.status.as_str())
-            .bind(to_storage(&now))
-            .bind(out.uuid.to_string())
-            .bind(role.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(from_sqlx)?;
-        }
-        tx.commit().await.map_err(from_sqlx)?;
-        out.version += 1;
-        Ok(out)
     }
 
     /// Removes a cluster and its nodegroups. Deleting a missing cluster is not an error: the
@@ -319,4 +303,46 @@ async fn insert_nodegroup(tx: &mut sqlx::Transaction<'_, sqlx::Any>, ng: &NodeGr
     .await
     .map_err(from_sqlx)?;
     Ok(())
+}
+
+/// The versioned cluster write inside a transaction: `None` when the row is gone or stale.
+pub(crate) async fn update_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, c: &Cluster) -> Result<Option<Cluster>> {
+    let now = magnum_types::time::now();
+    let mut out = c.clone();
+    out.updated_at = Some(now);
+    let done = sqlx::query(
+        "UPDATE clusters SET version = version + 1, name = $1, status = $2, node_count = $3, master_count = $4, \
+         create_timeout = $5, updated_at = $6, body = $7 WHERE uuid = $8 AND version = $9",
+    )
+    .bind(&out.name)
+    .bind(out.status.as_str())
+    .bind(out.node_count)
+    .bind(out.master_count)
+    .bind(out.create_timeout)
+    .bind(to_storage(&now))
+    .bind(json(&out)?)
+    .bind(out.uuid.to_string())
+    .bind(out.version)
+    .execute(&mut **tx)
+    .await
+    .map_err(from_sqlx)?;
+    if done.rows_affected() == 0 {
+        return Ok(None);
+    }
+    for (role, count) in [(Role::Master, out.master_count), (Role::Worker, out.node_count)] {
+        sqlx::query(
+            "UPDATE nodegroups SET version = version + 1, node_count = $1, status = $2, updated_at = $3 \
+             WHERE cluster_id = $4 AND is_default = 1 AND role = $5",
+        )
+        .bind(count)
+        .bind(out.status.as_str())
+        .bind(to_storage(&now))
+        .bind(out.uuid.to_string())
+        .bind(role.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(from_sqlx)?;
+    }
+    out.version += 1;
+    Ok(Some(out))
 }

@@ -16,6 +16,7 @@
 //! PostgreSQL (`$N` placeholders, `ON CONFLICT`, `RETURNING`) through sqlx's Any driver;
 //! migrations are embedded and applied at open.
 
+mod certificates;
 mod clusters;
 mod error;
 mod migrate;
@@ -25,6 +26,7 @@ mod services;
 mod templates;
 pub mod testing;
 
+pub use certificates::StoredCertificates;
 pub use clusters::ClusterScope;
 pub use templates::TemplateScope;
 

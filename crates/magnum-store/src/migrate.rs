@@ -6,7 +6,10 @@ use crate::{Backend, Store};
 use magnum_types::Result;
 use sqlx::Row;
 
-const MIGRATIONS: [(i64, &str, &str); 1] = [(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: [(i64, &str, &str); 2] = [
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (2, "certificates", include_str!("../migrations/0002_certificates.sql")),
+];
 
 /// An arbitrary constant naming our migration lock.
 const LOCK_KEY: i64 = 0x6d61_676e_756d;

@@ -22,7 +22,7 @@ use magnum_types::{patch, ErrorKind, MagnumError};
 use serde_json::{json, Value};
 
 /// A single cluster: admins reach every project's, others their own.
-fn one_scope(caller: &Caller) -> ClusterScope {
+pub(crate) fn one_scope(caller: &Caller) -> ClusterScope {
     if caller.ctx.is_admin() {
         ClusterScope::all()
     } else {
@@ -115,7 +115,8 @@ pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Byte
     let c = Cluster::from_create(&checked, &template, &who)?;
     let groups =
         [NodeGroup::default_for(&c, Role::Master, &template.image_id), NodeGroup::default_for(&c, Role::Worker, &template.image_id)];
-    let c = s.store.create_cluster(&c, &groups, s.config.quotas.max_clusters_per_project).await?;
+    let certs = super::certificates::new_bay_certificates(&s, &c)?;
+    let c = s.store.create_cluster_with_certificates(&c, &groups, s.config.quotas.max_clusters_per_project, Some(&certs)).await?;
     tracing::info!(cluster = %c.uuid, name = %c.name, masters = c.master_count, workers = c.node_count, "cluster accepted");
     cast(&s, ConductorCommand::ClusterCreate { uuid: c.uuid }).await;
     // Bays were synchronous at 1.1 (201 with the bay); everything else answers 202.

@@ -1,6 +1,7 @@
 //! The URL map. One module per resource; bays and baymodels share the cluster and template
 //! handlers, told apart by a [`Vocab`](crate::views::Vocab).
 
+mod certificates;
 mod clusters;
 mod nodegroups;
 mod quotas;
@@ -25,6 +26,8 @@ pub(crate) fn all() -> Router<AppState> {
         .route("/v1/", get(root::v1))
         .route("/v1/mservices", get(services::list))
         .route("/v1/stats", get(stats::get))
+        .route("/v1/certificates", post(certificates::sign))
+        .route("/v1/certificates/{ident}", get(certificates::show).patch(certificates::rotate))
         .route("/v1/quotas", get(quotas::list).post(quotas::create))
         .route("/v1/quotas/{project_id}/{resource}", get(quotas::show).patch(quotas::update).delete(quotas::delete))
         .route("/v1/clusters/{ident}/actions/resize", post(clusters::resize))

@@ -9,7 +9,7 @@
 pub mod plan;
 
 use crate::docker::{self, err, EngineError, LABEL_BAY, LABEL_NODE, LABEL_PROJECT, LABEL_ROLE};
-use crate::{Driver, DriverError, Observed};
+use crate::{Credentials, Driver, DriverError, Observed};
 use async_trait::async_trait;
 use bollard::models::{
     ContainerCreateBody, HostConfig, NetworkCreateRequest, NodeSpecAvailabilityEnum, PortBinding, SwarmInitRequest, SwarmJoinRequest,
@@ -17,14 +17,26 @@ use bollard::models::{
 };
 use bollard::query_parameters::{CreateContainerOptionsBuilder, DeleteNodeOptionsBuilder, UpdateNodeOptionsBuilder};
 use bollard::Docker;
+use futures_util::StreamExt;
 use magnum_types::cluster::Cluster;
 use magnum_types::template::ClusterTemplate;
 use plan::{NodeRole, NodeSpec};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// The port each node's dockerd serves its API on inside the bay network.
-const NODE_API_PORT: &str = "2375/tcp";
+/// The port each node's dockerd serves its API on: 2376 with TLS, 2375 without (Docker's own
+/// conventions).
+fn api_port(tls: bool) -> &'static str {
+    if tls {
+        "2376/tcp"
+    } else {
+        "2375/tcp"
+    }
+}
+
+/// Where a node keeps its certificates, and the fingerprint of the CA that issued them.
+const CERT_DIR: &str = "/certs";
+const CA_FINGERPRINT_FILE: &str = "ca.sha256";
 
 /// CPU and memory limits of a flavor.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,6 +60,62 @@ struct NodeInfo {
     ip: String,
     /// Its Docker API, published on the host's loopback.
     api: String,
+}
+
+/// The conductor's client certificate on disk for the length of one operation (bollard's TLS
+/// connector reads files); removed when dropped.
+struct ClientFiles {
+    dir: std::path::PathBuf,
+}
+
+impl ClientFiles {
+    fn write(creds: &Credentials) -> Result<ClientFiles, EngineError> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let dir = std::env::temp_dir().join(format!("magnum-client-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(|e| err("creating a directory for client credentials", e))?;
+        for (name, content) in [("ca.pem", &creds.ca.cert_pem), ("cert.pem", &creds.client.cert_pem), ("key.pem", &creds.client.key_pem)] {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(dir.join(name))
+                .map_err(|e| err("writing client credentials", e))?;
+            std::io::Write::write_all(&mut f, content.as_bytes()).map_err(|e| err("writing client credentials", e))?;
+        }
+        Ok(ClientFiles { dir })
+    }
+
+    fn connect(&self, api: &str) -> Result<Docker, EngineError> {
+        Docker::connect_with_ssl(
+            api,
+            &self.dir.join("key.pem"),
+            &self.dir.join("cert.pem"),
+            &self.dir.join("ca.pem"),
+            30,
+            &docker::API_VERSION,
+        )
+        .map_err(|e| err(&format!("TLS connection to {api}"), e))
+    }
+}
+
+impl Drop for ClientFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// How the conductor reaches the nodes of one bay during one operation.
+struct Access<'a> {
+    tls: Option<(&'a Credentials, ClientFiles)>,
+}
+
+impl Access<'_> {
+    fn connect(&self, api: &str) -> Result<Docker, EngineError> {
+        match &self.tls {
+            Some((_, files)) => files.connect(api),
+            None => docker::connect(api, 30),
+        }
+    }
 }
 
 impl SwarmDriver {
@@ -96,7 +164,10 @@ impl SwarmDriver {
         template: &ClusterTemplate,
         spec: &NodeSpec,
         network: &str,
+        access: &Access<'_>,
     ) -> Result<NodeInfo, EngineError> {
+        let tls = access.tls.as_ref().map(|(c, _)| *c);
+        let port = api_port(tls.is_some());
         let exists = match docker.inspect_container(&spec.name, None::<bollard::query_parameters::InspectContainerOptions>).await {
             Ok(_) => true,
             Err(e) if docker::is_not_found(&e) => false,
@@ -126,8 +197,8 @@ impl SwarmDriver {
                 network_mode: Some(network.to_owned()),
                 binds: Some(vec![format!("{volume}:/var/lib/docker")]),
                 port_bindings: Some(HashMap::from([(
-                    NODE_API_PORT.to_owned(),
-                    Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }]),
+                    port.to_owned(),
+                    Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(free_loopback_port()?.to_string()) }]),
                 )])),
                 memory: limits.map(|l| (l.ram_mb * 1024 * 1024) as i64),
                 nano_cpus: limits.map(|l| (l.vcpus * 1e9) as i64),
@@ -138,8 +209,8 @@ impl SwarmDriver {
                 hostname: Some(spec.name.clone()),
                 labels: Some(Self::labels(cluster, spec.role.as_str(), Some(&spec.name))),
                 env: Some(vec!["DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1".into()]),
-                cmd: Some(vec!["--host=tcp://0.0.0.0:2375".into(), "--tls=false".into()]),
-                exposed_ports: Some(vec![NODE_API_PORT.to_owned()]),
+                cmd: Some(dockerd_args(tls.is_some())),
+                exposed_ports: Some(vec![port.to_owned()]),
                 host_config: Some(host),
                 ..Default::default()
             };
@@ -147,6 +218,19 @@ impl SwarmDriver {
                 .create_container(Some(CreateContainerOptionsBuilder::new().name(&spec.name).build()), body)
                 .await
                 .map_err(|e| err(&format!("creating node {}", spec.name), e))?;
+            if let Some(creds) = tls {
+                self.install_certificates(docker, &spec.name, creds).await?;
+            }
+        } else if let Some(creds) = tls {
+            // A rotated CA: the node gets certificates from the new one and restarts dockerd.
+            if self.ca_fingerprint(docker, &spec.name).await.as_deref() != Some(magnum_certs::fingerprint(&creds.ca.cert_pem).as_str()) {
+                tracing::info!(node = %spec.name, "issuing certificates from the bay's current CA");
+                self.install_certificates(docker, &spec.name, creds).await?;
+                docker
+                    .restart_container(&spec.name, None::<bollard::query_parameters::RestartContainerOptions>)
+                    .await
+                    .map_err(|e| err(&format!("restarting node {}", spec.name), e))?;
+            }
         }
         docker
             .start_container(&spec.name, None::<bollard::query_parameters::StartContainerOptions>)
@@ -155,10 +239,50 @@ impl SwarmDriver {
                 |e| if matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) { Ok(()) } else { Err(e) },
             )
             .map_err(|e| err(&format!("starting node {}", spec.name), e))?;
-        self.node_info(docker, spec.clone(), network).await
+        self.node_info(docker, spec.clone(), network, port).await
     }
 
-    async fn node_info(&self, docker: &Docker, spec: NodeSpec, network: &str) -> Result<NodeInfo, EngineError> {
+    /// Puts a server certificate for the node, signed by the bay's CA, under /certs.
+    async fn install_certificates(&self, docker: &Docker, node: &str, creds: &Credentials) -> Result<(), EngineError> {
+        let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned(), node.to_owned()];
+        let server = magnum_certs::issue(&creds.ca, node, magnum_certs::Purpose::Server { names }).map_err(|e| EngineError(e.message))?;
+        let mut tar = tar::Builder::new(Vec::new());
+        let fingerprint = magnum_certs::fingerprint(&creds.ca.cert_pem);
+        for (name, mode, content) in [
+            ("ca.pem", 0o644, creds.ca.cert_pem.as_bytes()),
+            ("cert.pem", 0o644, server.cert_pem.as_bytes()),
+            ("key.pem", 0o600, server.key_pem.as_bytes()),
+            (CA_FINGERPRINT_FILE, 0o644, fingerprint.as_bytes()),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(mode);
+            h.set_size(content.len() as u64);
+            tar.append_data(&mut h, format!("certs/{name}"), content).map_err(|e| err("packing node certificates", e))?;
+        }
+        let bytes = tar.into_inner().map_err(|e| err("packing node certificates", e))?;
+        let options = bollard::query_parameters::UploadToContainerOptions { path: "/".into(), ..Default::default() };
+        docker
+            .upload_to_container(node, Some(options), bollard::body_full(bytes.into()))
+            .await
+            .map_err(|e| err(&format!("installing certificates on {node}"), e))
+    }
+
+    /// The fingerprint of the CA whose certificates the node holds (None if it holds none).
+    async fn ca_fingerprint(&self, docker: &Docker, node: &str) -> Option<String> {
+        let options = bollard::query_parameters::DownloadFromContainerOptions { path: format!("{CERT_DIR}/{CA_FINGERPRINT_FILE}") };
+        let mut stream = docker.download_from_container(node, Some(options));
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            bytes.extend_from_slice(&chunk.ok()?);
+        }
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let mut entry = archive.entries().ok()?.next()?.ok()?;
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut entry, &mut s).ok()?;
+        Some(s.trim().to_owned())
+    }
+
+    async fn node_info(&self, docker: &Docker, spec: NodeSpec, network: &str, port_name: &str) -> Result<NodeInfo, EngineError> {
         let c = docker
             .inspect_container(&spec.name, None::<bollard::query_parameters::InspectContainerOptions>)
             .await
@@ -168,7 +292,7 @@ impl SwarmDriver {
         let port = settings
             .ports
             .as_ref()
-            .and_then(|p| p.get(NODE_API_PORT))
+            .and_then(|p| p.get(port_name))
             .and_then(|b| b.as_ref())
             .and_then(|b| b.first())
             .and_then(|b| b.host_port.clone());
@@ -179,8 +303,8 @@ impl SwarmDriver {
     }
 
     /// Waits until the node's dockerd answers on its published port.
-    async fn node_api(&self, node: &NodeInfo, deadline: Instant) -> Result<Docker, EngineError> {
-        let d = docker::connect(&node.api, 30)?;
+    async fn node_api(&self, node: &NodeInfo, access: &Access<'_>, deadline: Instant) -> Result<Docker, EngineError> {
+        let d = access.connect(&node.api)?;
         loop {
             if docker::reachable(&d).await {
                 return Ok(d);
@@ -193,9 +317,9 @@ impl SwarmDriver {
     }
 
     /// `swarm init` on the first manager (once), `swarm join` for every other node not yet in.
-    async fn form_swarm(&self, nodes: &[NodeInfo], deadline: Instant) -> Result<Docker, EngineError> {
+    async fn form_swarm(&self, nodes: &[NodeInfo], access: &Access<'_>, deadline: Instant) -> Result<Docker, EngineError> {
         let first = nodes.first().ok_or_else(|| EngineError("a bay needs at least one manager".into()))?;
-        let leader = self.node_api(first, deadline).await?;
+        let leader = self.node_api(first, access, deadline).await?;
         if !in_swarm(&leader).await? {
             leader
                 .init_swarm(SwarmInitRequest {
@@ -208,7 +332,7 @@ impl SwarmDriver {
         }
         let tokens = leader.inspect_swarm().await.map_err(|e| err("reading the swarm's join tokens", e))?.join_tokens.unwrap_or_default();
         for node in &nodes[1..] {
-            let api = self.node_api(node, deadline).await?;
+            let api = self.node_api(node, access, deadline).await?;
             if in_swarm(&api).await? {
                 continue;
             }
@@ -250,14 +374,17 @@ impl SwarmDriver {
 
     /// Brings the bay to its desired nodes: creates what is missing, removes surplus workers
     /// (drained and out of the swarm first), and waits until every node is Ready.
-    async fn converge(&self, cluster: &Cluster, template: &ClusterTemplate) -> Result<Observed, EngineError> {
-        if !template.tls_disabled {
-            return Err(EngineError(
-                "TLS-protected swarm bays need the per-bay certificates, which this build does not issue yet: \
-                 use a template with tls_disabled=true"
-                    .into(),
-            ));
-        }
+    async fn converge(
+        &self,
+        cluster: &Cluster,
+        template: &ClusterTemplate,
+        credentials: Option<&Credentials>,
+    ) -> Result<Observed, EngineError> {
+        let access = match (template.tls_disabled, credentials) {
+            (true, _) => Access { tls: None },
+            (false, Some(creds)) => Access { tls: Some((creds, ClientFiles::write(creds)?)) },
+            (false, None) => return Err(EngineError("this bay has no certificates, so its TLS-protected nodes cannot be reached".into())),
+        };
         let docker = self.engine()?;
         docker.inspect_image(&template.image_id).await.map_err(|_| {
             EngineError(format!(
@@ -270,9 +397,9 @@ impl SwarmDriver {
         let plan = plan::plan(cluster, &self.existing_workers(&docker, cluster).await?);
         let mut nodes = Vec::with_capacity(plan.nodes.len());
         for spec in &plan.nodes {
-            nodes.push(self.ensure_node(&docker, cluster, template, spec, &network).await?);
+            nodes.push(self.ensure_node(&docker, cluster, template, spec, &network, &access).await?);
         }
-        let leader = self.form_swarm(&nodes, deadline).await?;
+        let leader = self.form_swarm(&nodes, &access, deadline).await?;
         for name in &plan.remove {
             self.remove_worker(&docker, &leader, cluster, name).await?;
         }
@@ -335,6 +462,25 @@ impl SwarmDriver {
     }
 }
 
+/// A port free on 127.0.0.1 now. Asking the engine for a fixed port (rather than an ephemeral
+/// one) keeps a node's published API, and so the bay's api_address, stable across restarts.
+fn free_loopback_port() -> Result<u16, EngineError> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| err("finding a free port on 127.0.0.1", e))?;
+    l.local_addr().map(|a| a.port()).map_err(|e| err("finding a free port on 127.0.0.1", e))
+}
+
+/// The node image's entrypoint runs dockerd with these (after its own unix socket).
+fn dockerd_args(tls: bool) -> Vec<String> {
+    if tls {
+        ["--host=tcp://0.0.0.0:2376", "--tlsverify", "--tlscacert=/certs/ca.pem", "--tlscert=/certs/cert.pem", "--tlskey=/certs/key.pem"]
+            .map(String::from)
+            .to_vec()
+    } else {
+        // Without --tls=false, dockerd pauses 15 s before serving plain TCP, to discourage it.
+        vec!["--host=tcp://0.0.0.0:2375".into(), "--tls=false".into()]
+    }
+}
+
 async fn in_swarm(d: &Docker) -> Result<bool, EngineError> {
     let info = d.info().await.map_err(|e| err("reading node info", e))?;
     Ok(info.swarm.and_then(|s| s.local_node_state) == Some(bollard::models::LocalNodeState::ACTIVE))
@@ -346,12 +492,22 @@ impl Driver for SwarmDriver {
         "docker-swarm"
     }
 
-    async fn create(&self, cluster: &Cluster, template: &ClusterTemplate) -> Result<Observed, DriverError> {
-        self.converge(cluster, template).await.map_err(|e| DriverError(e.0))
+    async fn create(
+        &self,
+        cluster: &Cluster,
+        template: &ClusterTemplate,
+        credentials: Option<&Credentials>,
+    ) -> Result<Observed, DriverError> {
+        self.converge(cluster, template, credentials).await.map_err(|e| DriverError(e.0))
     }
 
-    async fn update(&self, cluster: &Cluster, template: &ClusterTemplate) -> Result<Observed, DriverError> {
-        self.converge(cluster, template).await.map_err(|e| DriverError(e.0))
+    async fn update(
+        &self,
+        cluster: &Cluster,
+        template: &ClusterTemplate,
+        credentials: Option<&Credentials>,
+    ) -> Result<Observed, DriverError> {
+        self.converge(cluster, template, credentials).await.map_err(|e| DriverError(e.0))
     }
 
     async fn delete(&self, cluster: &Cluster) -> Result<(), DriverError> {

@@ -1,0 +1,105 @@
+//! `/v1/certificates`: a bay's CA (ca-show), signing a user's CSR with it (ca-sign), and CA
+//! rotation. Private keys never leave the store except, decrypted in memory, to sign.
+
+use super::clusters::one_scope;
+use crate::caller::Caller;
+use crate::envelope::json_response;
+use crate::error::ApiResult;
+use crate::{input, links, policy, AppState};
+use axum::extract::{Path, State};
+use bytes::Bytes;
+use http::StatusCode;
+use magnum_certs::{CaBundle, Purpose, SigningRules};
+use magnum_rpc::ConductorCommand;
+use magnum_store::StoredCertificates;
+use magnum_types::attrs::{opt, string, Schema};
+use magnum_types::cluster::Cluster;
+use magnum_types::status::{begin, Operation};
+use magnum_types::{ErrorKind, MagnumError};
+use serde_json::{json, Value};
+
+/// The conductor's client certificate carries this name, as upstream's does.
+pub const CONDUCTOR_CN: &str = "Magnum-Conductor";
+
+/// A new CA for the bay and the conductor's client certificate, keys sealed for the store.
+pub(crate) fn new_bay_certificates(s: &AppState, c: &Cluster) -> Result<StoredCertificates, MagnumError> {
+    let ca = magnum_certs::new_ca(&c.name)?;
+    let client = magnum_certs::issue(&ca, CONDUCTOR_CN, Purpose::Client)?;
+    Ok(StoredCertificates {
+        ca_cert: ca.cert_pem,
+        ca_key: s.cipher.encrypt(&ca.key_pem)?,
+        client_cert: client.cert_pem,
+        client_key: s.cipher.encrypt(&client.key_pem)?,
+    })
+}
+
+fn body(c: &Cluster, base: &str, extra: &[(&str, Value)]) -> Value {
+    let mut v = json!({
+        "cluster_uuid": c.uuid.to_string(),
+        "bay_uuid": c.uuid.to_string(),
+        "links": links::links(base, &format!("certificates/{}", c.uuid)),
+    });
+    for (k, val) in extra {
+        v[*k] = val.clone();
+    }
+    v
+}
+
+pub(crate) async fn show(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>) -> ApiResult {
+    let c = s.store.get_cluster(&one_scope(&caller), &ident).await?;
+    policy::enforce("certificate:get", &caller.ctx, &c.project_id)?;
+    let certs = s.store.get_certificates(c.uuid).await?;
+    Ok(json_response(StatusCode::OK, &body(&c, &caller.base, &[("pem", json!(certs.ca_cert))])))
+}
+
+static SIGN_ATTRS: [magnum_types::attrs::Attr; 4] = [
+    opt("cluster_uuid", string(1, 255)),
+    opt("bay_uuid", string(1, 255)),
+    opt("csr", string(1, 65536)),
+    opt("ca_cert_type", string(1, 32)),
+];
+static SIGN_SCHEMA: Schema = Schema { resource: "certificate", attrs: &SIGN_ATTRS };
+
+pub(crate) async fn sign(State(s): State<AppState>, caller: Caller, raw: Bytes) -> ApiResult {
+    let checked = SIGN_SCHEMA.check_create(&input::json_body(&raw)?)?;
+    let ident = checked
+        .get("cluster_uuid")
+        .or_else(|| checked.get("bay_uuid"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| MagnumError::invalid("Mandatory field missing: cluster_uuid (or bay_uuid)."))?;
+    let csr = checked.get("csr").and_then(Value::as_str).ok_or_else(|| MagnumError::invalid("Mandatory field missing: csr."))?;
+    if let Some(t) = checked.get("ca_cert_type").and_then(Value::as_str).filter(|t| *t != "kubernetes") {
+        return Err(MagnumError::invalid(format!("ca_cert_type '{t}' is not supported: swarm bays have a single CA.")).into());
+    }
+    // A bay named in a body that does not exist is a 400, as upstream.
+    let c = s.store.get_cluster(&one_scope(&caller), ident).await.map_err(|e| match e.kind {
+        ErrorKind::NotFound => MagnumError::invalid(e.message),
+        _ => e,
+    })?;
+    policy::enforce("certificate:create", &caller.ctx, &c.project_id)?;
+    let stored = s.store.get_certificates(c.uuid).await?;
+    let ca = CaBundle { cert_pem: stored.ca_cert, key_pem: s.cipher.decrypt(&stored.ca_key)? };
+    let pem = magnum_certs::sign_csr(&ca, csr, &SigningRules::default())?;
+    tracing::info!(cluster = %c.uuid, "CSR signed");
+    Ok(json_response(StatusCode::CREATED, &body(&c, &caller.base, &[("csr", json!(csr)), ("pem", json!(pem))])))
+}
+
+pub(crate) async fn rotate(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>) -> ApiResult {
+    let mut c = s.store.get_cluster(&one_scope(&caller), &ident).await?;
+    policy::enforce("certificate:rotate_ca", &caller.ctx, &c.project_id)?;
+    let template = s.store.get_template_by_uuid(c.cluster_template_id).await?;
+    if template.tls_disabled {
+        return Err(
+            MagnumError::invalid(format!("Rotating the CA of cluster {} is not supported: its template disables TLS.", c.uuid)).into()
+        );
+    }
+    c.status = begin(c.status, Operation::Update)?;
+    c.status_reason = None;
+    let certs = new_bay_certificates(&s, &c)?;
+    let c = s.store.rotate_certificates(&c, &certs).await?;
+    tracing::info!(cluster = %c.uuid, "CA rotated; nodes get new certificates");
+    if let Err(e) = s.rpc.cast(ConductorCommand::ClusterUpdate { uuid: c.uuid }).await {
+        tracing::warn!(error = %e, "cast failed; the conductors' sweep will pick the rotation up");
+    }
+    Ok(json_response(StatusCode::ACCEPTED, &json!({"uuid": c.uuid.to_string()})))
+}
