@@ -7,6 +7,7 @@
 //! (a crash, a restart, a lost message). A driver failure becomes `*_FAILED` with a reason;
 //! nothing is left hanging in progress.
 
+mod health;
 mod heartbeat;
 mod locks;
 mod reconcile;
@@ -61,8 +62,11 @@ impl Conductor {
     /// Starts the heartbeat, the sweep and (when given) the command loop.
     pub fn start(self: &Arc<Self>, commands: Option<UnboundedReceiver<ConductorCommand>>) -> Running {
         tracing::info!(host = %self.config.host, drivers = ?self.drivers.coes(), "conductor starting");
-        let mut tasks =
-            vec![tokio::spawn(heartbeat::run(self.store.clone(), self.config.clone())), tokio::spawn(self.clone().sweep_loop())];
+        let mut tasks = vec![
+            tokio::spawn(heartbeat::run(self.store.clone(), self.config.clone())),
+            tokio::spawn(self.clone().sweep_loop()),
+            tokio::spawn(self.clone().health_loop()),
+        ];
         if let Some(rx) = commands {
             tasks.push(tokio::spawn(self.clone().command_loop(rx)));
         }

@@ -68,7 +68,16 @@ impl Conductor {
             Op::Delete => driver.delete(&cluster).await.map(|()| Observed::default()),
         };
         match result {
-            Ok(observed) => self.record(uuid, started, Outcome::Succeeded, Some(observed)).await,
+            Ok(observed) => {
+                self.record(uuid, started, Outcome::Succeeded, Some(observed)).await?;
+                if op != Op::Delete {
+                    // Nodes and health show at once rather than at the next health tick.
+                    if let Err(e) = self.observe(uuid).await {
+                        tracing::warn!(cluster = %uuid, error = %e, "first observation failed; the health loop will retry");
+                    }
+                }
+                Ok(())
+            }
             Err(e) => {
                 tracing::warn!(cluster = %uuid, driver = driver.name(), error = %e, "driver failed");
                 self.record(uuid, started, Outcome::Failed(e.0), None).await
@@ -78,7 +87,7 @@ impl Conductor {
 
     /// The bay's certificates, keys decrypted in memory for this operation (None for bays
     /// stored without certificates).
-    async fn credentials(&self, uuid: Uuid) -> Result<Option<magnum_drivers::Credentials>> {
+    pub(crate) async fn credentials(&self, uuid: Uuid) -> Result<Option<magnum_drivers::Credentials>> {
         let Some(cipher) = &self.cipher else { return Ok(None) };
         let stored = match self.store.get_certificates(uuid).await {
             Ok(s) => s,

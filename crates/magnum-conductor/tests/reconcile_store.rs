@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use magnum_conductor::Conductor;
 use magnum_config::ConductorConfig;
-use magnum_drivers::{Credentials, Driver, DriverError, DriverRegistry, Observed};
+use magnum_drivers::{Credentials, Driver, DriverError, DriverRegistry, Observation, Observed};
 use magnum_store::{testing, Store};
 use magnum_types::cluster::{Cluster, ClusterCreator, CLUSTER_SCHEMA};
 use magnum_types::coe::Coe;
@@ -42,6 +42,9 @@ impl Driver for ScriptedDriver {
     async fn update(&self, c: &Cluster, t: &ClusterTemplate, creds: Option<&Credentials>) -> Result<Observed, DriverError> {
         self.create(c, t, creds).await
     }
+    async fn observe(&self, _: &Cluster, _: &ClusterTemplate, _: Option<&Credentials>) -> Result<Observation, DriverError> {
+        Ok(Observation { healthy: true, reasons: Default::default(), nodes: vec![] })
+    }
     async fn delete(&self, _: &Cluster) -> Result<(), DriverError> {
         match self.fail_with {
             Some(why) => Err(DriverError(why.into())),
@@ -51,7 +54,7 @@ impl Driver for ScriptedDriver {
 }
 
 fn config() -> ConductorConfig {
-    ConductorConfig { host: "test-conductor".into(), report_interval: 1, service_down_time: 180, periodic_interval: 1 }
+    ConductorConfig { host: "test-conductor".into(), report_interval: 1, service_down_time: 180, periodic_interval: 1, health_interval: 1 }
 }
 
 async fn seed(store: &Store, coe: &str) -> Cluster {

@@ -88,6 +88,8 @@ pub struct ConductorConfig {
     pub service_down_time: i64,
     /// Seconds between reconcile sweeps over in-progress clusters.
     pub periodic_interval: u64,
+    /// Seconds between health and node observations of settled clusters.
+    pub health_interval: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -156,7 +158,7 @@ impl Default for DatabaseConfig {
 
 impl Default for ConductorConfig {
     fn default() -> Self {
-        ConductorConfig { host: hostname(), report_interval: 10, service_down_time: 180, periodic_interval: 5 }
+        ConductorConfig { host: hostname(), report_interval: 10, service_down_time: 180, periodic_interval: 5, health_interval: 5 }
     }
 }
 

@@ -18,6 +18,28 @@ use magnum_types::template::ClusterTemplate;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// One machine of a bay as the driver sees it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeObservation {
+    pub name: String,
+    /// `master` or `worker`.
+    pub role: String,
+    pub address: Option<String>,
+    /// `Ready`, `Down`, `Stopped`, `Missing`, ...
+    pub status: String,
+    pub reason: Option<String>,
+    pub image: Option<String>,
+}
+
+/// A bay's nodes and health, as observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    pub healthy: bool,
+    /// Why not healthy, per node (or `bay` for the whole): shown as `health_status_reason`.
+    pub reasons: std::collections::BTreeMap<String, String>,
+    pub nodes: Vec<NodeObservation>,
+}
+
 /// What a driver saw of a cluster after acting on it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observed {
@@ -59,6 +81,13 @@ pub trait Driver: Send + Sync {
     ) -> Result<Observed, DriverError>;
     /// Remove everything the cluster owns. Deleting what is already gone succeeds.
     async fn delete(&self, cluster: &Cluster) -> Result<(), DriverError>;
+    /// Look at the cluster without changing it: its nodes and its health.
+    async fn observe(
+        &self,
+        cluster: &Cluster,
+        template: &ClusterTemplate,
+        credentials: Option<&Credentials>,
+    ) -> Result<Observation, DriverError>;
 }
 
 /// Drivers by COE. Swarm and swarm-mode share one driver.

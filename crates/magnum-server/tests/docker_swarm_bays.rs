@@ -36,6 +36,7 @@ async fn env_with_docker() -> Env {
         c.docker.enabled = true;
         c.docker.url = ENGINE.into();
         c.docker.node_timeout = 90;
+        c.conductor.health_interval = 1;
     })
     .await
     .expect("server")
@@ -106,6 +107,19 @@ async fn swarm_nodes(d: &bollard::Docker) -> Vec<(String, String)> {
     nodes
 }
 
+/// Polls until the cluster's health_status is `want` (30 s at most).
+async fn wait_health(c: &Client, path: &str, want: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let body = c.get(path).await.expect("http").body;
+        if body["health_status"] == json!(want) {
+            return body;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{path} never became {want}: {body}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 async fn labelled(d: &bollard::Docker, bay: &str) -> (usize, usize, usize) {
     let (c, n, v) = docker::owned_by(d, bay).await.expect("list by label");
     (c.len(), n.len(), v.len())
@@ -157,6 +171,19 @@ async fn docker_swarm_bay_lifecycle() {
         .expect("node container");
     assert_eq!(master.host_config.and_then(|h| h.memory), Some(1024 * 1024 * 1024), "m1.small = 1 GiB");
 
+    // The conductor reports the nodes it observes, and the bay's health.
+    let listed = c.get("/v1/nodes").await.expect("http");
+    let listed = listed.body["nodes"].as_array().expect("nodes").clone();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert!(listed.iter().all(|n| n["status"] == json!("Ready") && n["bay_uuid"] == json!(bay)), "{listed:?}");
+    let one = c.get(&format!("/v1/nodes/{}", listed[0]["uuid"].as_str().expect("uuid"))).await.expect("http");
+    assert_eq!(one.body["image_id"], json!(images::NODE_IMAGE), "{}", one.text);
+    assert!(one.body["addresses"][0].is_string());
+    assert_eq!(env.member("other").get("/v1/nodes").await.expect("http").body["nodes"], json!([]), "other projects see none");
+    assert_eq!(wait_health(&c, "/v1/clusters/bay1", "HEALTHY").await["health_status_reason"], json!({}));
+    let workers = c.clone().microversion("1.9").get("/v1/clusters/bay1/nodegroups/default-worker").await.expect("http");
+    assert_eq!(workers.body["node_addresses"].as_array().map(Vec::len), Some(2), "{}", workers.text);
+
     // Scale 2 → 4 → 1, the last removing a named worker first.
     let r = c.patch("/v1/clusters/bay1", &json!([{"op": "replace", "path": "/node_count", "value": 4}])).await.expect("http");
     assert_eq!(r.status, 202, "{}", r.text);
@@ -179,6 +206,30 @@ async fn docker_swarm_bay_lifecycle() {
     assert_eq!(labelled(&engine, &bay).await, (2, 1, 2), "containers, network, volumes of a 1+1 bay");
     let groups = c.clone().microversion("1.9").get("/v1/clusters/bay1/nodegroups/default-worker").await.expect("http");
     assert_eq!(groups.body["node_count"], json!(1));
+
+    // A stopped node makes the bay UNHEALTHY, with a reason naming it.
+    let worker = left.iter().map(|(h, _)| h.clone()).find(|h| h.contains("-worker-")).expect("a worker");
+    engine.stop_container(&worker, None::<bollard::query_parameters::StopContainerOptions>).await.expect("stop a node");
+    let sick = wait_health(&c, "/v1/clusters/bay1", "UNHEALTHY").await;
+    assert!(sick["health_status_reason"][&worker].as_str().is_some_and(|r| r.contains("exited")), "{sick}");
+    engine.start_container(&worker, None::<bollard::query_parameters::StartContainerOptions>).await.expect("start it again");
+    wait_health(&c, "/v1/clusters/bay1", "HEALTHY").await;
+    // A node removed behind the conductor's back is reported, not ignored.
+    docker::remove_container(&engine, &worker).await.expect("remove a node");
+    let missing = wait_health(&c, "/v1/clusters/bay1", "UNHEALTHY").await;
+    assert!(missing["health_status_reason"][&worker].as_str().is_some_and(|r| r.contains("removed outside magnum")), "{missing}");
+    let nodes = c.get("/v1/nodes/detail").await.expect("http");
+    assert!(
+        nodes.body["nodes"].as_array().expect("nodes").iter().any(|n| n["name"] == json!(worker) && n["status"] == json!("Missing")),
+        "{}",
+        nodes.text
+    );
+    // An update converges the bay again: the missing worker is rebuilt.
+    let r = c.clone().microversion("1.7").post("/v1/clusters/bay1/actions/resize", &json!({"node_count": 1})).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let (healed, _) = settle(&c, "/v1/clusters/bay1").await;
+    assert_eq!(healed["status"], json!("UPDATE_COMPLETE"), "{healed}");
+    wait_health(&c, "/v1/clusters/bay1", "HEALTHY").await;
 
     // Rotating the CA re-issues the node certificates: old client certificates stop working.
     let r = c.patch(&format!("/v1/certificates/{bay}"), &json!([])).await.expect("http");

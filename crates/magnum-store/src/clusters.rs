@@ -217,6 +217,18 @@ impl Store {
         sqlx::query(&sql).fetch_all(&self.pool).await.map_err(from_sqlx)?.iter().map(decode).collect()
     }
 
+    /// Clusters whose last operation finished (complete, or a failed update that left nodes
+    /// running): the ones whose health and nodes the conductor watches.
+    pub async fn clusters_settled(&self) -> Result<Vec<Cluster>> {
+        let settled: Vec<String> = ClusterStatus::ALL
+            .iter()
+            .filter(|s| s.is_complete() || **s == ClusterStatus::UpdateFailed)
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        let sql = format!("SELECT {COLUMNS} FROM clusters WHERE status IN ({}) ORDER BY id", settled.join(", "));
+        sqlx::query(&sql).fetch_all(&self.pool).await.map_err(from_sqlx)?.iter().map(decode).collect()
+    }
+
     /// Writes `c` if nobody changed it since it was read (`c.version`); 409 otherwise. The
     /// default nodegroups follow the cluster's counts and status in the same transaction.
     pub async fn update_cluster(&self, c: &Cluster) -> Result<Cluster> {

@@ -20,6 +20,7 @@ mod certificates;
 mod clusters;
 mod error;
 mod migrate;
+mod nodes;
 mod page;
 mod quotas;
 mod services;

@@ -6,9 +6,10 @@ use crate::{Backend, Store};
 use magnum_types::Result;
 use sqlx::Row;
 
-const MIGRATIONS: [(i64, &str, &str); 2] = [
+const MIGRATIONS: [(i64, &str, &str); 3] = [
     (1, "initial", include_str!("../migrations/0001_initial.sql")),
     (2, "certificates", include_str!("../migrations/0002_certificates.sql")),
+    (3, "nodes", include_str!("../migrations/0003_nodes.sql")),
 ];
 
 /// An arbitrary constant naming our migration lock.

@@ -12,6 +12,7 @@ pub mod error;
 pub mod microversion;
 pub mod mservice;
 pub mod names;
+pub mod node;
 pub mod nodegroup;
 pub mod pagination;
 pub mod patch;

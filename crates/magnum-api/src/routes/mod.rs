@@ -4,6 +4,7 @@
 mod certificates;
 mod clusters;
 mod nodegroups;
+mod nodes;
 mod quotas;
 mod root;
 mod services;
@@ -25,6 +26,9 @@ pub(crate) fn all() -> Router<AppState> {
         .route("/v1", get(root::v1))
         .route("/v1/", get(root::v1))
         .route("/v1/mservices", get(services::list))
+        .route("/v1/nodes", get(|s, c, q| nodes::list(s, c, q, false)))
+        .route("/v1/nodes/detail", get(|s, c, q| nodes::list(s, c, q, true)))
+        .route("/v1/nodes/{ident}", get(nodes::show))
         .route("/v1/stats", get(stats::get))
         .route("/v1/certificates", post(certificates::sign))
         .route("/v1/certificates/{ident}", get(certificates::show).patch(certificates::rotate))

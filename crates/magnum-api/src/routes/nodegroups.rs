@@ -47,6 +47,21 @@ pub(crate) async fn show(State(s): State<AppState>, caller: Caller, Path((ident,
     require(caller.version, 9, "nodegroups")?;
     let c = s.store.get_cluster(&scope(&caller), &ident).await?;
     policy::enforce("nodegroup:get", &caller.ctx, &c.project_id)?;
-    let ng = s.store.get_nodegroup(c.uuid, &ng).await?;
+    let mut ng = s.store.get_nodegroup(c.uuid, &ng).await?;
+    // The addresses of the group's nodes as last observed.
+    let all = magnum_types::pagination::PageRequest {
+        limit: 10_000,
+        marker: None,
+        sort_key: "id".into(),
+        sort_dir: magnum_types::pagination::SortDir::Asc,
+    };
+    ng.node_addresses = s
+        .store
+        .list_nodes(&ClusterScope::all(), Some(c.uuid), &all)
+        .await?
+        .into_iter()
+        .filter(|n| n.nodegroup == ng.name)
+        .filter_map(|n| n.address)
+        .collect();
     Ok(json_response(StatusCode::OK, &views::nodegroup(&ng, false, &caller.base)))
 }

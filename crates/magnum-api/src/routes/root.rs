@@ -37,7 +37,8 @@ pub(crate) async fn v1(caller: Caller) -> Response {
             {"href": "http://docs.openstack.org/developer/magnum/dev/api-spec-v1.html", "rel": "describedby", "type": "text/html"},
         ]),
     );
-    for coll in ["clustertemplates", "clusters", "baymodels", "bays", "quotas", "certificates", "mservices", "stats", "nodegroups"] {
+    for coll in ["clustertemplates", "clusters", "baymodels", "bays", "quotas", "certificates", "mservices", "stats", "nodegroups", "nodes"]
+    {
         let links: Value = json!([
             {"href": format!("{base}/v1/{coll}/"), "rel": "self"},
             {"href": format!("{base}/{coll}/"), "rel": "bookmark"},

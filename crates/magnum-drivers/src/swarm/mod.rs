@@ -9,7 +9,7 @@
 pub mod plan;
 
 use crate::docker::{self, err, EngineError, LABEL_BAY, LABEL_NODE, LABEL_PROJECT, LABEL_ROLE};
-use crate::{Credentials, Driver, DriverError, Observed};
+use crate::{Credentials, Driver, DriverError, NodeObservation, Observation, Observed};
 use async_trait::async_trait;
 use bollard::models::{
     ContainerCreateBody, HostConfig, NetworkCreateRequest, NodeSpecAvailabilityEnum, PortBinding, SwarmInitRequest, SwarmJoinRequest,
@@ -353,20 +353,39 @@ impl SwarmDriver {
         Ok(leader)
     }
 
-    /// Waits until the swarm lists exactly `nodes` and all are Ready.
+    /// Waits until every wanted node is Ready, forgetting swarm members that are not wanted or
+    /// were replaced by a newer node of the same name (a rebuilt node).
     async fn wait_ready(&self, leader: &Docker, nodes: &[NodeInfo], deadline: Instant) -> Result<(), EngineError> {
+        let wanted: Vec<&str> = nodes.iter().map(|n| n.spec.name.as_str()).collect();
         loop {
             let listed = leader.list_nodes(None).await.map_err(|e| err("listing swarm nodes", e))?;
-            let ready: Vec<String> = listed
-                .iter()
-                .filter(|n| n.status.as_ref().and_then(|s| s.state) == Some(bollard::models::NodeState::READY))
-                .filter_map(|n| n.description.as_ref().and_then(|d| d.hostname.clone()))
-                .collect();
-            if nodes.iter().all(|n| ready.contains(&n.spec.name)) && listed.len() == nodes.len() {
+            let host = |n: &bollard::models::Node| n.description.as_ref().and_then(|d| d.hostname.clone()).unwrap_or_default();
+            let ready = |n: &bollard::models::Node| n.status.as_ref().and_then(|s| s.state) == Some(bollard::models::NodeState::READY);
+            let ready_hosts: Vec<String> = listed.iter().filter(|n| ready(n)).map(host).collect();
+            // Members the plan does not want are forgotten whatever the swarm reports (it can
+            // call a node whose container is gone Ready until its heartbeat times out); a down
+            // member whose name a Ready node now carries is a rebuilt node's old self.
+            let unwanted = |n: &bollard::models::Node| !wanted.contains(&host(n).as_str());
+            let replaced = |n: &bollard::models::Node| !ready(n) && ready_hosts.contains(&host(n));
+            for stale in listed.iter().filter(|n| unwanted(n) || replaced(n)) {
+                if let Some(id) = &stale.id {
+                    tracing::info!(node = %host(stale), "forgetting a swarm member that is down and replaced or unwanted");
+                    if let Err(e) = leader.delete_node(id, Some(DeleteNodeOptionsBuilder::new().force(true).build())).await {
+                        tracing::warn!(node = %host(stale), error = %e, "could not forget a stale swarm member");
+                    }
+                }
+            }
+            let missing: Vec<&str> = wanted.iter().copied().filter(|w| !ready_hosts.iter().any(|h| h == w)).collect();
+            if missing.is_empty() {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(EngineError(format!("only {} of {} nodes are Ready in the swarm", ready.len(), nodes.len())));
+                return Err(EngineError(format!(
+                    "{} of {} nodes are Ready in the swarm; not Ready: {}",
+                    wanted.len() - missing.len(),
+                    wanted.len(),
+                    missing.join(", ")
+                )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -462,6 +481,131 @@ impl SwarmDriver {
     }
 }
 
+impl SwarmDriver {
+    /// Each node container's state, joined with what the swarm's managers say of it.
+    async fn look(
+        &self,
+        cluster: &Cluster,
+        template: &ClusterTemplate,
+        credentials: Option<&Credentials>,
+    ) -> Result<Observation, EngineError> {
+        let access = match (template.tls_disabled, credentials) {
+            (false, Some(creds)) => Access { tls: Some((creds, ClientFiles::write(creds)?)) },
+            _ => Access { tls: None },
+        };
+        let docker = self.engine()?;
+        let network = plan::network_name(cluster);
+        let (ids, _, _) = docker::owned_by(&docker, &cluster.uuid.to_string()).await?;
+        let mut nodes = Vec::new();
+        let mut reasons = std::collections::BTreeMap::new();
+        let mut manager_api = None;
+        for id in ids {
+            let c = docker
+                .inspect_container(&id, None::<bollard::query_parameters::InspectContainerOptions>)
+                .await
+                .map_err(|e| err("inspecting a node", e))?;
+            let labels = c.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
+            let (Some(name), Some(role)) = (labels.get(LABEL_NODE).cloned(), labels.get(LABEL_ROLE).cloned()) else { continue };
+            let state = c.state.as_ref();
+            let running = state.and_then(|s| s.running).unwrap_or(false);
+            let settings = c.network_settings.clone().unwrap_or_default();
+            let address =
+                settings.networks.as_ref().and_then(|n| n.get(&network)).and_then(|n| n.ip_address.clone()).filter(|a| !a.is_empty());
+            let (status, reason) = if running {
+                ("Running".to_owned(), None)
+            } else {
+                let st = state.and_then(|s| s.status).map(|s| s.to_string()).unwrap_or_else(|| "unknown".into());
+                let code = state.and_then(|s| s.exit_code).unwrap_or_default();
+                ("Stopped".to_owned(), Some(format!("its container is {st} (exit code {code})")))
+            };
+            if running && role == "master" && manager_api.is_none() {
+                let port = settings
+                    .ports
+                    .as_ref()
+                    .and_then(|p| p.get(api_port(access.tls.is_some())))
+                    .and_then(|b| b.as_ref())
+                    .and_then(|b| b.first())
+                    .and_then(|b| b.host_port.clone());
+                manager_api = port.map(|p| format!("tcp://127.0.0.1:{p}"));
+            }
+            nodes.push(NodeObservation { name, role, address, status, reason, image: c.config.and_then(|c| c.image) });
+        }
+        // What the swarm itself says of its members.
+        let mut in_swarm: HashMap<String, (String, Option<String>)> = HashMap::new();
+        match manager_api {
+            Some(api) => match access.connect(&api) {
+                Ok(d) => match d.list_nodes(None).await {
+                    Ok(list) => {
+                        for n in list {
+                            let host = n.description.and_then(|d| d.hostname).unwrap_or_default();
+                            let status = n.status.unwrap_or_default();
+                            let state = status.state.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into());
+                            in_swarm.insert(host, (state, status.message.filter(|m| !m.is_empty())));
+                        }
+                    }
+                    Err(e) => {
+                        reasons.insert("bay".into(), format!("the swarm manager does not answer: {e}"));
+                    }
+                },
+                Err(e) => {
+                    reasons.insert("bay".into(), e.0);
+                }
+            },
+            None => {
+                reasons.insert("bay".into(), "no manager node is running".into());
+            }
+        }
+        for node in &mut nodes {
+            if node.status != "Running" {
+                continue;
+            }
+            match in_swarm.get(&node.name) {
+                Some((state, _)) if state == "ready" => node.status = "Ready".into(),
+                Some((state, msg)) => {
+                    node.status = capitalize(state);
+                    node.reason =
+                        Some(format!("the swarm reports it {state}{}", msg.as_ref().map(|m| format!(": {m}")).unwrap_or_default()));
+                }
+                None if !in_swarm.is_empty() => {
+                    node.status = "NotJoined".into();
+                    node.reason = Some("its container runs but it is not a member of the swarm".into());
+                }
+                None => {}
+            }
+        }
+        // Swarm members whose container is gone: removed behind the conductor's back.
+        for (host, (state, _)) in &in_swarm {
+            if !nodes.iter().any(|n| &n.name == host) {
+                nodes.push(NodeObservation {
+                    name: host.clone(),
+                    role: if host.contains("-master-") { "master".into() } else { "worker".into() },
+                    address: None,
+                    status: "Missing".into(),
+                    reason: Some(format!("its container was removed outside magnum (the swarm reports it {state})")),
+                    image: None,
+                });
+            }
+        }
+        let expected = (cluster.master_count + cluster.node_count) as usize;
+        let present = nodes.iter().filter(|n| n.status != "Missing").count();
+        if present < expected {
+            reasons.entry("bay".into()).or_insert_with(|| format!("{present} of {expected} node containers exist"));
+        }
+        for n in &nodes {
+            if let Some(r) = &n.reason {
+                reasons.insert(n.name.clone(), r.clone());
+            }
+        }
+        nodes.sort_by(|a, b| (&a.role, &a.name).cmp(&(&b.role, &b.name)));
+        Ok(Observation { healthy: reasons.is_empty(), reasons, nodes })
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+}
+
 /// A port free on 127.0.0.1 now. Asking the engine for a fixed port (rather than an ephemeral
 /// one) keeps a node's published API, and so the bay's api_address, stable across restarts.
 fn free_loopback_port() -> Result<u16, EngineError> {
@@ -508,6 +652,15 @@ impl Driver for SwarmDriver {
         credentials: Option<&Credentials>,
     ) -> Result<Observed, DriverError> {
         self.converge(cluster, template, credentials).await.map_err(|e| DriverError(e.0))
+    }
+
+    async fn observe(
+        &self,
+        cluster: &Cluster,
+        template: &ClusterTemplate,
+        credentials: Option<&Credentials>,
+    ) -> Result<Observation, DriverError> {
+        self.look(cluster, template, credentials).await.map_err(|e| DriverError(e.0))
     }
 
     async fn delete(&self, cluster: &Cluster) -> Result<(), DriverError> {

@@ -1,0 +1,97 @@
+//! Health and nodes of settled clusters: every `health_interval`, ask the driver what each
+//! cluster looks like, record its nodes (for `/v1/nodes`) and its health (with a reason per
+//! unhealthy node) when they changed.
+
+use crate::Conductor;
+use magnum_types::coe::Coe;
+use magnum_types::node::Node;
+use magnum_types::status::HealthStatus;
+use magnum_types::{ErrorKind, Result};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Stable node identities: the same bay and node name always give the same uuid.
+fn node_uuid(cluster: Uuid, name: &str) -> Uuid {
+    Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("magnum-node:{cluster}/{name}").as_bytes())
+}
+
+impl Conductor {
+    pub(crate) async fn health_loop(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(self.config.health_interval.max(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let settled = match self.store.clusters_settled().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "health loop could not list clusters; will retry");
+                    continue;
+                }
+            };
+            for cluster in settled {
+                // A cluster someone is working on is observed after that work.
+                let Some(guard) = self.locks.try_lock(cluster.uuid) else { continue };
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let _guard = guard;
+                    if let Err(e) = me.observe(cluster.uuid).await {
+                        tracing::debug!(cluster = %cluster.uuid, error = %e, "observation failed");
+                    }
+                });
+            }
+        }
+    }
+
+    /// Observes one cluster through its driver and records nodes and health.
+    pub async fn observe(&self, uuid: Uuid) -> Result<()> {
+        let Some(cluster) = self.store.get_cluster_by_uuid(uuid).await? else { return Ok(()) };
+        let template = self.store.get_template_by_uuid(cluster.cluster_template_id).await?;
+        let Some(driver) = self.drivers.for_coe(Coe::parse(&template.coe)?) else { return Ok(()) };
+        let credentials = self.credentials(uuid).await?;
+        let (health, reasons, nodes) = match driver.observe(&cluster, &template, credentials.as_ref()).await {
+            Ok(o) => {
+                let now = magnum_types::time::now();
+                let nodes: Vec<Node> = o
+                    .nodes
+                    .iter()
+                    .map(|n| Node {
+                        uuid: node_uuid(uuid, &n.name),
+                        cluster_uuid: uuid,
+                        project_id: cluster.project_id.clone(),
+                        nodegroup: if n.role == "master" { "default-master".into() } else { "default-worker".into() },
+                        role: n.role.clone(),
+                        name: n.name.clone(),
+                        address: n.address.clone(),
+                        status: n.status.clone(),
+                        status_reason: n.reason.clone(),
+                        image_id: n.image.clone(),
+                        created_at: now,
+                        updated_at: None,
+                    })
+                    .collect();
+                (if o.healthy { HealthStatus::Healthy } else { HealthStatus::Unhealthy }, o.reasons, Some(nodes))
+            }
+            Err(e) => (HealthStatus::Unknown, BTreeMap::from([("bay".to_owned(), format!("cannot observe the bay: {e}"))]), None),
+        };
+        if let Some(nodes) = nodes {
+            match self.store.record_nodes(uuid, &cluster.project_id, &nodes).await {
+                Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
+                other => other?,
+            }
+        }
+        if cluster.health_status == Some(health) && cluster.health_status_reason == reasons {
+            return Ok(());
+        }
+        let mut changed = cluster;
+        tracing::info!(cluster = %uuid, health = health.as_str(), reasons = ?reasons, "health changed");
+        changed.health_status = Some(health);
+        changed.health_status_reason = reasons;
+        match self.store.update_cluster(&changed).await {
+            // Someone else wrote meanwhile: the next tick observes again.
+            Err(e) if matches!(e.kind, ErrorKind::Conflict | ErrorKind::NotFound) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+}
