@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Builds release binaries, starts PostgreSQL, and runs the API benchmark on both backends.
-# Extra arguments go to magnum-bench (e.g. --seconds 5 --bays 1000).
+# Builds release binaries, starts what the benchmarks need, and runs one:
+#   bash scripts/bench.sh [api] [--seconds 10 --bays 1000]   control plane, SQLite and PostgreSQL
+#   bash scripts/bench.sh bays [--rounds 5 --parallel 10]    real swarm bays on the local Docker engine
 source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 export MAGNUM_TEST_POSTGRES_URL=$(scripts/start-postgres.sh)
 cargo build --release --quiet -p magnum-server -p magnum-bench
+if [ "${1:-api}" = bays ]; then
+  scripts/start-docker.sh >/dev/null
+  target/release/magnum-server node-image build >/dev/null
+fi
 exec target/release/magnum-bench "$@"

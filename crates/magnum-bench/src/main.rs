@@ -14,8 +14,17 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(about = "Benchmarks the magnum-rs API with N stored bays")]
+#[command(about = "Benchmarks magnum-rs: `api` (the control plane with N stored bays) or `bays` (real swarm bays on Docker)")]
 struct Args {
+    /// Which benchmark: api or bays.
+    #[arg(default_value = "api")]
+    suite: String,
+    /// bays: sequential creates (median reported).
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// bays: bays created at once.
+    #[arg(long, default_value_t = 10)]
+    parallel: usize,
     /// Backends to measure: sqlite, postgres, or both.
     #[arg(long, default_value = "both")]
     backend: String,
@@ -63,6 +72,10 @@ fn server_binary(args: &Args) -> anyhow::Result<PathBuf> {
 }
 
 async fn start(binary: &Path, database: Option<&str>) -> anyhow::Result<Server> {
+    start_with(binary, database, false).await
+}
+
+async fn start_with(binary: &Path, database: Option<&str>, docker: bool) -> anyhow::Result<Server> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let dir = std::env::temp_dir().join(format!("magnum-bench-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
@@ -70,7 +83,8 @@ async fn start(binary: &Path, database: Option<&str>) -> anyhow::Result<Server> 
     cmd.args(["--data-dir", &dir.display().to_string(), "--bind", &format!("127.0.0.1:{port}"), "all"])
         .env("MAGNUM_LOG", "warn")
         // The control-plane benchmark stores bays; it must not build 1,000 real swarms.
-        .env("MAGNUM_DOCKER__ENABLED", "false")
+        .env("MAGNUM_DOCKER__ENABLED", if docker { "true" } else { "false" })
+        .env("MAGNUM_QUOTAS__MAX_CLUSTERS_PER_PROJECT", "100")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     if let Some(url) = database {
@@ -224,10 +238,108 @@ async fn run_backend(args: &Args, binary: &Path, label: &str, database: Option<&
     Ok(())
 }
 
+/// Polls `path` until its status leaves `*_IN_PROGRESS` (or it is gone); returns the status.
+async fn settled(c: &Client, path: &str) -> anyhow::Result<String> {
+    let started = Instant::now();
+    loop {
+        let r = c.get(path).await?;
+        if r.status == 404 {
+            return Ok("GONE".into());
+        }
+        let status = r.body["status"].as_str().unwrap_or_default().to_owned();
+        if !status.ends_with("IN_PROGRESS") {
+            if status.ends_with("FAILED") {
+                bail!("{path}: {status}: {}", r.body["status_reason"]);
+            }
+            return Ok(status);
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            bail!("{path} still {status} after 300 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+/// Real 1 master + 2 worker swarm bays (TLS) on the local Docker engine.
+async fn bays(args: &Args, binary: &Path) -> anyhow::Result<()> {
+    let server = start_with(binary, None, true).await?;
+    let c = server.client.clone();
+    let t = c
+        .post(
+            "/v1/clustertemplates",
+            &json!({"name": "bench", "coe": "swarm-mode", "image_id": "magnum/swarm-node:latest", "flavor_id": "m1.small"}),
+        )
+        .await?;
+    if t.status != 201 {
+        bail!("template: {}", t.text);
+    }
+    println!("# magnum-bench bays: 1 master + 2 workers, TLS, flavor m1.small, local Docker engine");
+    let (mut creates, mut deletes) = (vec![], vec![]);
+    for i in 0..args.rounds {
+        let started = Instant::now();
+        let r = c.post("/v1/clusters", &json!({"name": format!("seq{i}"), "cluster_template_id": "bench", "node_count": 2})).await?;
+        let id = r.body["uuid"].as_str().unwrap_or_default().to_owned();
+        settled(&c, &format!("/v1/clusters/{id}")).await?;
+        creates.push(started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        c.delete(&format!("/v1/clusters/{id}")).await?;
+        settled(&c, &format!("/v1/clusters/{id}")).await?;
+        deletes.push(started.elapsed().as_secs_f64());
+    }
+    println!("| measure | result |\n|---|---|");
+    println!(
+        "| POST → CREATE_COMPLETE, one bay (median of {}) | {:.2} s (all: {:?}) |",
+        args.rounds,
+        median(&mut creates.clone()),
+        creates.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>()
+    );
+    println!("| DELETE → gone, one bay (median of {}) | {:.2} s |", args.rounds, median(&mut deletes));
+    let started = Instant::now();
+    let mut ids = vec![];
+    for i in 0..args.parallel {
+        let r = c.post("/v1/clusters", &json!({"name": format!("par{i}"), "cluster_template_id": "bench", "node_count": 2})).await?;
+        ids.push(r.body["uuid"].as_str().unwrap_or_default().to_owned());
+    }
+    let waits: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let c = c.clone();
+            let path = format!("/v1/clusters/{id}");
+            tokio::spawn(async move { settled(&c, &path).await.map(|_| Instant::now()) })
+        })
+        .collect();
+    let mut last = started;
+    for w in waits {
+        last = last.max(w.await??);
+    }
+    println!("| {} bays created at once: POST → all CREATE_COMPLETE | {:.2} s |", args.parallel, (last - started).as_secs_f64());
+    let started = Instant::now();
+    for id in &ids {
+        c.delete(&format!("/v1/clusters/{id}")).await?;
+    }
+    for id in &ids {
+        settled(&c, &format!("/v1/clusters/{id}")).await?;
+    }
+    println!("| {} bays deleted at once: DELETE → all gone | {:.2} s |", args.parallel, started.elapsed().as_secs_f64());
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let binary = server_binary(&args)?;
+    if args.suite == "bays" {
+        return bays(&args, &binary).await;
+    }
     println!(
         "# magnum-bench api: {} bays, {} clients, {} s per scenario, {} CPUs",
         args.bays,

@@ -23,6 +23,7 @@ impl Conductor {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            self.report_images().await;
             let settled = match self.store.clusters_settled().await {
                 Ok(c) => c,
                 Err(e) => {
@@ -41,6 +42,31 @@ impl Conductor {
                     }
                 });
             }
+        }
+    }
+
+    /// Tells the store which images this conductor's engines hold (templates are checked
+    /// against them). Quiet when nothing changed.
+    pub async fn report_images(&self) {
+        let mut names = vec![];
+        for d in self.drivers.drivers() {
+            match d.images().await {
+                Ok(n) => names.extend(n),
+                Err(e) => {
+                    tracing::debug!(driver = d.name(), error = %e, "cannot list images");
+                    return;
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        let mut last = self.reported_images.lock().await;
+        if *last == names {
+            return;
+        }
+        match self.store.report_engine_images(&self.config.host, &names).await {
+            Ok(()) => *last = names,
+            Err(e) => tracing::warn!(error = %e, "cannot record the engine's images"),
         }
     }
 

@@ -30,6 +30,8 @@ pub struct Conductor {
     locks: IdLocks,
     /// Opens the bays' stored private keys for the drivers (None: bays have no certificates).
     cipher: Option<Arc<magnum_certs::KeyCipher>>,
+    /// The image list last written to the store, to skip identical reports.
+    reported_images: tokio::sync::Mutex<Vec<String>>,
 }
 
 /// The running conductor's tasks; dropping it does not stop them, [`Running::stop`] does.
@@ -56,7 +58,7 @@ impl Conductor {
         config: ConductorConfig,
         cipher: Option<Arc<magnum_certs::KeyCipher>>,
     ) -> Arc<Conductor> {
-        Arc::new(Conductor { store, drivers, config, locks: IdLocks::default(), cipher })
+        Arc::new(Conductor { store, drivers, config, locks: IdLocks::default(), cipher, reported_images: Default::default() })
     }
 
     /// Starts the heartbeat, the sweep and (when given) the command loop.

@@ -81,6 +81,10 @@ pub trait Driver: Send + Sync {
     ) -> Result<Observed, DriverError>;
     /// Remove everything the cluster owns. Deleting what is already gone succeeds.
     async fn delete(&self, cluster: &Cluster) -> Result<(), DriverError>;
+    /// Images the engine holds (names and ids), so templates naming others can be refused.
+    async fn images(&self) -> Result<Vec<String>, DriverError> {
+        Ok(vec![])
+    }
     /// Look at the cluster without changing it: its nodes and its health.
     async fn observe(
         &self,
@@ -116,6 +120,17 @@ impl DriverRegistry {
             coe
         };
         self.by_coe.get(&key).cloned()
+    }
+
+    /// Every registered driver once (swarm and swarm-mode share one).
+    pub fn drivers(&self) -> Vec<Arc<dyn Driver>> {
+        let mut out: Vec<Arc<dyn Driver>> = vec![];
+        for d in self.by_coe.values() {
+            if !out.iter().any(|o| Arc::ptr_eq(o, d)) {
+                out.push(d.clone());
+            }
+        }
+        out
     }
 
     /// COEs that have a driver, for messages.

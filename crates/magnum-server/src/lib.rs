@@ -123,7 +123,10 @@ where
     let (rpc, conductor): (Arc<dyn ConductorRpc>, Option<magnum_conductor::Running>) = match mode {
         Mode::All => {
             let (bus, rx) = InProcessBus::new();
-            let c = Conductor::with_cipher(store.clone(), drivers, config.conductor.clone(), Some(cipher.clone())).start(Some(rx));
+            let conductor = Conductor::with_cipher(store.clone(), drivers, config.conductor.clone(), Some(cipher.clone()));
+            // Templates are checked against the engine's images: know them before serving.
+            conductor.report_images().await;
+            let c = conductor.start(Some(rx));
             (Arc::new(bus), Some(c))
         }
         Mode::Api => (Arc::new(StoreSweep), None),

@@ -255,9 +255,15 @@ async fn docker_bays_that_cannot_be_built_fail_with_a_reason_and_leave_nothing()
     let Some(engine) = engine("docker_bays_that_cannot_be_built_fail_with_a_reason_and_leave_nothing").await else { return };
     let env = env_with_docker().await;
     let c = env.member("tenant");
-    for (name, body, reason) in
-        [("noimage", json!({"coe": "swarm", "image_id": "magnum/not-built:1", "tls_disabled": true}), "is not on the Docker engine")]
-    {
+    // A template must name an image the engine holds.
+    let r = c.post("/v1/clustertemplates", &json!({"coe": "swarm", "image_id": "magnum/not-built:1"})).await.expect("http");
+    assert_error(&r, 400, "is not on the Docker engine");
+    let r = c.post("/v1/clustertemplates", &json!({"coe": "swarm", "image_id": "magnum/swarm-node"})).await.expect("http");
+    assert_eq!(r.status, 201, "a name without a tag means :latest: {}", r.text);
+    for (name, body, reason) in [
+        // The workload image has no dockerd: its node containers exit at once.
+        ("notanode", json!({"coe": "swarm", "image_id": images::WORKLOAD_IMAGE, "tls_disabled": true}), "-master-0"),
+    ] {
         let mut body = body;
         body["name"] = json!(name);
         assert_eq!(c.post("/v1/clustertemplates", &body).await.expect("http").status, 201);

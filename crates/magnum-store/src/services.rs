@@ -56,3 +56,46 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// Replaces the images `reporter` (a conductor host) says its engine holds. Names are
+    /// `repo:tag` and image ids (`sha256:...`).
+    pub async fn report_engine_images(&self, reporter: &str, names: &[String]) -> Result<()> {
+        let _w = self.write_guard().await;
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        sqlx::query("DELETE FROM engine_images WHERE reporter = $1").bind(reporter).execute(&mut *tx).await.map_err(from_sqlx)?;
+        let t = to_storage(&now());
+        for n in names {
+            sqlx::query("INSERT INTO engine_images (reporter, name, reported_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(reporter)
+                .bind(n)
+                .bind(&t)
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+        }
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    /// Whether any conductor's engine holds `name` (`repo` alone means `repo:latest`), and
+    /// whether any conductor reported at all.
+    pub async fn engine_image_known(&self, name: &str) -> Result<(bool, bool)> {
+        let with_tag = if name.contains(':') || name.starts_with("sha256:") { name.to_owned() } else { format!("{name}:latest") };
+        let found = sqlx::query("SELECT COUNT(*) AS n FROM engine_images WHERE name = $1 OR name = $2")
+            .bind(name)
+            .bind(&with_tag)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(from_sqlx)?
+            .try_get::<i64, _>("n")
+            .map_err(from_sqlx)?;
+        let any = sqlx::query("SELECT COUNT(*) AS n FROM engine_images")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(from_sqlx)?
+            .try_get::<i64, _>("n")
+            .map_err(from_sqlx)?;
+        Ok((found > 0, any > 0))
+    }
+}

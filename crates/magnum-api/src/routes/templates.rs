@@ -55,6 +55,7 @@ pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Byte
     let who =
         Creator { project_id: &caller.ctx.project_id, user_id: &caller.ctx.user_id, flavors: &s.flavors, now: magnum_types::time::now() };
     let t = ClusterTemplate::from_create(&checked, &who)?;
+    check_image(&s, &t).await?;
     if t.public || t.hidden {
         policy::enforce(&vocab.template_rule("publish"), &caller.ctx, &caller.ctx.project_id)
             .map_err(|_| MagnumError::forbidden("Not authorized to set public or hidden flag for cluster template."))?;
@@ -97,7 +98,15 @@ pub(crate) async fn update(State(s): State<AppState>, caller: Caller, Path(ident
         ))
         .into());
     }
-    let updated = if changed.is_empty() { t } else { s.store.update_template(&t.with_doc(&checked, &s.flavors)?).await? };
+    let updated = if changed.is_empty() {
+        t
+    } else {
+        let next = t.with_doc(&checked, &s.flavors)?;
+        if changed.iter().any(|c| c == "image_id" || c == "coe") {
+            check_image(&s, &next).await?;
+        }
+        s.store.update_template(&next).await?
+    };
     Ok(json_response(StatusCode::OK, &views::template(&updated, vocab, false, &caller.base)))
 }
 
@@ -107,6 +116,28 @@ pub(crate) async fn delete(State(s): State<AppState>, caller: Caller, Path(ident
     s.store.delete_template(t.uuid).await?;
     tracing::info!(template = %t.uuid, "cluster template deleted");
     Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// A swarm template must name an image some conductor's Docker engine holds (the conductors
+/// report their images; the API never asks an engine itself).
+async fn check_image(s: &AppState, t: &ClusterTemplate) -> Result<(), MagnumError> {
+    let swarm = magnum_types::coe::Coe::parse(&t.coe).map(|c| c.is_swarm()).unwrap_or(false);
+    if !s.config.docker.enabled || !swarm {
+        return Ok(());
+    }
+    match s.store.engine_image_known(&t.image_id).await? {
+        (true, _) => Ok(()),
+        (false, true) => Err(MagnumError::invalid(format!(
+            "Image {} is not on the Docker engine. Build the node image with `magnum-server node-image build` \
+             (it is magnum/swarm-node:latest), or load yours into the engine.",
+            t.image_id
+        ))),
+        (false, false) => Err(MagnumError::invalid(format!(
+            "Image {} cannot be checked: no conductor has reported its Docker engine's images yet. \
+             Start a conductor (with a reachable engine) and retry.",
+            t.image_id
+        ))),
+    }
 }
 
 pub(crate) fn empty(status: StatusCode) -> Response {

@@ -302,12 +302,32 @@ impl SwarmDriver {
         }
     }
 
-    /// Waits until the node's dockerd answers on its published port.
+    /// Waits until the node's dockerd answers on its published port; fails at once if the
+    /// node's container stops meanwhile (a broken node image, say).
     async fn node_api(&self, node: &NodeInfo, access: &Access<'_>, deadline: Instant) -> Result<Docker, EngineError> {
         let d = access.connect(&node.api)?;
+        let engine = self.engine()?;
+        let mut attempt = 0u32;
         loop {
+            attempt += 1;
             if docker::reachable(&d).await {
                 return Ok(d);
+            }
+            if attempt.is_multiple_of(10) {
+                let c = engine
+                    .inspect_container(&node.spec.name, None::<bollard::query_parameters::InspectContainerOptions>)
+                    .await
+                    .map_err(|e| err("inspecting a node", e))?;
+                let state = c.state.unwrap_or_default();
+                if !state.running.unwrap_or(false) {
+                    return Err(EngineError(format!(
+                        "node {} stopped before its Docker API answered (exit code {}{}); see its log with `docker logs {}`",
+                        node.spec.name,
+                        state.exit_code.unwrap_or_default(),
+                        state.error.filter(|e| !e.is_empty()).map(|e| format!(": {e}")).unwrap_or_default(),
+                        node.spec.name
+                    )));
+                }
             }
             if Instant::now() > deadline {
                 return Err(EngineError(format!("node {}: dockerd did not answer on {} in time", node.spec.name, node.api)));
@@ -652,6 +672,19 @@ impl Driver for SwarmDriver {
         credentials: Option<&Credentials>,
     ) -> Result<Observed, DriverError> {
         self.converge(cluster, template, credentials).await.map_err(|e| DriverError(e.0))
+    }
+
+    async fn images(&self) -> Result<Vec<String>, DriverError> {
+        let docker = self.engine().map_err(|e| DriverError(e.0))?;
+        let list = docker
+            .list_images(None::<bollard::query_parameters::ListImagesOptions>)
+            .await
+            .map_err(|e| DriverError(format!("listing the engine's images: {e}")))?;
+        Ok(list
+            .into_iter()
+            .flat_map(|i| std::iter::once(i.id).chain(i.repo_tags))
+            .filter(|n| !n.is_empty() && n != "<none>:<none>")
+            .collect())
     }
 
     async fn observe(
