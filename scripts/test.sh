@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 
 PG_URL=$(scripts/start-postgres.sh)
-scripts/start-docker.sh >/dev/null
+export MAGNUM_TEST_ENGINE_TLS_DIR=$(scripts/start-docker.sh)
 # Bays a killed earlier run left behind (everything a bay owns carries this label).
 for kind in container network volume; do
   ids=$(docker $kind ls -q $([ $kind = container ] && echo -a) --filter label=org.openstack.magnum.bay 2>/dev/null || true)

@@ -53,11 +53,27 @@ pub struct DockerConfig {
     pub url: String,
     /// Seconds a bay's nodes may take to answer and join before the operation fails.
     pub node_timeout: u64,
+    /// For a remote engine (`tcp://HOST:2376`): the CA that signed its certificate, and our
+    /// client certificate and key (PEM files), as `docker --tlsverify` uses them.
+    pub tls_ca_file: Option<PathBuf>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    /// The engine host's address that bay nodes publish their APIs on; it is also the host of
+    /// every bay's api_address. 127.0.0.1 for a local engine; a remote engine's own address.
+    pub publish_address: String,
 }
 
 impl Default for DockerConfig {
     fn default() -> Self {
-        DockerConfig { enabled: true, url: "unix:///var/run/docker.sock".into(), node_timeout: 120 }
+        DockerConfig {
+            enabled: true,
+            url: "unix:///var/run/docker.sock".into(),
+            node_timeout: 120,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            publish_address: "127.0.0.1".into(),
+        }
     }
 }
 

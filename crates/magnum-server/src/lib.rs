@@ -85,12 +85,22 @@ pub fn load_cipher(config: &Config) -> anyhow::Result<magnum_certs::KeyCipher> {
     Ok(magnum_certs::KeyCipher::from_bytes(&key)?)
 }
 
+/// The Docker engine of `[docker]`: local socket, or remote TCP with TLS files.
+pub fn engine_access(config: &Config) -> magnum_drivers::docker::EngineAccess {
+    let d = &config.docker;
+    let tls = match (&d.tls_ca_file, &d.tls_cert_file, &d.tls_key_file) {
+        (Some(ca), Some(cert), Some(key)) => Some((ca.clone(), cert.clone(), key.clone())),
+        _ => None,
+    };
+    magnum_drivers::docker::EngineAccess { url: d.url.clone(), tls, publish_address: d.publish_address.clone() }
+}
+
 /// The engines this deployment drives bays with.
 pub fn drivers(config: &Config) -> DriverRegistry {
     let mut registry = DriverRegistry::empty();
     if config.docker.enabled {
         let flavors = config.flavors.iter().map(|f| (f.name.clone(), Limits { vcpus: f.vcpus, ram_mb: f.ram_mb })).collect();
-        let mut swarm = SwarmDriver::new(&config.docker.url, flavors);
+        let mut swarm = SwarmDriver::new(engine_access(config), flavors);
         swarm.node_timeout = std::time::Duration::from_secs(config.docker.node_timeout);
         registry.register(Coe::SwarmMode, Arc::new(swarm));
     }

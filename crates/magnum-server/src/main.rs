@@ -92,7 +92,7 @@ fn announce_noauth(config: &Config) {
 }
 
 async fn build_images(config: &Config) -> anyhow::Result<()> {
-    let docker = magnum_drivers::docker::connect(&config.docker.url, 600)?;
+    let docker = magnum_server::engine_access(config).connect(600)?;
     let started = std::time::Instant::now();
     tracing::info!(engine = %config.docker.url, "building images from this host's packages");
     for (image, bytes) in magnum_drivers::docker::images::build_all(&docker).await? {

@@ -161,6 +161,29 @@ async fn docker_swarm_bay_lifecycle() {
     let info = user.info().await.expect("docker info through api_address with a ca-signed client certificate");
     assert_eq!(info.swarm.and_then(|s| s.nodes), Some(3), "docker info counts 3 swarm nodes");
     assert!(docker::connect(&api, 5).expect("plain client").info().await.is_err(), "the node API refuses clients without TLS");
+    // What a user types: the Docker CLI with the ca-signed certificate.
+    let cli = std::process::Command::new("docker")
+        .args([
+            "--tlsverify",
+            "--tlscacert",
+            "ca.pem",
+            "--tlscert",
+            "cert.pem",
+            "--tlskey",
+            "key.pem",
+            "-H",
+            &api,
+            "node",
+            "ls",
+            "--format",
+            "{{.Hostname}} {{.Status}}",
+        ])
+        .current_dir(&creds)
+        .output()
+        .expect("the docker CLI (from docker.io) runs");
+    let out = String::from_utf8_lossy(&cli.stdout);
+    assert!(cli.status.success(), "docker --tlsverify node ls: {}", String::from_utf8_lossy(&cli.stderr));
+    assert_eq!(out.lines().filter(|l| l.ends_with(" Ready")).count(), 3, "{out}");
     // Flavor limits reach the node containers.
     let master = engine
         .inspect_container(
@@ -298,5 +321,91 @@ async fn docker_tls_disabled_bay_serves_plain_tcp_and_refuses_ca_rotation() {
     assert_eq!(c.delete("/v1/clusters/p").await.expect("http").status, 204);
     common::wait_gone(&c, "/v1/clusters/p").await;
     assert_eq!(labelled(&engine, &bay).await, (0, 0, 0));
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_create_timeout_fails_the_bay_and_cleans_up() {
+    let Some(engine) = engine("docker_create_timeout_fails_the_bay_and_cleans_up").await else { return };
+    // A "node image" whose nodes never answer: busybox sleeping instead of running dockerd.
+    let sleeper = "magnum-test/sleeper:latest";
+    let body = bollard::models::ContainerCreateBody { image: Some(images::WORKLOAD_IMAGE.into()), ..Default::default() };
+    let made =
+        engine.create_container(None::<bollard::query_parameters::CreateContainerOptions>, body).await.expect("a container to commit");
+    let options = bollard::query_parameters::CommitContainerOptionsBuilder::new()
+        .container(&made.id)
+        .repo("magnum-test/sleeper")
+        .tag("latest")
+        .build();
+    let config = bollard::models::ContainerConfig {
+        entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), "sleep 3600".into()]),
+        ..Default::default()
+    };
+    engine.commit_container(options, config).await.expect("commit the sleeper image");
+    docker::remove_container(&engine, &made.id).await.expect("cleanup");
+    let env = Env::start_with(Backend::Sqlite, |c| {
+        c.docker.enabled = true;
+        c.docker.url = ENGINE.into();
+        c.docker.node_timeout = 600; // longer than create_timeout: the timeout must come from create_timeout
+        c.conductor.health_interval = 1;
+    })
+    .await
+    .expect("server");
+    let c = env.member("tenant");
+    let r = c
+        .post("/v1/clustertemplates", &json!({"name": "slow", "coe": "swarm", "image_id": sleeper, "tls_disabled": true}))
+        .await
+        .expect("http");
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = c
+        .post("/v1/clusters", &json!({"name": "late", "cluster_template_id": "slow", "node_count": 1, "create_timeout": 1}))
+        .await
+        .expect("http");
+    let bay = r.body["uuid"].as_str().expect("uuid").to_owned();
+    let (shown, secs) = settle(&c, "/v1/clusters/late").await;
+    assert_eq!(shown["status"], json!("CREATE_FAILED"), "{shown}");
+    assert!(shown["status_reason"].as_str().is_some_and(|r| r.contains("timed out after 1 minutes")), "{shown}");
+    assert!((55.0..120.0).contains(&secs), "failed after {secs:.0} s, for a 1-minute create_timeout");
+    assert_eq!(labelled(&engine, &bay).await, (0, 0, 0), "a timed-out create leaves nothing behind");
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_remote_engine_over_tcp_and_tls() {
+    let Some(local) = engine("docker_remote_engine_over_tcp_and_tls").await else { return };
+    let dir =
+        std::path::PathBuf::from(std::env::var("MAGNUM_TEST_ENGINE_TLS_DIR").unwrap_or_else(|_| "/var/lib/magnum-rs/engine-tls".into()));
+    if !dir.join("client-key.pem").exists() {
+        if std::env::var("MAGNUM_REQUIRE_SERVICES").as_deref() == Ok("1") {
+            panic!("no TLS endpoint certificates in {}: run scripts/start-docker.sh", dir.display());
+        }
+        eprintln!("\n*** SKIPPED docker_remote_engine_over_tcp_and_tls: no {} (scripts/start-docker.sh makes it). ***\n", dir.display());
+        return;
+    }
+    // The same engine, reached as a remote one: TCP with mutual TLS.
+    let env = Env::start_with(Backend::Sqlite, |c| {
+        c.docker.enabled = true;
+        c.docker.url = "tcp://127.0.0.1:2376".into();
+        c.docker.tls_ca_file = Some(dir.join("ca.pem"));
+        c.docker.tls_cert_file = Some(dir.join("client-cert.pem"));
+        c.docker.tls_key_file = Some(dir.join("client-key.pem"));
+        c.docker.publish_address = "127.0.0.1".into();
+    })
+    .await
+    .expect("server");
+    let c = env.member("tenant");
+    let r = c
+        .post("/v1/clustertemplates", &json!({"name": "remote", "coe": "swarm", "image_id": images::NODE_IMAGE, "tls_disabled": true}))
+        .await
+        .expect("http");
+    assert_eq!(r.status, 201, "the image check works through the remote engine: {}", r.text);
+    let r = c.post("/v1/clusters", &json!({"name": "r", "cluster_template_id": "remote", "node_count": 1})).await.expect("http");
+    let bay = r.body["uuid"].as_str().expect("uuid").to_owned();
+    let (shown, _) = settle(&c, "/v1/clusters/r").await;
+    assert_eq!(shown["status"], json!("CREATE_COMPLETE"), "{shown}");
+    assert_eq!(labelled(&local, &bay).await.0, 2, "the nodes run on the engine reached over TCP+TLS");
+    assert_eq!(c.delete("/v1/clusters/r").await.expect("http").status, 204);
+    common::wait_gone(&c, "/v1/clusters/r").await;
+    assert_eq!(labelled(&local, &bay).await, (0, 0, 0));
     env.finish().await;
 }

@@ -26,6 +26,31 @@ pub fn err(context: &str, e: impl std::fmt::Display) -> EngineError {
     EngineError(format!("{context}: {e}"))
 }
 
+/// Where the engine that hosts bays is, and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineAccess {
+    /// `unix:///path` or `tcp://host:port`.
+    pub url: String,
+    /// (CA, client certificate, client key) PEM files for a TLS-protected remote engine.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)>,
+    /// The engine host's address where node APIs are published.
+    pub publish_address: String,
+}
+
+impl EngineAccess {
+    pub fn local(url: &str) -> EngineAccess {
+        EngineAccess { url: url.to_owned(), tls: None, publish_address: "127.0.0.1".into() }
+    }
+
+    pub fn connect(&self, timeout_secs: u64) -> Result<Docker, EngineError> {
+        match &self.tls {
+            Some((ca, cert, key)) => Docker::connect_with_ssl(&self.url, key, cert, ca, timeout_secs, &API_VERSION)
+                .map_err(|e| err(&format!("cannot use the Docker engine at {} over TLS (CA {})", self.url, ca.display()), e)),
+            None => connect(&self.url, timeout_secs),
+        }
+    }
+}
+
 /// Connects to the engine at `url`: `unix:///path` or `tcp://host:port` (no TLS).
 pub fn connect(url: &str, timeout_secs: u64) -> Result<Docker, EngineError> {
     if url.starts_with("unix://") || url.starts_with('/') {

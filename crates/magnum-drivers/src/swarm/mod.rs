@@ -46,7 +46,7 @@ pub struct Limits {
 }
 
 pub struct SwarmDriver {
-    engine_url: String,
+    engine: docker::EngineAccess,
     flavors: HashMap<String, Limits>,
     /// How long to wait for nodes to answer and join before giving up.
     pub node_timeout: Duration,
@@ -119,12 +119,12 @@ impl Access<'_> {
 }
 
 impl SwarmDriver {
-    pub fn new(engine_url: &str, flavors: HashMap<String, Limits>) -> SwarmDriver {
-        SwarmDriver { engine_url: engine_url.to_owned(), flavors, node_timeout: Duration::from_secs(120) }
+    pub fn new(engine: docker::EngineAccess, flavors: HashMap<String, Limits>) -> SwarmDriver {
+        SwarmDriver { engine, flavors, node_timeout: Duration::from_secs(120) }
     }
 
     fn engine(&self) -> Result<Docker, EngineError> {
-        docker::connect(&self.engine_url, 60)
+        self.engine.connect(60)
     }
 
     fn labels(cluster: &Cluster, role: &str, node: Option<&str>) -> HashMap<String, String> {
@@ -198,7 +198,10 @@ impl SwarmDriver {
                 binds: Some(vec![format!("{volume}:/var/lib/docker")]),
                 port_bindings: Some(HashMap::from([(
                     port.to_owned(),
-                    Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(free_loopback_port()?.to_string()) }]),
+                    Some(vec![PortBinding {
+                        host_ip: Some(self.engine.publish_address.clone()),
+                        host_port: Some(self.free_port()?.to_string()),
+                    }]),
                 )])),
                 memory: limits.map(|l| (l.ram_mb * 1024 * 1024) as i64),
                 nano_cpus: limits.map(|l| (l.vcpus * 1e9) as i64),
@@ -297,7 +300,7 @@ impl SwarmDriver {
             .and_then(|b| b.first())
             .and_then(|b| b.host_port.clone());
         match (ip, port) {
-            (Some(ip), Some(port)) => Ok(NodeInfo { spec, ip, api: format!("tcp://127.0.0.1:{port}") }),
+            (Some(ip), Some(port)) => Ok(NodeInfo { spec, ip, api: format!("tcp://{}:{port}", self.engine.publish_address) }),
             _ => Err(EngineError(format!("node {} has no address yet (is it running?)", spec.name))),
         }
     }
@@ -546,7 +549,7 @@ impl SwarmDriver {
                     .and_then(|b| b.as_ref())
                     .and_then(|b| b.first())
                     .and_then(|b| b.host_port.clone());
-                manager_api = port.map(|p| format!("tcp://127.0.0.1:{p}"));
+                manager_api = port.map(|p| format!("tcp://{}:{p}", self.engine.publish_address));
             }
             nodes.push(NodeObservation { name, role, address, status, reason, image: c.config.and_then(|c| c.image) });
         }
@@ -626,11 +629,18 @@ fn capitalize(s: &str) -> String {
     c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
 }
 
-/// A port free on 127.0.0.1 now. Asking the engine for a fixed port (rather than an ephemeral
-/// one) keeps a node's published API, and so the bay's api_address, stable across restarts.
-fn free_loopback_port() -> Result<u16, EngineError> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| err("finding a free port on 127.0.0.1", e))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| err("finding a free port on 127.0.0.1", e))
+impl SwarmDriver {
+    /// A port to publish a node's API on. Asking the engine for a fixed port (rather than an
+    /// ephemeral one) keeps the node's API, and so the bay's api_address, stable across
+    /// restarts. For a local engine it is a port free here now; for a remote one, a port from
+    /// the ephemeral range (the engine refuses a taken one, and the create is retried).
+    fn free_port(&self) -> Result<u16, EngineError> {
+        if self.engine.url.starts_with("unix://") || self.engine.publish_address == "127.0.0.1" {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| err("finding a free port on 127.0.0.1", e))?;
+            return l.local_addr().map(|a| a.port()).map_err(|e| err("finding a free port on 127.0.0.1", e));
+        }
+        Ok(32768 + (uuid::Uuid::new_v4().as_u128() % 28000) as u16)
+    }
 }
 
 /// The node image's entrypoint runs dockerd with these (after its own unix socket).
