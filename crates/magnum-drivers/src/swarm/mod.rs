@@ -109,7 +109,16 @@ struct Access<'a> {
     tls: Option<(&'a Credentials, ClientFiles)>,
 }
 
-impl Access<'_> {
+impl<'a> Access<'a> {
+    /// TLS bays are reached with the conductor's client certificate; others in the clear.
+    fn for_bay(template: &ClusterTemplate, credentials: Option<&'a Credentials>) -> Result<Access<'a>, EngineError> {
+        match (template.tls_disabled, credentials) {
+            (true, _) => Ok(Access { tls: None }),
+            (false, Some(creds)) => Ok(Access { tls: Some((creds, ClientFiles::write(creds)?)) }),
+            (false, None) => Err(EngineError("this bay has no certificates, so its TLS-protected nodes cannot be reached".into())),
+        }
+    }
+
     fn connect(&self, api: &str) -> Result<Docker, EngineError> {
         match &self.tls {
             Some((_, files)) => files.connect(api),
@@ -245,6 +254,12 @@ impl SwarmDriver {
         self.node_info(docker, spec.clone(), network, port).await
     }
 
+    /// Where the node's Docker API (container port `port_name`) is published.
+    fn published_api(&self, settings: &bollard::models::NetworkSettings, port_name: &str) -> Option<String> {
+        let port = settings.ports.as_ref()?.get(port_name)?.as_ref()?.first()?.host_port.clone()?;
+        Some(format!("tcp://{}:{port}", self.engine.publish_address))
+    }
+
     /// Puts a server certificate for the node, signed by the bay's CA, under /certs.
     async fn install_certificates(&self, docker: &Docker, node: &str, creds: &Credentials) -> Result<(), EngineError> {
         let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned(), node.to_owned()];
@@ -291,16 +306,8 @@ impl SwarmDriver {
             .await
             .map_err(|e| err(&format!("inspecting node {}", spec.name), e))?;
         let settings = c.network_settings.unwrap_or_default();
-        let ip = settings.networks.as_ref().and_then(|n| n.get(network)).and_then(|n| n.ip_address.clone()).filter(|ip| !ip.is_empty());
-        let port = settings
-            .ports
-            .as_ref()
-            .and_then(|p| p.get(port_name))
-            .and_then(|b| b.as_ref())
-            .and_then(|b| b.first())
-            .and_then(|b| b.host_port.clone());
-        match (ip, port) {
-            (Some(ip), Some(port)) => Ok(NodeInfo { spec, ip, api: format!("tcp://{}:{port}", self.engine.publish_address) }),
+        match (bay_address(&settings, network), self.published_api(&settings, port_name)) {
+            (Some(ip), Some(api)) => Ok(NodeInfo { spec, ip, api }),
             _ => Err(EngineError(format!("node {} has no address yet (is it running?)", spec.name))),
         }
     }
@@ -422,11 +429,7 @@ impl SwarmDriver {
         template: &ClusterTemplate,
         credentials: Option<&Credentials>,
     ) -> Result<Observed, EngineError> {
-        let access = match (template.tls_disabled, credentials) {
-            (true, _) => Access { tls: None },
-            (false, Some(creds)) => Access { tls: Some((creds, ClientFiles::write(creds)?)) },
-            (false, None) => return Err(EngineError("this bay has no certificates, so its TLS-protected nodes cannot be reached".into())),
-        };
+        let access = Access::for_bay(template, credentials)?;
         let docker = self.engine()?;
         docker.inspect_image(&template.image_id).await.map_err(|_| {
             EngineError(format!(
@@ -466,10 +469,9 @@ impl SwarmDriver {
                 .inspect_container(&id, None::<bollard::query_parameters::InspectContainerOptions>)
                 .await
                 .map_err(|e| err("inspecting a node", e))?;
-            let labels = c.config.and_then(|c| c.labels).unwrap_or_default();
-            if labels.get(LABEL_ROLE).map(String::as_str) == Some("worker") {
-                if let Some(name) = labels.get(LABEL_NODE) {
-                    workers.push(name.clone());
+            if let Some((name, role)) = node_labels(&c) {
+                if role == "worker" {
+                    workers.push(name);
                 }
             }
         }
@@ -512,10 +514,7 @@ impl SwarmDriver {
         template: &ClusterTemplate,
         credentials: Option<&Credentials>,
     ) -> Result<Observation, EngineError> {
-        let access = match (template.tls_disabled, credentials) {
-            (false, Some(creds)) => Access { tls: Some((creds, ClientFiles::write(creds)?)) },
-            _ => Access { tls: None },
-        };
+        let access = Access::for_bay(template, credentials)?;
         let docker = self.engine()?;
         let network = plan::network_name(cluster);
         let (ids, _, _) = docker::owned_by(&docker, &cluster.uuid.to_string()).await?;
@@ -527,8 +526,7 @@ impl SwarmDriver {
                 .inspect_container(&id, None::<bollard::query_parameters::InspectContainerOptions>)
                 .await
                 .map_err(|e| err("inspecting a node", e))?;
-            let labels = c.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
-            let (Some(name), Some(role)) = (labels.get(LABEL_NODE).cloned(), labels.get(LABEL_ROLE).cloned()) else { continue };
+            let Some((name, role)) = node_labels(&c) else { continue };
             let state = c.state.as_ref();
             let running = state.and_then(|s| s.running).unwrap_or(false);
             let settings = c.network_settings.clone().unwrap_or_default();
@@ -542,14 +540,7 @@ impl SwarmDriver {
                 ("Stopped".to_owned(), Some(format!("its container is {st} (exit code {code})")))
             };
             if running && role == "master" && manager_api.is_none() {
-                let port = settings
-                    .ports
-                    .as_ref()
-                    .and_then(|p| p.get(api_port(access.tls.is_some())))
-                    .and_then(|b| b.as_ref())
-                    .and_then(|b| b.first())
-                    .and_then(|b| b.host_port.clone());
-                manager_api = port.map(|p| format!("tcp://{}:{p}", self.engine.publish_address));
+                manager_api = self.published_api(&settings, api_port(access.tls.is_some()));
             }
             nodes.push(NodeObservation { name, role, address, status, reason, image: c.config.and_then(|c| c.image) });
         }
@@ -641,6 +632,17 @@ impl SwarmDriver {
         }
         Ok(32768 + (uuid::Uuid::new_v4().as_u128() % 28000) as u16)
     }
+}
+
+/// The node's address on the bay's network.
+fn bay_address(settings: &bollard::models::NetworkSettings, network: &str) -> Option<String> {
+    settings.networks.as_ref()?.get(network)?.ip_address.clone().filter(|ip| !ip.is_empty())
+}
+
+/// The node name and role labels of one of our containers.
+fn node_labels(c: &bollard::models::ContainerInspectResponse) -> Option<(String, String)> {
+    let labels = c.config.as_ref()?.labels.as_ref()?;
+    Some((labels.get(LABEL_NODE)?.clone(), labels.get(LABEL_ROLE)?.clone()))
 }
 
 /// The node image's entrypoint runs dockerd with these (after its own unix socket).
