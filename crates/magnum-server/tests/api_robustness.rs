@@ -106,6 +106,25 @@ async fn no_body_or_value_makes_a_server_error(env: &Env) {
             assert!((400..500).contains(&r.status), "POST {path} {body:?}: {} {}", r.status, r.text);
         }
     }
+    // Certificates: every wrong CSR and bay reference is a 4xx, never a 500.
+    let ca = c.get(&format!("/v1/certificates/{cluster}")).await.expect("http");
+    assert_eq!(ca.status, 200, "{}", ca.text);
+    let ca_pem = ca.body["pem"].as_str().expect("pem").to_owned();
+    let truncated = ca_pem[..ca_pem.len() / 2].to_owned();
+    for csr in [
+        json!(""),
+        json!("garbage"),
+        json!(ca_pem),
+        json!(truncated),
+        json!("-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"),
+        json!(7),
+        json!(null),
+    ] {
+        for bay in [json!(cluster), json!("no-such-bay"), json!(""), json!(1)] {
+            let r = c.post("/v1/certificates", &json!({"cluster_uuid": bay, "csr": csr})).await.expect("http");
+            assert!((400..500).contains(&r.status), "ca-sign {bay} {csr}: {} {}", r.status, r.text);
+        }
+    }
     for q in ["limit=-1", "limit=99999999999999999999", "marker=%ZZ", "sort_key=", "sort_dir=%00", "all_projects=maybe"] {
         let r = c.get(&format!("/v1/clusters?{q}")).await.expect("http");
         assert!(r.status < 500, "GET ?{q}: {} {}", r.status, r.text);
