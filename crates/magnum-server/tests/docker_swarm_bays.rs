@@ -184,6 +184,31 @@ async fn docker_swarm_bay_lifecycle() {
     let out = String::from_utf8_lossy(&cli.stdout);
     assert!(cli.status.success(), "docker --tlsverify node ls: {}", String::from_utf8_lossy(&cli.stderr));
     assert_eq!(out.lines().filter(|l| l.ends_with(" Ready")).count(), 3, "{out}");
+    // The bay runs workloads at once, without any registry: a swarm service of the offline
+    // workload image (dnsrr: this kernel has no IPVS for swarm's virtual IPs).
+    let svc = std::process::Command::new("docker")
+        .args(["--tlsverify", "--tlscacert", "ca.pem", "--tlscert", "cert.pem", "--tlskey", "key.pem", "-H", &api])
+        .args(["service", "create", "--detach", "--no-resolve-image", "--endpoint-mode", "dnsrr", "--replicas", "2", "--name", "hello"])
+        .args([images::WORKLOAD_IMAGE, "sh", "-c", "echo hello from a bay; sleep 3600"])
+        .current_dir(&creds)
+        .output()
+        .expect("docker service create");
+    assert!(svc.status.success(), "{}", String::from_utf8_lossy(&svc.stderr));
+    let mut running = 0;
+    for _ in 0..100 {
+        let ps = std::process::Command::new("docker")
+            .args(["--tlsverify", "--tlscacert", "ca.pem", "--tlscert", "cert.pem", "--tlskey", "key.pem", "-H", &api])
+            .args(["service", "ps", "hello", "--format", "{{.CurrentState}}"])
+            .current_dir(&creds)
+            .output()
+            .expect("docker service ps");
+        running = String::from_utf8_lossy(&ps.stdout).lines().filter(|l| l.starts_with("Running")).count();
+        if running == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(running, 2, "both replicas of the workload run on the bay");
     // Flavor limits reach the node containers.
     let master = engine
         .inspect_container(

@@ -32,10 +32,13 @@ const NODE_PROGRAMS: [(&str, &str); 9] = [
 
 /// Started as PID 1 of every node. Docker mounts cgroup hierarchies read-only in unprivileged
 /// containers; with CAP_SYS_ADMIN a bind remount makes them writable for the inner dockerd.
+/// A node killed uncleanly leaves dockerd's and containerd's pid files behind; dockerd, PID 1
+/// again after the restart, would take the stale "1" for a running daemon and refuse to start.
 const ENTRYPOINT: &str = r#"#!/bin/sh
 for d in /sys/fs/cgroup/*; do
   mount -o remount,bind,rw "$d" 2>/dev/null || true
 done
+rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
 exec dockerd --host=unix:///var/run/docker.sock "$@"
 "#;
 

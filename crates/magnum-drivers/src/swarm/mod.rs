@@ -254,6 +254,40 @@ impl SwarmDriver {
         self.node_info(docker, spec.clone(), network, port).await
     }
 
+    /// Loads the offline workload image into every node that lacks it, so a new bay runs
+    /// workloads with no registry (nodes never pull: DOCKER_SERVICE_PREFER_OFFLINE_IMAGE).
+    /// Skipped when the engine has no such image (it was never built).
+    async fn seed_workload_image(&self, engine: &Docker, nodes: &[NodeInfo], access: &Access<'_>) -> Result<(), EngineError> {
+        use crate::docker::images::WORKLOAD_IMAGE;
+        if engine.inspect_image(WORKLOAD_IMAGE).await.is_err() {
+            return Ok(());
+        }
+        let mut archive: Option<bytes::Bytes> = None;
+        for node in nodes {
+            let api = access.connect(&node.api)?;
+            if api.inspect_image(WORKLOAD_IMAGE).await.is_ok() {
+                continue;
+            }
+            if archive.is_none() {
+                let mut buf = Vec::new();
+                let mut stream = engine.export_image(WORKLOAD_IMAGE);
+                while let Some(chunk) = stream.next().await {
+                    buf.extend_from_slice(&chunk.map_err(|e| err(&format!("exporting {WORKLOAD_IMAGE}"), e))?);
+                }
+                archive = Some(buf.into());
+            }
+            let body = bollard::body_full(archive.clone().unwrap_or_default());
+            let mut load = api.import_image(bollard::query_parameters::ImportImageOptions::default(), body, None);
+            while let Some(item) = load.next().await {
+                let info = item.map_err(|e| err(&format!("loading {WORKLOAD_IMAGE} into {}", node.spec.name), e))?;
+                if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                    return Err(EngineError(format!("loading {WORKLOAD_IMAGE} into {}: {e}", node.spec.name)));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Where the node's Docker API (container port `port_name`) is published.
     fn published_api(&self, settings: &bollard::models::NetworkSettings, port_name: &str) -> Option<String> {
         let port = settings.ports.as_ref()?.get(port_name)?.as_ref()?.first()?.host_port.clone()?;
@@ -445,6 +479,7 @@ impl SwarmDriver {
             nodes.push(self.ensure_node(&docker, cluster, template, spec, &network, &access).await?);
         }
         let leader = self.form_swarm(&nodes, &access, deadline).await?;
+        self.seed_workload_image(&docker, &nodes, &access).await?;
         for name in &plan.remove {
             self.remove_worker(&docker, &leader, cluster, name).await?;
         }
