@@ -262,30 +262,32 @@ impl SwarmDriver {
         if engine.inspect_image(WORKLOAD_IMAGE).await.is_err() {
             return Ok(());
         }
-        let mut archive: Option<bytes::Bytes> = None;
-        for node in nodes {
-            let api = access.connect(&node.api)?;
-            if api.inspect_image(WORKLOAD_IMAGE).await.is_ok() {
-                continue;
-            }
-            if archive.is_none() {
-                let mut buf = Vec::new();
-                let mut stream = engine.export_image(WORKLOAD_IMAGE);
-                while let Some(chunk) = stream.next().await {
-                    buf.extend_from_slice(&chunk.map_err(|e| err(&format!("exporting {WORKLOAD_IMAGE}"), e))?);
-                }
-                archive = Some(buf.into());
-            }
-            let body = bollard::body_full(archive.clone().unwrap_or_default());
-            let mut load = api.import_image(bollard::query_parameters::ImportImageOptions::default(), body, None);
-            while let Some(item) = load.next().await {
-                let info = item.map_err(|e| err(&format!("loading {WORKLOAD_IMAGE} into {}", node.spec.name), e))?;
-                if let Some(e) = info.error_detail.and_then(|d| d.message) {
-                    return Err(EngineError(format!("loading {WORKLOAD_IMAGE} into {}: {e}", node.spec.name)));
-                }
-            }
+        let mut archive = Vec::new();
+        let mut stream = engine.export_image(WORKLOAD_IMAGE);
+        while let Some(chunk) = stream.next().await {
+            archive.extend_from_slice(&chunk.map_err(|e| err(&format!("exporting {WORKLOAD_IMAGE}"), e))?);
         }
-        Ok(())
+        let archive = bytes::Bytes::from(archive);
+        // All nodes load at once: each load takes a few hundred milliseconds of its own dockerd.
+        let loads = nodes.iter().map(|node| {
+            let archive = archive.clone();
+            async move {
+                let api = access.connect(&node.api)?;
+                if api.inspect_image(WORKLOAD_IMAGE).await.is_ok() {
+                    return Ok(());
+                }
+                let mut load =
+                    api.import_image(bollard::query_parameters::ImportImageOptions::default(), bollard::body_full(archive), None);
+                while let Some(item) = load.next().await {
+                    let info = item.map_err(|e| err(&format!("loading {WORKLOAD_IMAGE} into {}", node.spec.name), e))?;
+                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                        return Err(EngineError(format!("loading {WORKLOAD_IMAGE} into {}: {e}", node.spec.name)));
+                    }
+                }
+                Ok(())
+            }
+        });
+        futures_util::future::join_all(loads).await.into_iter().collect()
     }
 
     /// Where the node's Docker API (container port `port_name`) is published.
