@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 
 SOCK=/var/run/docker.sock
 ENGINE_TLS_DIR=${MAGNUM_ENGINE_TLS_DIR:-/var/lib/magnum-rs/engine-tls}
-apt_install docker.io busybox-static iptables openssl
+apt_install docker.io containerd runc tini iproute2 iptables busybox-static openssl
 
 make_tls() {
   [ -s "$ENGINE_TLS_DIR/client-key.pem" ] && return 0
