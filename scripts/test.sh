@@ -7,6 +7,15 @@ cd "$(dirname "$0")/.."
 
 PG_URL=$(scripts/start-postgres.sh)
 export MAGNUM_TEST_ENGINE_TLS_DIR=$(scripts/start-docker.sh)
+# The real python-magnumclient 3.7.0 (the last with bay-*/baymodel-*), from PyPI, in a venv.
+CLIENTS=target/clients/magnumclient-3.7.0
+if [ ! -x "$CLIENTS/bin/magnum" ]; then
+  log "installing python-magnumclient 3.7.0 into $CLIENTS"
+  python3 -m venv "$CLIENTS"
+  "$CLIENTS/bin/pip" install -q python-magnumclient==3.7.0
+fi
+export MAGNUM_TEST_MAGNUMCLIENT="$PWD/$CLIENTS/bin/magnum"
+
 # Bays a killed earlier run left behind (everything a bay owns carries this label).
 for kind in container network volume; do
   ids=$(docker $kind ls -q $([ $kind = container ] && echo -a) --filter label=org.openstack.magnum.bay 2>/dev/null || true)
