@@ -35,9 +35,10 @@ cargo fmt --all -- --check
 log "clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 log "tests (SQLite and PostgreSQL at $(magnum_redact "$PG_URL"))"
-cargo test --workspace --quiet 2>&1 | tee /tmp/magnum-test-output.txt
+output=$(mktemp /tmp/magnum-test-output.XXXXXX)
+cargo test --workspace --quiet 2>&1 | tee "$output"
 status=${PIPESTATUS[0]}
-passed=$(grep -Eo '[0-9]+ passed' /tmp/magnum-test-output.txt | awk '{s+=$1} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed' /tmp/magnum-test-output.txt | awk '{s+=$1} END {print s+0}')
+passed=$(grep -Eo '[0-9]+ passed' "$output" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' "$output" | awk '{s+=$1} END {print s+0}')
 echo "$passed passed, $failed failed"
 exit "$status"
