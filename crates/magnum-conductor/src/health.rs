@@ -9,7 +9,6 @@ use magnum_types::status::HealthStatus;
 use magnum_types::{ErrorKind, Result};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 use uuid::Uuid;
 
 /// Stable node identities: the same bay and node name always give the same uuid.
@@ -19,8 +18,7 @@ fn node_uuid(cluster: Uuid, name: &str) -> Uuid {
 
 impl Conductor {
     pub(crate) async fn health_loop(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(Duration::from_secs(self.config.health_interval.max(1)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = crate::ticker(self.config.health_interval);
         loop {
             tick.tick().await;
             self.report_images().await;
@@ -31,17 +29,12 @@ impl Conductor {
                     continue;
                 }
             };
-            for cluster in settled {
-                // A cluster someone is working on is observed after that work.
-                let Some(guard) = self.locks.try_lock(cluster.uuid) else { continue };
-                let me = self.clone();
-                tokio::spawn(async move {
-                    let _guard = guard;
-                    if let Err(e) = me.observe(cluster.uuid).await {
-                        tracing::debug!(cluster = %cluster.uuid, error = %e, "observation failed");
-                    }
-                });
-            }
+            // A cluster someone is working on is observed after that work.
+            self.spawn_unlocked(settled.iter().map(|c| c.uuid), |me, uuid| async move {
+                if let Err(e) = me.observe(uuid).await {
+                    tracing::debug!(cluster = %uuid, error = %e, "observation failed");
+                }
+            });
         }
     }
 

@@ -23,6 +23,13 @@ use tokio::task::JoinHandle;
 
 pub use locks::IdLocks;
 
+/// A periodic tick that never bursts to catch up after a slow round.
+pub(crate) fn ticker(seconds: u64) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval(Duration::from_secs(seconds.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
+}
+
 pub struct Conductor {
     store: Store,
     drivers: DriverRegistry,
@@ -89,8 +96,7 @@ impl Conductor {
 
     /// Every `periodic_interval`, reconcile in-progress clusters nobody here is working on.
     async fn sweep_loop(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(Duration::from_secs(self.config.periodic_interval.max(1)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = ticker(self.config.periodic_interval);
         loop {
             tick.tick().await;
             let pending = match self.store.clusters_in_progress().await {
@@ -100,14 +106,24 @@ impl Conductor {
                     continue;
                 }
             };
-            for cluster in pending {
-                let Some(guard) = self.locks.try_lock(cluster.uuid) else { continue };
-                let me = self.clone();
-                tokio::spawn(async move {
-                    let _guard = guard;
-                    me.reconcile_logged(cluster.uuid).await;
-                });
-            }
+            self.spawn_unlocked(pending.iter().map(|c| c.uuid), |me, uuid| async move { me.reconcile_logged(uuid).await });
+        }
+    }
+
+    /// Runs `work` for each cluster nobody here is working on, each in its own task holding
+    /// the cluster's lock (a busy cluster is left for the next tick).
+    pub(crate) fn spawn_unlocked<F, Fut>(self: &Arc<Self>, clusters: impl Iterator<Item = uuid::Uuid>, work: F)
+    where
+        F: Fn(Arc<Self>, uuid::Uuid) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        for uuid in clusters {
+            let Some(guard) = self.locks.try_lock(uuid) else { continue };
+            let task = work(self.clone(), uuid);
+            tokio::spawn(async move {
+                let _guard = guard;
+                task.await;
+            });
         }
     }
 

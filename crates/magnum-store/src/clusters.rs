@@ -27,7 +27,7 @@ impl ClusterScope {
     pub fn all() -> Self {
         ClusterScope { project_id: None }
     }
-    fn filter(&self, first: usize) -> (String, Vec<Bind>) {
+    pub(crate) fn filter(&self, first: usize) -> (String, Vec<Bind>) {
         match &self.project_id {
             Some(p) => (format!("project_id = ${first}"), vec![Bind::Text(p.clone())]),
             None => ("1 = 1".into(), vec![]),

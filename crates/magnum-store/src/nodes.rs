@@ -96,10 +96,7 @@ impl Store {
     }
 
     pub async fn list_nodes(&self, scope: &ClusterScope, cluster: Option<Uuid>, page: &PageRequest) -> Result<Vec<Node>> {
-        let (mut filter, mut binds) = match &scope.project_id {
-            Some(p) => ("project_id = $1".to_owned(), vec![Bind::Text(p.clone())]),
-            None => ("1 = 1".to_owned(), vec![]),
-        };
+        let (mut filter, mut binds) = scope.filter(1);
         if let Some(c) = cluster {
             binds.push(Bind::Text(c.to_string()));
             filter = format!("{filter} AND cluster_uuid = ${}", binds.len());
@@ -109,10 +106,6 @@ impl Store {
     }
 
     pub async fn get_node(&self, scope: &ClusterScope, ident: &str) -> Result<Node> {
-        let filter = match &scope.project_id {
-            Some(p) => ("project_id = $1".to_owned(), vec![Bind::Text(p.clone())]),
-            None => ("1 = 1".to_owned(), vec![]),
-        };
-        decode(&page::lookup_one(&self.pool, "nodes", COLUMNS, filter, ident, ("Node", "node")).await?)
+        decode(&page::lookup_one(&self.pool, "nodes", COLUMNS, scope.filter(1), ident, ("Node", "node")).await?)
     }
 }
