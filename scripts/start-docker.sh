@@ -4,6 +4,9 @@
 # tcp://127.0.0.1:2376 with TLS (certificates made here, under $ENGINE_TLS_DIR). Idempotent.
 # No registry is ever contacted: images are built locally (magnum-server node-image build).
 source "$(dirname "$0")/lib.sh"
+# stdout carries only the result line: everything the tools print goes to stderr
+# (pg_ctlcluster, for one, prints "Removed stale pid file." on stdout).
+exec 3>&1 1>&2
 
 SOCK=/var/run/docker.sock
 ENGINE_TLS_DIR=${MAGNUM_ENGINE_TLS_DIR:-/var/lib/magnum-rs/engine-tls}
@@ -39,7 +42,7 @@ if ! socket_answers || ! tls_answers; then
   log "starting dockerd"
   nohup dockerd --host="unix://$SOCK" --host=tcp://127.0.0.1:2376 --tlsverify \
     --tlscacert="$ENGINE_TLS_DIR/ca.pem" --tlscert="$ENGINE_TLS_DIR/server-cert.pem" --tlskey="$ENGINE_TLS_DIR/server-key.pem" \
-    >/var/log/magnum-dockerd.log 2>&1 &
+    >/var/log/magnum-dockerd.log 2>&1 3>&- &
   for _ in $(seq 1 100); do
     socket_answers && tls_answers && break
     sleep 0.2
@@ -47,4 +50,4 @@ if ! socket_answers || ! tls_answers; then
   socket_answers || die "dockerd did not answer on $SOCK; see /var/log/magnum-dockerd.log"
   tls_answers || die "dockerd did not answer on https://127.0.0.1:2376; see /var/log/magnum-dockerd.log"
 fi
-echo "$ENGINE_TLS_DIR"
+echo "$ENGINE_TLS_DIR" >&3

@@ -3,6 +3,9 @@
 # database the tests and benchmarks use, and prints the connection URL on stdout.
 # Idempotent: safe to run when PostgreSQL is already up.
 source "$(dirname "$0")/lib.sh"
+# stdout carries only the result line: everything the tools print goes to stderr
+# (pg_ctlcluster, for one, prints "Removed stale pid file." on stdout).
+exec 3>&1 1>&2
 
 PG_VERSION=15
 DB_USER=${MAGNUM_PG_USER:-magnum}
@@ -17,7 +20,7 @@ if ! pg_lsclusters -h | awk '{print $1" "$2}' | grep -q "^$PG_VERSION main$"; th
 fi
 if ! pg_lsclusters -h | grep -q "^$PG_VERSION *main .* online"; then
   log "starting PostgreSQL $PG_VERSION"
-  pg_ctlcluster $PG_VERSION main start
+  pg_ctlcluster $PG_VERSION main start 3>&-  # the server must not hold our stdout open
 fi
 for _ in $(seq 1 50); do
   pg_isready -q -h 127.0.0.1 -p 5432 && break
@@ -32,4 +35,4 @@ fi
 if [ "$(psql_admin "SELECT 1 FROM pg_database WHERE datname='$DB_NAME'")" != "1" ]; then
   psql_admin "CREATE DATABASE $DB_NAME OWNER $DB_USER"
 fi
-echo "postgres://$DB_USER:$DB_PASS@127.0.0.1:5432/$DB_NAME"
+echo "postgres://$DB_USER:$DB_PASS@127.0.0.1:5432/$DB_NAME" >&3

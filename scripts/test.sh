@@ -6,6 +6,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 
 PG_URL=$(scripts/start-postgres.sh)
+[[ $PG_URL =~ ^postgres://[^[:space:]]+$ ]] || die "start-postgres.sh printed no usable URL: [$PG_URL]"
 export MAGNUM_TEST_ENGINE_TLS_DIR=$(scripts/start-docker.sh)
 # The real python-magnumclient 3.7.0 (the last with bay-*/baymodel-*), from PyPI, in a venv.
 CLIENTS=target/clients/magnumclient-3.7.0
@@ -36,7 +37,7 @@ log "clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 log "tests (SQLite and PostgreSQL at $(magnum_redact "$PG_URL"))"
 output=$(mktemp /tmp/magnum-test-output.XXXXXX)
-cargo test --workspace --quiet 2>&1 | tee "$output"
+cargo test --workspace --quiet --no-fail-fast 2>&1 | tee "$output"
 status=${PIPESTATUS[0]}
 passed=$(grep -Eo '[0-9]+ passed' "$output" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$output" | awk '{s+=$1} END {print s+0}')
