@@ -2,11 +2,12 @@
 # Builds release binaries, starts what the benchmarks need, and runs one:
 #   bash scripts/bench.sh [api] [--seconds 10 --bays 1000]   control plane, SQLite and PostgreSQL
 #   bash scripts/bench.sh bays [--rounds 5 --parallel 10]    real swarm bays on the local Docker engine
+#   bash scripts/bench.sh containers [--sequential 20 --burst 50]   the container API on a real bay
 source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 export MAGNUM_TEST_POSTGRES_URL=$(scripts/start-postgres.sh)
 cargo build --release --quiet -p magnum-server -p magnum-bench
-if [ "${1:-api}" = bays ]; then
+if [ "${1:-api}" = bays ] || [ "${1:-api}" = containers ]; then
   scripts/start-docker.sh >/dev/null
   target/release/magnum-server node-image build >/dev/null
 fi

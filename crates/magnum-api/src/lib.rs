@@ -2,7 +2,9 @@
 //!
 //! A handler parses the request, checks the microversion and policy, validates the input with
 //! the rules of `magnum-types`, writes the desired state to the store (durably, before it
-//! answers), and casts one [`magnum_rpc::ConductorCommand`]. It never talks to an engine.
+//! answers), and casts one [`magnum_rpc::ConductorCommand`]. Container operations, which act
+//! on an engine at once, are calls ([`magnum_rpc::ConductorCall`]) answered by a conductor.
+//! The API never talks to an engine itself.
 //!
 //! Layout: `envelope` wraps every response (request id, microversion headers, Magnum's error
 //! body); `caller` turns headers into a request context; `policy` holds the rules; `views`

@@ -26,6 +26,7 @@ fn need(rule: &str) -> Need {
         ("quota", "get") => Need::Reader,
         ("quota", _) => Need::Admin,
         ("stats", _) => Need::Reader,
+        ("container", "logs") => Need::Reader,
         (_, "get" | "get_all" | "detail") => Need::Reader,
         _ => Need::Member,
     }
@@ -87,6 +88,10 @@ mod tests {
         assert!(enforce("quota:get", &reader, "p1").is_ok());
         assert!(enforce("cluster:get_all_all_projects", &member, "p1").is_err());
         assert!(enforce("bay:update", &admin, "p1").is_ok());
+        assert!(enforce("container:logs", &reader, "p1").is_ok(), "logs are a read");
+        assert!(enforce("container:execute", &reader, "p1").is_err(), "exec is a write");
+        assert!(enforce("container:pause", &member, "p1").is_ok());
+        assert!(enforce("container:pause", &member, "p2").is_err());
         let e = enforce("bay:update", &ctx("p1", &[]), "p1").expect_err("no role");
         assert_eq!(e.message, "Policy doesn't allow bay:update to be performed.");
     }

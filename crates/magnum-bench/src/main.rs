@@ -1,9 +1,13 @@
-//! `magnum-bench api`: the control-plane benchmark (issue "control plane", item 8).
+//! `magnum-bench api`: the control-plane benchmark (issue "control plane", item 8);
+//! `magnum-bench bays` (bays.rs) and `magnum-bench containers` (containers.rs) use real engines.
 //!
 //! For each store backend it starts the real `magnum-server all` binary (release build),
 //! measures the idle server's memory, stores N bays through the API, then runs `--clients`
 //! concurrent clients for `--seconds` on each of: list (limit 50), detail list (limit 50) and
 //! show, printing requests/s and p50/p99 latency. Clients and server share this machine.
+
+mod bays;
+mod containers;
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -14,8 +18,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(about = "Benchmarks magnum-rs: `api` (the control plane with N stored bays) or `bays` (real swarm bays on Docker)")]
-struct Args {
+#[command(
+    about = "Benchmarks magnum-rs: `api` (the control plane with N stored bays), `bays` (real swarm bays on Docker) or `containers` (the container API on a real bay)"
+)]
+pub(crate) struct Args {
     /// Which benchmark: api or bays.
     #[arg(default_value = "api")]
     suite: String,
@@ -25,6 +31,12 @@ struct Args {
     /// bays: bays created at once.
     #[arg(long, default_value_t = 10)]
     parallel: usize,
+    /// containers: sequential create+start rounds (median reported).
+    #[arg(long, default_value_t = 20)]
+    sequential: usize,
+    /// containers: containers created and started at once.
+    #[arg(long, default_value_t = 50)]
+    burst: usize,
     /// Backends to measure: sqlite, postgres, or both.
     #[arg(long, default_value = "both")]
     backend: String,
@@ -45,7 +57,7 @@ struct Args {
     server: Option<PathBuf>,
 }
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
     client: Client,
     dir: PathBuf,
@@ -59,7 +71,7 @@ impl Drop for Server {
     }
 }
 
-fn server_binary(args: &Args) -> anyhow::Result<PathBuf> {
+pub(crate) fn server_binary(args: &Args) -> anyhow::Result<PathBuf> {
     if let Some(p) = &args.server {
         return Ok(p.clone());
     }
@@ -71,11 +83,11 @@ fn server_binary(args: &Args) -> anyhow::Result<PathBuf> {
     Ok(p)
 }
 
-async fn start(binary: &Path, database: Option<&str>) -> anyhow::Result<Server> {
+pub(crate) async fn start(binary: &Path, database: Option<&str>) -> anyhow::Result<Server> {
     start_with(binary, database, false).await
 }
 
-async fn start_with(binary: &Path, database: Option<&str>, docker: bool) -> anyhow::Result<Server> {
+pub(crate) async fn start_with(binary: &Path, database: Option<&str>, docker: bool) -> anyhow::Result<Server> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let dir = std::env::temp_dir().join(format!("magnum-bench-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
@@ -239,7 +251,7 @@ async fn run_backend(args: &Args, binary: &Path, label: &str, database: Option<&
 }
 
 /// Polls `path` until its status leaves `*_IN_PROGRESS` (or it is gone); returns the status.
-async fn settled(c: &Client, path: &str) -> anyhow::Result<String> {
+pub(crate) async fn settled(c: &Client, path: &str) -> anyhow::Result<String> {
     let started = Instant::now();
     loop {
         let r = c.get(path).await?;
@@ -260,7 +272,7 @@ async fn settled(c: &Client, path: &str) -> anyhow::Result<String> {
     }
 }
 
-fn median(v: &mut [f64]) -> f64 {
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     if v.is_empty() {
         f64::NAN
@@ -269,76 +281,15 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-/// Real 1 master + 2 worker swarm bays (TLS) on the local Docker engine.
-async fn bays(args: &Args, binary: &Path) -> anyhow::Result<()> {
-    let server = start_with(binary, None, true).await?;
-    let c = server.client.clone();
-    let t = c
-        .post(
-            "/v1/clustertemplates",
-            &json!({"name": "bench", "coe": "swarm-mode", "image_id": "magnum/swarm-node:latest", "flavor_id": "m1.small"}),
-        )
-        .await?;
-    if t.status != 201 {
-        bail!("template: {}", t.text);
-    }
-    println!("# magnum-bench bays: 1 master + 2 workers, TLS, flavor m1.small, local Docker engine");
-    let (mut creates, mut deletes) = (vec![], vec![]);
-    for i in 0..args.rounds {
-        let started = Instant::now();
-        let r = c.post("/v1/clusters", &json!({"name": format!("seq{i}"), "cluster_template_id": "bench", "node_count": 2})).await?;
-        let id = r.body["uuid"].as_str().unwrap_or_default().to_owned();
-        settled(&c, &format!("/v1/clusters/{id}")).await?;
-        creates.push(started.elapsed().as_secs_f64());
-        let started = Instant::now();
-        c.delete(&format!("/v1/clusters/{id}")).await?;
-        settled(&c, &format!("/v1/clusters/{id}")).await?;
-        deletes.push(started.elapsed().as_secs_f64());
-    }
-    println!("| measure | result |\n|---|---|");
-    println!(
-        "| POST → CREATE_COMPLETE, one bay (median of {}) | {:.2} s (all: {:?}) |",
-        args.rounds,
-        median(&mut creates.clone()),
-        creates.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>()
-    );
-    println!("| DELETE → gone, one bay (median of {}) | {:.2} s |", args.rounds, median(&mut deletes));
-    let started = Instant::now();
-    let mut ids = vec![];
-    for i in 0..args.parallel {
-        let r = c.post("/v1/clusters", &json!({"name": format!("par{i}"), "cluster_template_id": "bench", "node_count": 2})).await?;
-        ids.push(r.body["uuid"].as_str().unwrap_or_default().to_owned());
-    }
-    let waits: Vec<_> = ids
-        .iter()
-        .map(|id| {
-            let c = c.clone();
-            let path = format!("/v1/clusters/{id}");
-            tokio::spawn(async move { settled(&c, &path).await.map(|_| Instant::now()) })
-        })
-        .collect();
-    let mut last = started;
-    for w in waits {
-        last = last.max(w.await??);
-    }
-    println!("| {} bays created at once: POST → all CREATE_COMPLETE | {:.2} s |", args.parallel, (last - started).as_secs_f64());
-    let started = Instant::now();
-    for id in &ids {
-        c.delete(&format!("/v1/clusters/{id}")).await?;
-    }
-    for id in &ids {
-        settled(&c, &format!("/v1/clusters/{id}")).await?;
-    }
-    println!("| {} bays deleted at once: DELETE → all gone | {:.2} s |", args.parallel, started.elapsed().as_secs_f64());
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let binary = server_binary(&args)?;
-    if args.suite == "bays" {
-        return bays(&args, &binary).await;
+    match args.suite.as_str() {
+        "bays" => return bays::run(&args, &binary).await,
+        "containers" => return containers::run(&args, &binary).await,
+        "api" => {}
+        other => bail!("unknown benchmark {other}: use api, bays or containers"),
     }
     println!(
         "# magnum-bench api: {} bays, {} clients, {} s per scenario, {} CPUs",

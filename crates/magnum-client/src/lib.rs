@@ -78,6 +78,10 @@ impl Client {
     pub async fn delete(&self, path: &str) -> Result<Reply, ClientError> {
         self.send(Method::DELETE, path, None).await
     }
+    /// PUT, as container actions use it (mostly without a body).
+    pub async fn put(&self, path: &str, body: Option<&Value>) -> Result<Reply, ClientError> {
+        self.send(Method::PUT, path, body.map(Value::to_string)).await
+    }
 
     /// Any method with an optional raw body (tests send malformed JSON this way).
     pub async fn send(&self, method: Method, path: &str, body: Option<String>) -> Result<Reply, ClientError> {

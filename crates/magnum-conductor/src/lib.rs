@@ -7,14 +7,16 @@
 //! (a crash, a restart, a lost message). A driver failure becomes `*_FAILED` with a reason;
 //! nothing is left hanging in progress.
 
+mod containers;
 mod health;
 mod heartbeat;
 mod locks;
+mod placement;
 mod reconcile;
 
 use magnum_config::ConductorConfig;
 use magnum_drivers::DriverRegistry;
-use magnum_rpc::ConductorCommand;
+use magnum_rpc::Delivery;
 use magnum_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +41,8 @@ pub struct Conductor {
     cipher: Option<Arc<magnum_certs::KeyCipher>>,
     /// The image list last written to the store, to skip identical reports.
     reported_images: tokio::sync::Mutex<Vec<String>>,
+    /// Which node takes each new container.
+    placement: placement::Placement,
 }
 
 /// The running conductor's tasks; dropping it does not stop them, [`Running::stop`] does.
@@ -65,11 +69,19 @@ impl Conductor {
         config: ConductorConfig,
         cipher: Option<Arc<magnum_certs::KeyCipher>>,
     ) -> Arc<Conductor> {
-        Arc::new(Conductor { store, drivers, config, locks: IdLocks::default(), cipher, reported_images: Default::default() })
+        Arc::new(Conductor {
+            store,
+            drivers,
+            config,
+            locks: IdLocks::default(),
+            cipher,
+            reported_images: Default::default(),
+            placement: Default::default(),
+        })
     }
 
-    /// Starts the heartbeat, the sweep and (when given) the command loop.
-    pub fn start(self: &Arc<Self>, commands: Option<UnboundedReceiver<ConductorCommand>>) -> Running {
+    /// Starts the heartbeat, the sweep and (when given) the loop that takes commands and calls.
+    pub fn start(self: &Arc<Self>, commands: Option<UnboundedReceiver<Delivery>>) -> Running {
         tracing::info!(host = %self.config.host, drivers = ?self.drivers.coes(), "conductor starting");
         let mut tasks = vec![
             tokio::spawn(heartbeat::run(self.store.clone(), self.config.clone())),
@@ -82,15 +94,26 @@ impl Conductor {
         Running { tasks }
     }
 
-    async fn command_loop(self: Arc<Self>, mut rx: UnboundedReceiver<ConductorCommand>) {
-        while let Some(command) = rx.recv().await {
-            tracing::debug!(?command, "command received");
+    async fn command_loop(self: Arc<Self>, mut rx: UnboundedReceiver<Delivery>) {
+        while let Some(delivery) = rx.recv().await {
             let me = self.clone();
-            tokio::spawn(async move {
-                // Commands for one cluster run one after another (a delete waits for a create).
-                let _guard = me.locks.lock(command.cluster()).await;
-                me.reconcile_logged(command.cluster()).await;
-            });
+            match delivery {
+                Delivery::Cast(command) => {
+                    tracing::debug!(?command, "command received");
+                    tokio::spawn(async move {
+                        // Commands for one cluster run one after another (a delete waits for a create).
+                        let _guard = me.locks.lock(command.cluster()).await;
+                        me.reconcile_logged(command.cluster()).await;
+                    });
+                }
+                Delivery::Call(call, reply) => {
+                    tracing::debug!(?call, "call received");
+                    tokio::spawn(async move {
+                        // The caller may have given up waiting; its answer is then dropped.
+                        let _ = reply.send(me.handle_call(call).await);
+                    });
+                }
+            }
         }
     }
 

@@ -8,6 +8,7 @@
 //! driver, then Kubernetes) register here; a COE with no registered driver makes cluster
 //! creation fail at once with a reason saying so.
 
+pub mod containers;
 pub mod docker;
 pub mod swarm;
 
@@ -92,6 +93,10 @@ pub trait Driver: Send + Sync {
         template: &ClusterTemplate,
         credentials: Option<&Credentials>,
     ) -> Result<Observation, DriverError>;
+    /// The container API on this driver's bays, if it has one.
+    fn containers(&self) -> Option<&dyn containers::ContainerDriver> {
+        None
+    }
 }
 
 /// Drivers by COE. Swarm and swarm-mode share one driver.

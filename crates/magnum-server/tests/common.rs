@@ -30,6 +30,10 @@ impl Env {
     }
 
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<Env> {
+        // MAGNUM_TEST_LOG=debug (or any filter) shows the server's logs while debugging a test.
+        if let Ok(filter) = std::env::var("MAGNUM_TEST_LOG") {
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        }
         let test_store = match backend {
             Backend::Sqlite => magnum_store::testing::sqlite().await,
             Backend::Postgres(name) => magnum_store::testing::postgres(name).await?,

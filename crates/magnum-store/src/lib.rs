@@ -7,6 +7,8 @@
 //!   conductors can never silently overwrite each other: a stale write is a `Conflict`.
 //! - **nodegroups**: each cluster's default master and worker groups, written in the same
 //!   transaction as the cluster, so a cluster is never half-written.
+//! - **containers**: the container API's objects; the API writes what was asked, the conductor
+//!   where each runs and what the engine last said of it.
 //! - **magnum_services**: conductor heartbeats (`/v1/mservices`).
 //! - **quotas**: clusters allowed per project; checked and the cluster inserted in one
 //!   transaction so concurrent creates cannot overshoot.
@@ -18,6 +20,7 @@
 
 mod certificates;
 mod clusters;
+mod containers;
 mod error;
 mod migrate;
 mod nodes;

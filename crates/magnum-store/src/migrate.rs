@@ -6,11 +6,12 @@ use crate::{Backend, Store};
 use magnum_types::Result;
 use sqlx::Row;
 
-const MIGRATIONS: [(i64, &str, &str); 4] = [
+const MIGRATIONS: [(i64, &str, &str); 5] = [
     (1, "initial", include_str!("../migrations/0001_initial.sql")),
     (2, "certificates", include_str!("../migrations/0002_certificates.sql")),
     (3, "nodes", include_str!("../migrations/0003_nodes.sql")),
     (4, "engine_images", include_str!("../migrations/0004_engine_images.sql")),
+    (5, "containers", include_str!("../migrations/0005_containers.sql")),
 ];
 
 /// An arbitrary constant naming our migration lock.

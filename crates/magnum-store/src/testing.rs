@@ -58,9 +58,9 @@ pub async fn postgres(test: &str) -> Option<TestStore> {
         return None;
     };
     let name = format!("magnum_t_{}", Uuid::new_v4().simple());
-    let admin = Store::raw_pool(&admin_url)
-        .await
-        .unwrap_or_else(|e| panic!("{test}: connect to the PostgreSQL test server ({POSTGRES_ENV} = {:?}): {e}", redact(&admin_url)));
+    let admin = Store::raw_pool(&admin_url).await.unwrap_or_else(|e| {
+        panic!("{test}: connect to the PostgreSQL test server ({POSTGRES_ENV} = {:?}): {e}", crate::redact(&admin_url))
+    });
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.expect("create test database");
     admin.close().await;
     let url = match admin_url.rfind('/') {
@@ -69,17 +69,6 @@ pub async fn postgres(test: &str) -> Option<TestStore> {
     };
     let store = Store::open(&url, 4).await.expect("open PostgreSQL test store");
     Some(TestStore { store, url, cleanup: Cleanup::Database { admin_url, name } })
-}
-
-/// The URL with its password hidden, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
-            Some(c) => format!("{}:***{}", &url[..s + 3 + c], &url[at..]),
-            None => url.to_string(),
-        },
-        _ => url.to_string(),
-    }
 }
 
 impl Store {

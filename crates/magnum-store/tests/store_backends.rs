@@ -3,6 +3,7 @@
 
 use magnum_store::{testing, ClusterScope, Store, TemplateScope};
 use magnum_types::cluster::{Cluster, ClusterCreator, CLUSTER_SCHEMA};
+use magnum_types::container::{Container, ContainerStatus, CONTAINER_SCHEMA};
 use magnum_types::microversion::MAX;
 use magnum_types::nodegroup::{NodeGroup, Role};
 use magnum_types::pagination::{PageRequest, SortDir};
@@ -41,6 +42,7 @@ both_backends!(
     heartbeats,
     quotas,
     concurrent_creates_respect_quota,
+    containers_recorded_renamed_refreshed_and_cascaded,
 );
 
 fn template(project: &str, body: serde_json::Value) -> ClusterTemplate {
@@ -285,4 +287,56 @@ async fn unreachable_database_is_unavailable_not_internal() {
     assert!(!e.message.contains(":pw@"), "password must not leak: {}", e.message);
     let e = Store::open("mysql://x", 1).await.err().expect("unsupported");
     assert_eq!(e.kind, ErrorKind::Invalid);
+}
+
+fn container(bay: &Cluster, name: &str, host: &str) -> Container {
+    let checked = CONTAINER_SCHEMA.check_create(&json!({"name": name, "image": "busybox", "bay_uuid": "x"})).expect("valid");
+    let mut c = Container::from_create(&checked, bay.uuid, &bay.project_id, "u", magnum_types::time::now()).expect("valid");
+    c.host = Some(host.into());
+    c.status = ContainerStatus::Stopped;
+    c
+}
+
+async fn containers_recorded_renamed_refreshed_and_cascaded(store: &Store) {
+    let t = store.create_template(&template("p1", json!({"coe": "swarm", "image_id": "i"}))).await.expect("create");
+    let (bay, ngs) = cluster(&t, "bay");
+    let bay = store.create_cluster(&bay, &ngs, 10).await.expect("bay");
+    let a = store.insert_container(&container(&bay, "web", "w-0")).await.expect("insert");
+    store.insert_container(&container(&bay, "web", "w-1")).await.expect("names may repeat");
+    store.insert_container(&container(&bay, "db", "w-0")).await.expect("insert");
+    let e = store.insert_container(&a).await.expect_err("same uuid");
+    assert_eq!(e.kind, ErrorKind::Conflict);
+    let (other, ngs) = cluster(&t, "gone");
+    let e = store.insert_container(&container(&other, "x", "w-0")).await.expect_err("bay not stored");
+    assert_eq!((e.kind, e.message.contains("could not be found")), (ErrorKind::Invalid, true), "{}", e.message);
+    drop(ngs);
+
+    // Lookups are scoped by project; a repeated name is ambiguous.
+    let p1 = ClusterScope::project("p1");
+    assert_eq!(store.get_container(&p1, "db").await.expect("by name").host.as_deref(), Some("w-0"));
+    assert_eq!(store.get_container(&p1, "web").await.expect_err("two").kind, ErrorKind::Conflict);
+    assert_eq!(
+        store.get_container(&ClusterScope::project("p2"), &a.uuid.to_string()).await.expect_err("other project").kind,
+        ErrorKind::NotFound
+    );
+    assert_eq!(store.list_containers(&p1, Some(bay.uuid), &page(2)).await.expect("page").len(), 2);
+    assert_eq!(store.list_containers(&ClusterScope::project("p2"), None, &page(10)).await.expect("list").len(), 0);
+    let per_host = store.containers_per_host(bay.uuid).await.expect("counts");
+    assert_eq!((per_host["w-0"], per_host["w-1"]), (2, 1));
+
+    // Renames are versioned; status writes are the conductor's and do not bump the version.
+    let renamed = store.rename_container(&a, "front").await.expect("rename");
+    assert_eq!(store.rename_container(&a, "stale").await.expect_err("stale version").kind, ErrorKind::Conflict);
+    assert!(store.set_container_status(a.uuid, ContainerStatus::Running, None).await.expect("status"));
+    let now = store.get_container_by_uuid(a.uuid).await.expect("read").expect("exists");
+    assert_eq!((now.name.as_str(), now.status, now.version), ("front", ContainerStatus::Running, renamed.version));
+    // A refresh based on an older read does not overwrite a newer status.
+    assert!(!store.set_container_status_if_unchanged(&a, ContainerStatus::Error, Some("old listing")).await.expect("cas"));
+    assert!(store.set_container_status_if_unchanged(&now, ContainerStatus::Paused, None).await.expect("cas"));
+    assert_eq!(store.get_container_by_uuid(a.uuid).await.expect("read").expect("exists").status, ContainerStatus::Paused);
+
+    assert!(store.delete_container(a.uuid).await.expect("delete"));
+    assert!(!store.delete_container(a.uuid).await.expect("repeat delete is harmless"));
+    assert!(store.delete_cluster(bay.uuid).await.expect("delete bay"));
+    assert!(store.bay_containers(bay.uuid).await.expect("list").is_empty(), "containers go with their bay");
 }

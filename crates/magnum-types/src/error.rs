@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// What went wrong, in the categories Magnum's API distinguishes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ErrorKind {
     /// 400: the request is malformed or asks for something not allowed in this state.
     Invalid,
@@ -41,7 +41,8 @@ impl ErrorKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Serializable, so a conductor's refusal reaches the API over any transport unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub struct MagnumError {
     pub kind: ErrorKind,
     pub message: String,

@@ -7,6 +7,7 @@
 pub mod attrs;
 pub mod cluster;
 pub mod coe;
+pub mod container;
 pub mod context;
 pub mod error;
 pub mod microversion;

@@ -3,6 +3,7 @@
 
 mod certificates;
 mod clusters;
+mod containers;
 mod nodegroups;
 mod nodes;
 mod quotas;
@@ -14,7 +15,7 @@ mod templates;
 use crate::error::{ApiError, ApiResult};
 use crate::views::Vocab;
 use crate::AppState;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use magnum_types::microversion::Version;
 use magnum_types::MagnumError;
@@ -37,7 +38,15 @@ pub(crate) fn all() -> Router<AppState> {
         .route("/v1/clusters/{ident}/actions/resize", post(clusters::resize))
         .route("/v1/clusters/{ident}/actions/upgrade", post(clusters::upgrade))
         .route("/v1/clusters/{ident}/nodegroups", get(nodegroups::list))
-        .route("/v1/clusters/{ident}/nodegroups/{ng}", get(nodegroups::show));
+        .route("/v1/clusters/{ident}/nodegroups/{ng}", get(nodegroups::show))
+        .route("/v1/containers", get(|s, c, q| containers::list(s, c, q, false)).post(containers::create))
+        .route("/v1/containers/detail", get(|s, c, q| containers::list(s, c, q, true)))
+        .route("/v1/containers/{ident}", get(containers::show).patch(containers::update).delete(containers::delete))
+        .route("/v1/containers/{ident}/logs", get(containers::logs))
+        .route("/v1/containers/{ident}/execute", put(containers::execute));
+    for action in magnum_types::container::ContainerAction::ALL {
+        r = r.route(&format!("/v1/containers/{{ident}}/{}", action.as_str()), put(move |s, c, p| containers::act(s, c, p, action)));
+    }
     for vocab in [Vocab::Bay, Vocab::Cluster] {
         r = r
             .route(

@@ -245,3 +245,25 @@ pub async fn build_all(docker: &Docker) -> Result<Vec<(String, i64)>, EngineErro
     }
     Ok(out)
 }
+
+/// An image of `engine` as a `docker save` archive, to load into bay nodes (which never pull).
+pub async fn export(engine: &Docker, image: &str) -> Result<bytes::Bytes, EngineError> {
+    let mut archive = Vec::new();
+    let mut stream = engine.export_image(image);
+    while let Some(chunk) = stream.next().await {
+        archive.extend_from_slice(&chunk.map_err(|e| err(&format!("exporting {image}"), e))?);
+    }
+    Ok(archive.into())
+}
+
+/// Loads an archive from [`export`] into `target`; `what` names it in errors.
+pub async fn load(target: &Docker, archive: bytes::Bytes, what: &str) -> Result<(), EngineError> {
+    let mut load = target.import_image(bollard::query_parameters::ImportImageOptions::default(), bollard::body_full(archive), None);
+    while let Some(item) = load.next().await {
+        let info = item.map_err(|e| err(&format!("loading {what}"), e))?;
+        if let Some(e) = info.error_detail.and_then(|d| d.message) {
+            return Err(EngineError(format!("loading {what}: {e}")));
+        }
+    }
+    Ok(())
+}

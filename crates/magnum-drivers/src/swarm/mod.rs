@@ -6,10 +6,13 @@
 //! join; the bay is complete when every node is Ready. Every step checks what exists first, so
 //! repeating create, update or delete after a crash converges instead of duplicating.
 
+mod access;
+mod containers;
 pub mod plan;
 
 use crate::docker::{self, err, EngineError, LABEL_BAY, LABEL_NODE, LABEL_PROJECT, LABEL_ROLE};
 use crate::{Credentials, Driver, DriverError, NodeObservation, Observation, Observed};
+use access::Access;
 use async_trait::async_trait;
 use bollard::models::{
     ContainerCreateBody, HostConfig, NetworkCreateRequest, NodeSpecAvailabilityEnum, PortBinding, SwarmInitRequest, SwarmJoinRequest,
@@ -60,71 +63,6 @@ struct NodeInfo {
     ip: String,
     /// Its Docker API, published on the host's loopback.
     api: String,
-}
-
-/// The conductor's client certificate on disk for the length of one operation (bollard's TLS
-/// connector reads files); removed when dropped.
-struct ClientFiles {
-    dir: std::path::PathBuf,
-}
-
-impl ClientFiles {
-    fn write(creds: &Credentials) -> Result<ClientFiles, EngineError> {
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-        let dir = std::env::temp_dir().join(format!("magnum-client-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(|e| err("creating a directory for client credentials", e))?;
-        for (name, content) in [("ca.pem", &creds.ca.cert_pem), ("cert.pem", &creds.client.cert_pem), ("key.pem", &creds.client.key_pem)] {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(dir.join(name))
-                .map_err(|e| err("writing client credentials", e))?;
-            std::io::Write::write_all(&mut f, content.as_bytes()).map_err(|e| err("writing client credentials", e))?;
-        }
-        Ok(ClientFiles { dir })
-    }
-
-    fn connect(&self, api: &str) -> Result<Docker, EngineError> {
-        Docker::connect_with_ssl(
-            api,
-            &self.dir.join("key.pem"),
-            &self.dir.join("cert.pem"),
-            &self.dir.join("ca.pem"),
-            30,
-            &docker::API_VERSION,
-        )
-        .map_err(|e| err(&format!("TLS connection to {api}"), e))
-    }
-}
-
-impl Drop for ClientFiles {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// How the conductor reaches the nodes of one bay during one operation.
-struct Access<'a> {
-    tls: Option<(&'a Credentials, ClientFiles)>,
-}
-
-impl<'a> Access<'a> {
-    /// TLS bays are reached with the conductor's client certificate; others in the clear.
-    fn for_bay(template: &ClusterTemplate, credentials: Option<&'a Credentials>) -> Result<Access<'a>, EngineError> {
-        match (template.tls_disabled, credentials) {
-            (true, _) => Ok(Access { tls: None }),
-            (false, Some(creds)) => Ok(Access { tls: Some((creds, ClientFiles::write(creds)?)) }),
-            (false, None) => Err(EngineError("this bay has no certificates, so its TLS-protected nodes cannot be reached".into())),
-        }
-    }
-
-    fn connect(&self, api: &str) -> Result<Docker, EngineError> {
-        match &self.tls {
-            Some((_, files)) => files.connect(api),
-            None => docker::connect(api, 30),
-        }
-    }
 }
 
 impl SwarmDriver {
@@ -262,12 +200,7 @@ impl SwarmDriver {
         if engine.inspect_image(WORKLOAD_IMAGE).await.is_err() {
             return Ok(());
         }
-        let mut archive = Vec::new();
-        let mut stream = engine.export_image(WORKLOAD_IMAGE);
-        while let Some(chunk) = stream.next().await {
-            archive.extend_from_slice(&chunk.map_err(|e| err(&format!("exporting {WORKLOAD_IMAGE}"), e))?);
-        }
-        let archive = bytes::Bytes::from(archive);
+        let archive = docker::images::export(engine, WORKLOAD_IMAGE).await?;
         // All nodes load at once: each load takes a few hundred milliseconds of its own dockerd.
         let loads = nodes.iter().map(|node| {
             let archive = archive.clone();
@@ -276,15 +209,7 @@ impl SwarmDriver {
                 if api.inspect_image(WORKLOAD_IMAGE).await.is_ok() {
                     return Ok(());
                 }
-                let mut load =
-                    api.import_image(bollard::query_parameters::ImportImageOptions::default(), bollard::body_full(archive), None);
-                while let Some(item) = load.next().await {
-                    let info = item.map_err(|e| err(&format!("loading {WORKLOAD_IMAGE} into {}", node.spec.name), e))?;
-                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
-                        return Err(EngineError(format!("loading {WORKLOAD_IMAGE} into {}: {e}", node.spec.name)));
-                    }
-                }
-                Ok(())
+                docker::images::load(&api, archive, &format!("{WORKLOAD_IMAGE} into {}", node.spec.name)).await
             }
         });
         futures_util::future::join_all(loads).await.into_iter().collect()
@@ -748,5 +673,9 @@ impl Driver for SwarmDriver {
     async fn delete(&self, cluster: &Cluster) -> Result<(), DriverError> {
         let docker = self.engine().map_err(|e| DriverError(e.0))?;
         docker::remove_owned(&docker, &cluster.uuid.to_string()).await.map_err(|e| DriverError(e.0))
+    }
+
+    fn containers(&self) -> Option<&dyn crate::containers::ContainerDriver> {
+        Some(self)
     }
 }

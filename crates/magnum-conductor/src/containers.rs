@@ -1,0 +1,200 @@
+//! Container operations: calls from the API, carried out on a node of the container's bay
+//! through the bay's driver and recorded in the store; and the status refresh that keeps
+//! stored statuses following the engines (one listing per node, never one call per container).
+//!
+//! A container is recorded only once its engine container exists, so the store never shows
+//! a container no node has; if recording fails, the engine's container is removed again.
+
+use crate::Conductor;
+use magnum_drivers::containers::{Bay, ContainerDriver};
+use magnum_drivers::{Credentials, Driver};
+use magnum_rpc::{CallReply, CallResult, ConductorCall};
+use magnum_types::cluster::Cluster;
+use magnum_types::coe::Coe;
+use magnum_types::container::{Container, ContainerAction, ContainerStatus};
+use magnum_types::template::ClusterTemplate;
+use magnum_types::{ErrorKind, MagnumError, Result};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// A container's bay with everything its driver needs.
+struct BayContext {
+    cluster: Cluster,
+    template: ClusterTemplate,
+    credentials: Option<Credentials>,
+    driver: Arc<dyn Driver>,
+}
+
+impl BayContext {
+    fn bay(&self) -> Bay<'_> {
+        Bay { cluster: &self.cluster, template: &self.template, credentials: self.credentials.as_ref() }
+    }
+
+    fn containers(&self) -> Result<&dyn ContainerDriver> {
+        self.driver.containers().ok_or_else(|| {
+            MagnumError::invalid(format!("The {} driver of bay {} runs no containers.", self.driver.name(), self.cluster.uuid))
+        })
+    }
+}
+
+fn no_container(uuid: Uuid) -> MagnumError {
+    MagnumError::not_found(format!("Container {uuid} could not be found."))
+}
+
+impl Conductor {
+    /// Carries out one call from the API and answers it.
+    pub async fn handle_call(&self, call: ConductorCall) -> CallResult {
+        let output = |output: String, exit_code| CallReply::Output { output, exit_code };
+        match call {
+            ConductorCall::ContainerCreate { container } => {
+                self.container_create(*container).await.map(|c| CallReply::Container { container: Box::new(c) })
+            }
+            ConductorCall::ContainerAction { uuid, action } => {
+                self.container_action(uuid, action).await.map(|c| CallReply::Container { container: Box::new(c) })
+            }
+            ConductorCall::ContainerLogs { uuid } => self.container_logs(uuid).await.map(|o| output(o, None)),
+            ConductorCall::ContainerExec { uuid, command } => {
+                self.container_exec(uuid, &command).await.map(|o| output(o.output, o.exit_code))
+            }
+            ConductorCall::ContainerDelete { uuid } => self.container_delete(uuid).await.map(|()| CallReply::Done),
+        }
+    }
+
+    async fn bay_context(&self, bay: Uuid) -> Result<BayContext> {
+        let cluster =
+            self.store.get_cluster_by_uuid(bay).await?.ok_or_else(|| MagnumError::invalid(format!("Bay {bay} could not be found.")))?;
+        let template = self.store.get_template_by_uuid(cluster.cluster_template_id).await?;
+        let coe = Coe::parse(&template.coe)?;
+        if !coe.is_swarm() {
+            return Err(MagnumError::invalid(format!("Bay {bay} is a {coe} bay; containers run on swarm bays only.")));
+        }
+        let driver = self.drivers.for_coe(coe).ok_or_else(|| {
+            MagnumError::invalid(format!("No driver for COE '{coe}' is enabled in this conductor, so bay {bay} runs no containers."))
+        })?;
+        let credentials = self.credentials(bay).await?;
+        Ok(BayContext { cluster, template, credentials, driver })
+    }
+
+    async fn stored_container(&self, uuid: Uuid) -> Result<(Container, BayContext, String)> {
+        let c = self.store.get_container_by_uuid(uuid).await?.ok_or_else(|| no_container(uuid))?;
+        let ctx = self.bay_context(c.bay_uuid).await?;
+        let host = c.host.clone().ok_or_else(|| MagnumError::conflict(format!("Container {uuid} was never placed on a node.")))?;
+        Ok((c, ctx, host))
+    }
+
+    async fn container_create(&self, mut c: Container) -> Result<Container> {
+        if self.store.get_container_by_uuid(c.uuid).await?.is_some() {
+            return Err(MagnumError::conflict(format!("A container with UUID {} already exists.", c.uuid)));
+        }
+        let ctx = self.bay_context(c.bay_uuid).await?;
+        if !ctx.cluster.status.is_complete() {
+            return Err(MagnumError::invalid(format!(
+                "Bay {} is {}: containers can be created on a bay whose status is CREATE_COMPLETE or UPDATE_COMPLETE.",
+                c.bay_uuid, ctx.cluster.status
+            )));
+        }
+        let driver = ctx.containers()?;
+        let nodes = driver.nodes(ctx.bay()).await?;
+        let reservation = self
+            .placement
+            .choose(c.bay_uuid, &nodes, || self.store.containers_per_host(c.bay_uuid))
+            .await?
+            .ok_or_else(|| MagnumError::unavailable(format!("Bay {} has no running node to place the container on.", c.bay_uuid)))?;
+        let host = reservation.node().to_owned();
+        let state = driver.create(ctx.bay(), &host, &c).await?;
+        c.host = Some(host.clone());
+        c.status = state.status;
+        c.status_reason = state.reason;
+        match self.store.insert_container(&c).await {
+            Ok(recorded) => {
+                tracing::info!(container = %c.uuid, bay = %c.bay_uuid, node = %host, image = %c.image, "container created");
+                Ok(recorded)
+            }
+            Err(e) => {
+                // Nothing half-made stays behind: the engine's container goes too.
+                if let Err(cleanup) = driver.remove(ctx.bay(), &host, &c).await {
+                    tracing::warn!(container = %c.uuid, node = %host, error = %cleanup, "could not remove an unrecorded container");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn container_action(&self, uuid: Uuid, action: ContainerAction) -> Result<Container> {
+        let (mut c, ctx, host) = self.stored_container(uuid).await?;
+        let state = match ctx.containers()?.act(ctx.bay(), &host, &c, action).await {
+            Ok(s) => s,
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                let reason = format!("it is gone from node {host}");
+                self.store.set_container_status(uuid, ContainerStatus::Error, Some(&reason)).await?;
+                return Err(MagnumError::conflict(format!("Cannot {} container {uuid}: {reason}. Delete it.", action.as_str())));
+            }
+            Err(e) => return Err(e),
+        };
+        self.store.set_container_status(uuid, state.status, state.reason.as_deref()).await?;
+        tracing::info!(container = %uuid, action = action.as_str(), status = %state.status, "container action done");
+        c.status = state.status;
+        c.status_reason = state.reason;
+        c.updated_at = Some(magnum_types::time::now());
+        Ok(c)
+    }
+
+    async fn container_logs(&self, uuid: Uuid) -> Result<String> {
+        let (c, ctx, host) = self.stored_container(uuid).await?;
+        ctx.containers()?.logs(ctx.bay(), &host, &c).await
+    }
+
+    async fn container_exec(&self, uuid: Uuid, argv: &[String]) -> Result<magnum_drivers::containers::ExecOutput> {
+        let (c, ctx, host) = self.stored_container(uuid).await?;
+        ctx.containers()?.exec(ctx.bay(), &host, &c, argv).await
+    }
+
+    async fn container_delete(&self, uuid: Uuid) -> Result<()> {
+        let Some(c) = self.store.get_container_by_uuid(uuid).await? else { return Ok(()) };
+        // Without its bay (deleted meanwhile) there is no engine container left to remove.
+        if self.store.get_cluster_by_uuid(c.bay_uuid).await?.is_some() {
+            let ctx = self.bay_context(c.bay_uuid).await?;
+            if let Some(host) = &c.host {
+                ctx.containers()?.remove(ctx.bay(), host, &c).await?;
+            }
+        }
+        self.store.delete_container(uuid).await?;
+        tracing::info!(container = %uuid, "container deleted");
+        Ok(())
+    }
+
+    /// Brings the stored statuses of a bay's containers in line with its nodes' engines. A
+    /// status written meanwhile by an action is newer than this listing and is kept.
+    pub(crate) async fn refresh_containers(
+        &self,
+        cluster: &Cluster,
+        template: &ClusterTemplate,
+        credentials: Option<&Credentials>,
+    ) -> Result<()> {
+        let rows = self.store.bay_containers(cluster.uuid).await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let Some(driver) = Coe::parse(&template.coe).ok().and_then(|coe| self.drivers.for_coe(coe)) else { return Ok(()) };
+        let Some(containers) = driver.containers() else { return Ok(()) };
+        let listing = containers.list(Bay { cluster, template, credentials }).await?;
+        for c in rows {
+            let Some(host) = &c.host else { continue };
+            let (status, reason) = match listing.get(host) {
+                None => (ContainerStatus::Error, Some(format!("its node {host} no longer exists"))),
+                Some(Err(why)) => (ContainerStatus::Unknown, Some(format!("node {host}: {why}"))),
+                Some(Ok(states)) => match states.get(&c.uuid) {
+                    Some(s) => (s.status, s.reason.clone()),
+                    None => (ContainerStatus::Error, Some(format!("it is gone from node {host}"))),
+                },
+            };
+            if (status, &reason) != (c.status, &c.status_reason) {
+                let changed = self.store.set_container_status_if_unchanged(&c, status, reason.as_deref()).await?;
+                if changed {
+                    tracing::info!(container = %c.uuid, was = %c.status, now = %status, reason = ?reason, "container status changed");
+                }
+            }
+        }
+        Ok(())
+    }
+}
