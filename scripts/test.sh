@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this).
-# Starts what the tests need (PostgreSQL 15 on 127.0.0.1, a Docker engine on
+# Starts what the tests need (PostgreSQL 15 and RabbitMQ on 127.0.0.1, a Docker engine on
 # /var/run/docker.sock), then: rustfmt, clippy, every test.
 source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
@@ -8,6 +8,13 @@ cd "$(dirname "$0")/.."
 PG_URL=$(scripts/start-postgres.sh)
 [[ $PG_URL =~ ^postgres://[^[:space:]]+$ ]] || die "start-postgres.sh printed no usable URL: [$PG_URL]"
 export MAGNUM_TEST_ENGINE_TLS_DIR=$(scripts/start-docker.sh)
+AMQP_URL=$(scripts/start-rabbitmq.sh)
+[[ $AMQP_URL =~ ^amqp:// ]] || die "start-rabbitmq.sh printed no usable URL: [$AMQP_URL]"
+export MAGNUM_TEST_AMQP_URL="$AMQP_URL"
+# Queues of earlier runs' tests (each test declares its own).
+rabbitmqctl -n rabbit@localhost -q list_queues name 2>/dev/null | grep -E '^magnum-test-' | while read -r q; do
+  rabbitmqctl -n rabbit@localhost -q delete_queue "$q" >/dev/null 2>&1 || true
+done
 # The real python-magnumclient 3.7.0 (the last with bay-*/baymodel-*), from PyPI, in a venv.
 CLIENTS=target/clients/magnumclient-3.7.0
 if [ ! -x "$CLIENTS/bin/magnum" ]; then

@@ -30,8 +30,9 @@ impl Conductor {
                 }
             };
             // A cluster someone is working on is observed after that work.
+            // One conductor observes a bay at a time: whoever gets its lease.
             self.spawn_unlocked(settled.iter().map(|c| c.uuid), |me, uuid| async move {
-                if let Err(e) = me.observe(uuid).await {
+                if let Some(Err(e)) = me.with_lease(uuid, me.observe(uuid)).await {
                     tracing::debug!(cluster = %uuid, error = %e, "observation failed");
                 }
             });

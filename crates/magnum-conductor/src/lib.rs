@@ -5,11 +5,14 @@
 //! outcome through the one state machine ([`magnum_types::status::finish`]). Commands from the
 //! API trigger it at once; a periodic sweep triggers it for anything a command never reached
 //! (a crash, a restart, a lost message). A driver failure becomes `*_FAILED` with a reason;
-//! nothing is left hanging in progress.
+//! nothing is left hanging in progress. Several conductors may share a store: each bay is
+//! driven by the one holding its lease (`leases.rs`), and a dead conductor's bays are taken
+//! over when its leases expire.
 
 mod containers;
 mod health;
 mod heartbeat;
+mod leases;
 mod locks;
 mod placement;
 mod reconcile;
@@ -43,6 +46,9 @@ pub struct Conductor {
     reported_images: tokio::sync::Mutex<Vec<String>>,
     /// Which node takes each new container.
     placement: placement::Placement,
+    /// This process's name on bay leases: unique per start, so a restarted conductor never
+    /// mistakes its predecessor's leases for its own.
+    holder: String,
 }
 
 /// The running conductor's tasks; dropping it does not stop them, [`Running::stop`] does.
@@ -69,6 +75,7 @@ impl Conductor {
         config: ConductorConfig,
         cipher: Option<Arc<magnum_certs::KeyCipher>>,
     ) -> Arc<Conductor> {
+        let holder = format!("{}/{}", config.host, uuid::Uuid::new_v4().simple());
         Arc::new(Conductor {
             store,
             drivers,
@@ -77,6 +84,7 @@ impl Conductor {
             cipher,
             reported_images: Default::default(),
             placement: Default::default(),
+            holder,
         })
     }
 
@@ -150,8 +158,10 @@ impl Conductor {
         }
     }
 
+    /// Reconciles `uuid` if this conductor gets its lease (else another conductor is on it).
     async fn reconcile_logged(&self, uuid: uuid::Uuid) {
-        if let Err(e) = self.reconcile(uuid).await {
+        let done = self.with_lease(uuid, self.reconcile(uuid)).await;
+        if let Some(Err(e)) = done {
             tracing::warn!(cluster = %uuid, error = %e, "reconcile did not finish; the sweep will retry");
         }
     }

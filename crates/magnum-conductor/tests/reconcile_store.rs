@@ -54,7 +54,7 @@ impl Driver for ScriptedDriver {
 }
 
 fn config() -> ConductorConfig {
-    ConductorConfig { host: "test-conductor".into(), report_interval: 1, service_down_time: 180, periodic_interval: 1, health_interval: 1 }
+    ConductorConfig { host: "test-conductor".into(), report_interval: 1, periodic_interval: 1, health_interval: 1, ..Default::default() }
 }
 
 async fn seed(store: &Store, coe: &str) -> Cluster {

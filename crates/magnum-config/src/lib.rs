@@ -106,6 +106,11 @@ pub struct ConductorConfig {
     pub periodic_interval: u64,
     /// Seconds between health and node observations of settled clusters.
     pub health_interval: u64,
+    /// The message-bus queue conductors consume and APIs publish to (upstream's topic).
+    pub topic: String,
+    /// Seconds a conductor's lease on a bay lasts unless renewed (it renews every third of
+    /// it while working). After a conductor dies, others take its bays over this late.
+    pub lease_ttl: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -174,7 +179,15 @@ impl Default for DatabaseConfig {
 
 impl Default for ConductorConfig {
     fn default() -> Self {
-        ConductorConfig { host: hostname(), report_interval: 10, service_down_time: 180, periodic_interval: 5, health_interval: 5 }
+        ConductorConfig {
+            host: hostname(),
+            report_interval: 10,
+            service_down_time: 180,
+            periodic_interval: 5,
+            health_interval: 5,
+            topic: "magnum-conductor".into(),
+            lease_ttl: 30,
+        }
     }
 }
 

@@ -11,9 +11,12 @@
 //!
 //! Transports:
 //! - [`InProcessBus`]: a channel inside one process (all-in-one mode), casts and calls.
+//! - [`amqp::AmqpRpc`] / [`amqp::serve`]: RabbitMQ, for several api and conductor processes.
 //! - [`StoreSweep`]: no message at all; separate api and conductor processes sharing one
 //!   database rely on the conductor's sweep alone (pickup within its `periodic_interval`).
 //!   It cannot carry calls: they answer 503 saying what to configure.
+
+pub mod amqp;
 
 use async_trait::async_trait;
 use magnum_types::container::{Container, ContainerAction};

@@ -1,5 +1,6 @@
-//! Assembles the services: the all-in-one process (API + conductor + in-process bus), the API
-//! alone, or the conductor alone. The binary (`main.rs`) only parses arguments and calls here;
+//! Assembles the services: the all-in-one process (API + conductor), the API alone, or the
+//! conductor alone; joined by the in-process bus, by RabbitMQ (`transport_url = amqp://...`),
+//! or (api and conductors without a bus) by the shared database alone. The binary (`main.rs`) only parses arguments and calls here;
 //! tests start the same assembly on an ephemeral port.
 
 use anyhow::{bail, Context};
@@ -8,7 +9,8 @@ use magnum_conductor::Conductor;
 use magnum_config::Config;
 use magnum_drivers::swarm::{Limits, SwarmDriver};
 use magnum_drivers::DriverRegistry;
-use magnum_rpc::{ConductorRpc, InProcessBus, StoreSweep};
+use magnum_rpc::amqp::{self, AmqpRpc};
+use magnum_rpc::{ConductorRpc, Delivery, InProcessBus, StoreSweep};
 use magnum_store::Store;
 use magnum_types::coe::Coe;
 use std::net::SocketAddr;
@@ -33,6 +35,8 @@ pub struct Running {
     pub store: Store,
     http: Option<JoinHandle<()>>,
     conductor: Option<magnum_conductor::Running>,
+    /// The conductor's consumer of the message bus.
+    bus: Option<JoinHandle<()>>,
 }
 
 impl Running {
@@ -42,6 +46,9 @@ impl Running {
         }
         if let Some(c) = &self.conductor {
             c.stop();
+        }
+        if let Some(b) = &self.bus {
+            b.abort();
         }
     }
 
@@ -121,28 +128,53 @@ pub async fn start_with_store<F>(mode: Mode, config: Config, store: Store, shutd
 where
     F: std::future::Future + Send + 'static,
 {
-    if let Some(url) = &config.transport_url {
-        bail!(
-            "transport_url {url} is not supported by this build: AMQP arrives with the scale-out work. \
-             Leave transport_url unset (all-in-one uses an in-process bus; separate api and conductor \
-             processes sharing one database coordinate through it)."
-        );
-    }
+    let amqp_url = match &config.transport_url {
+        None => None,
+        Some(url) if url.starts_with("amqp://") => Some(url.clone()),
+        Some(url) => bail!(
+            "transport_url {} is not supported: use amqp://USER:PASSWORD@HOST:PORT/VHOST (RabbitMQ), or leave it unset \
+             (all-in-one then uses an in-process bus, and separate api and conductor processes coordinate through the database).",
+            magnum_types::redact::url(url)
+        ),
+    };
     let drivers = drivers(&config);
     let cipher = Arc::new(load_cipher(&config)?);
-    let (rpc, conductor): (Arc<dyn ConductorRpc>, Option<magnum_conductor::Running>) = match mode {
-        Mode::All => {
-            let (bus, rx) = InProcessBus::new();
-            let conductor = Conductor::with_cipher(store.clone(), drivers, config.conductor.clone(), Some(cipher.clone()));
+    // A conductor listening on the in-process bus (all-in-one), on RabbitMQ, or on nothing but
+    // its sweep of the database.
+    let start_conductor = |commands: Option<tokio::sync::mpsc::UnboundedReceiver<Delivery>>| {
+        let conductor = Conductor::with_cipher(store.clone(), drivers.clone(), config.conductor.clone(), Some(cipher.clone()));
+        async move {
             // Templates are checked against the engine's images: know them before serving.
             conductor.report_images().await;
-            let c = conductor.start(Some(rx));
-            (Arc::new(bus), Some(c))
+            conductor.start(commands)
         }
-        Mode::Api => (Arc::new(StoreSweep), None),
-        Mode::Conductor => {
-            let c = Conductor::with_cipher(store.clone(), drivers, config.conductor.clone(), Some(cipher.clone())).start(None);
-            return Ok(Running { addr: None, store, http: None, conductor: Some(c) });
+    };
+    let consume = |url: &str| {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let name = format!("magnum-conductor@{}", config.conductor.host);
+        (tokio::spawn(amqp::serve(url.to_owned(), config.conductor.topic.clone(), name, tx)), rx)
+    };
+    let (rpc, conductor, bus): (Arc<dyn ConductorRpc>, _, _) = match (mode, &amqp_url) {
+        (Mode::All, None) => {
+            let (bus, rx) = InProcessBus::new();
+            (Arc::new(bus), Some(start_conductor(Some(rx)).await), None)
+        }
+        (Mode::All, Some(url)) => {
+            let (bus, rx) = consume(url);
+            (AmqpRpc::new(url, &config.conductor.topic), Some(start_conductor(Some(rx)).await), Some(bus))
+        }
+        (Mode::Api, None) => (Arc::new(StoreSweep), None, None),
+        (Mode::Api, Some(url)) => (AmqpRpc::new(url, &config.conductor.topic), None, None),
+        (Mode::Conductor, url) => {
+            let (bus, rx) = match url {
+                Some(url) => {
+                    let (bus, rx) = consume(url);
+                    (Some(bus), Some(rx))
+                }
+                None => (None, None),
+            };
+            let c = start_conductor(rx).await;
+            return Ok(Running { addr: None, store, http: None, conductor: Some(c), bus });
         }
     };
     tracing::info!(transport = rpc.transport(), "conductor transport");
@@ -160,5 +192,5 @@ where
         }
     });
     tracing::info!(%addr, ?mode, "magnum API listening");
-    Ok(Running { addr: Some(addr), store, http: Some(http), conductor })
+    Ok(Running { addr: Some(addr), store, http: Some(http), conductor, bus })
 }

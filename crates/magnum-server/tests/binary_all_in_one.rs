@@ -82,9 +82,9 @@ fn bad_configuration_is_refused_with_a_reason() {
     let dir = std::env::temp_dir().join(format!("magnum-bin-{}", uuid::Uuid::new_v4().simple()));
     let (ok, err) = run(
         &["--data-dir", dir.to_str().expect("utf8"), "--bind", "127.0.0.1:0", "all"],
-        &[("MAGNUM_TRANSPORT_URL", "amqp://guest:guest@127.0.0.1:5672/")],
+        &[("MAGNUM_TRANSPORT_URL", "kafka://user:secret@127.0.0.1:9092/")],
     );
-    assert!(!ok && err.contains("transport_url"), "{err}");
+    assert!(!ok && err.contains("transport_url kafka://user:***@127.0.0.1:9092/ is not supported: use amqp://"), "{err}");
     let (ok, err) = run(&["all"], &[("MAGNUM_DATABASE__CONNECTION", "mysql://x")]);
     assert!(!ok && err.contains("Unsupported database URL"), "{err}");
     let (ok, err) = run(&["--help"], &[]);

@@ -22,6 +22,7 @@ mod certificates;
 mod clusters;
 mod containers;
 mod error;
+mod leases;
 mod migrate;
 mod nodes;
 mod page;
@@ -134,14 +135,5 @@ fn ensure_sqlite_dir(url: &str) -> Result<()> {
 
 /// A URL with its password hidden, for messages and logs.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
+    magnum_types::redact::url(url)
 }

@@ -6,12 +6,13 @@ use crate::{Backend, Store};
 use magnum_types::Result;
 use sqlx::Row;
 
-const MIGRATIONS: [(i64, &str, &str); 5] = [
+const MIGRATIONS: [(i64, &str, &str); 6] = [
     (1, "initial", include_str!("../migrations/0001_initial.sql")),
     (2, "certificates", include_str!("../migrations/0002_certificates.sql")),
     (3, "nodes", include_str!("../migrations/0003_nodes.sql")),
     (4, "engine_images", include_str!("../migrations/0004_engine_images.sql")),
     (5, "containers", include_str!("../migrations/0005_containers.sql")),
+    (6, "cluster_leases", include_str!("../migrations/0006_cluster_leases.sql")),
 ];
 
 /// An arbitrary constant naming our migration lock.

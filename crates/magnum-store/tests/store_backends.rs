@@ -43,6 +43,7 @@ both_backends!(
     quotas,
     concurrent_creates_respect_quota,
     containers_recorded_renamed_refreshed_and_cascaded,
+    leases_are_exclusive_until_they_expire,
 );
 
 fn template(project: &str, body: serde_json::Value) -> ClusterTemplate {
@@ -339,4 +340,41 @@ async fn containers_recorded_renamed_refreshed_and_cascaded(store: &Store) {
     assert!(!store.delete_container(a.uuid).await.expect("repeat delete is harmless"));
     assert!(store.delete_cluster(bay.uuid).await.expect("delete bay"));
     assert!(store.bay_containers(bay.uuid).await.expect("list").is_empty(), "containers go with their bay");
+}
+
+async fn leases_are_exclusive_until_they_expire(store: &Store) {
+    use std::time::Duration;
+    let t = store.create_template(&template("p1", json!({"coe": "swarm", "image_id": "i"}))).await.expect("create");
+    let (bay, ngs) = cluster(&t, "bay");
+    let bay = store.create_cluster(&bay, &ngs, 10).await.expect("bay");
+    let long = Duration::from_secs(60);
+    assert!(store.acquire_lease(bay.uuid, "a", long).await.expect("acquire"), "free: taken");
+    assert!(!store.acquire_lease(bay.uuid, "b", long).await.expect("acquire"), "held by a live holder");
+    assert!(store.acquire_lease(bay.uuid, "a", long).await.expect("acquire"), "the holder may take it again");
+    assert!(store.renew_lease(bay.uuid, "a", Duration::ZERO).await.expect("renew"), "renewed (to expire now)");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(store.acquire_lease(bay.uuid, "b", long).await.expect("acquire"), "expired: taken over");
+    assert_eq!(store.lease_holder(bay.uuid).await.expect("holder").as_deref(), Some("b"));
+    assert!(!store.renew_lease(bay.uuid, "a", long).await.expect("renew"), "the old holder learns it lost the lease");
+    store.release_lease(bay.uuid, "a").await.expect("release by a non-holder does nothing");
+    assert_eq!(store.lease_holder(bay.uuid).await.expect("holder").as_deref(), Some("b"));
+    store.release_lease(bay.uuid, "b").await.expect("release");
+    assert!(store.acquire_lease(bay.uuid, "c", long).await.expect("acquire"), "released: free again");
+    // Racing conductors: exactly one wins.
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.acquire_lease(bay.uuid, &format!("r{i}"), long).await.expect("acquire") })
+        })
+        .collect();
+    store.release_lease(bay.uuid, "c").await.expect("release");
+    let mut winners = 0;
+    for r in racers {
+        winners += r.await.expect("task") as usize;
+    }
+    assert!(winners <= 1, "{winners} conductors hold one lease");
+    assert!(store.delete_cluster(bay.uuid).await.expect("delete"));
+    assert_eq!(store.lease_holder(bay.uuid).await.expect("holder"), None, "leases go with their bay");
+    let (gone, _) = cluster(&t, "gone");
+    assert!(!store.acquire_lease(gone.uuid, "a", long).await.expect("no cluster, no lease"));
 }

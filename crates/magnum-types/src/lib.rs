@@ -18,6 +18,7 @@ pub mod nodegroup;
 pub mod pagination;
 pub mod patch;
 pub mod quota;
+pub mod redact;
 pub mod status;
 pub mod template;
 pub mod time;

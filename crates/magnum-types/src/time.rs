@@ -9,6 +9,13 @@ pub fn now() -> Timestamp {
     Utc::now()
 }
 
+/// `d` from now (leases, deadlines).
+pub fn after(d: std::time::Duration) -> Timestamp {
+    let t = now();
+    let d = chrono::Duration::from_std(d).unwrap_or(chrono::Duration::days(365));
+    t.checked_add_signed(d).unwrap_or(t)
+}
+
 /// The stored form: fixed width, so text order is time order.
 pub fn to_storage(t: &Timestamp) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, false)
