@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 PG_URL=$(scripts/start-postgres.sh)
 [[ $PG_URL =~ ^postgres://[^[:space:]]+$ ]] || die "start-postgres.sh printed no usable URL: [$PG_URL]"
+# A second cluster, which the fault tests stop and start under a running API.
+export MAGNUM_TEST_FAULT_POSTGRES_URL=$(scripts/start-postgres.sh faults)
 export MAGNUM_TEST_ENGINE_TLS_DIR=$(scripts/start-docker.sh)
 AMQP_URL=$(scripts/start-rabbitmq.sh)
 [[ $AMQP_URL =~ ^amqp:// ]] || die "start-rabbitmq.sh printed no usable URL: [$AMQP_URL]"

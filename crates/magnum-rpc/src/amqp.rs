@@ -33,6 +33,8 @@ use tokio::sync::{mpsc, oneshot};
 const PREFETCH: u16 = 64;
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How long a request waits for the broker to confirm a cast before leaving it to the retry queue.
+const CAST_WAIT: Duration = Duration::from_millis(1500);
 
 /// What travels in a message body.
 #[derive(Debug, Serialize, Deserialize)]
@@ -179,11 +181,16 @@ fn persistent() -> BasicProperties {
 #[async_trait]
 impl ConductorRpc for AmqpRpc {
     async fn cast(&self, command: ConductorCommand) -> Result<(), RpcError> {
-        if let Err(e) = self.publish(&Wire::Cast { command: command.clone() }, persistent()).await {
-            tracing::warn!(?command, error = %e, "message bus unavailable; the command will be sent when it is back");
-            self.retry.send(command).map_err(|_| RpcError::Closed)?;
-        }
-        Ok(())
+        // A broker that is going away can hold a publish for long: the request does not wait
+        // for it (a command that arrives twice is harmless; one that never does is not).
+        let sent = tokio::time::timeout(CAST_WAIT, self.publish(&Wire::Cast { command: command.clone() }, persistent())).await;
+        let failure = match sent {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => e,
+            Err(_) => format!("no confirm from the message bus within {} ms", CAST_WAIT.as_millis()),
+        };
+        tracing::warn!(?command, error = %failure, "message bus unavailable; the command will be sent when it is back");
+        self.retry.send(command).map_err(|_| RpcError::Closed)
     }
 
     async fn call(&self, call: ConductorCall, timeout: Duration) -> CallResult {

@@ -77,15 +77,29 @@ pub fn load_cipher(config: &Config) -> anyhow::Result<magnum_certs::KeyCipher> {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             }
+            // Written aside, then linked into place: processes starting together (an api and
+            // conductors sharing a data directory) never read a half-written key, and all end
+            // up with the one that was linked first.
+            let aside = path.with_extension(format!("new-{}", std::process::id()));
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
-                .create_new(true)
+                .create(true)
+                .truncate(true)
                 .mode(0o600)
-                .open(&path)
-                .with_context(|| format!("creating the certificate key file {}", path.display()))?;
+                .open(&aside)
+                .with_context(|| format!("creating the certificate key file {}", aside.display()))?;
             f.write_all(&key)?;
-            tracing::info!(path = %path.display(), "created the certificate encryption key");
-            key
+            f.sync_all()?;
+            let linked = std::fs::hard_link(&aside, &path);
+            let _ = std::fs::remove_file(&aside);
+            match linked {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), "created the certificate encryption key");
+                    key
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return load_cipher(config),
+                Err(e) => return Err(e).with_context(|| format!("creating the certificate key file {}", path.display())),
+            }
         }
         Err(e) => return Err(e).with_context(|| format!("reading the certificate key file {}", path.display())),
     };
