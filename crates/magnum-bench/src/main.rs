@@ -8,6 +8,7 @@
 
 mod bays;
 mod containers;
+mod scale_out;
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -159,7 +160,7 @@ async fn seed(c: &Client, n: usize) -> anyhow::Result<(Vec<String>, f64)> {
     Ok((uuids, rate))
 }
 
-struct Figures {
+pub(crate) struct Figures {
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -197,7 +198,7 @@ async fn measure(c: &Client, clients: usize, seconds: u64, paths: std::sync::Arc
     Figures { rps: all.len() as f64 / seconds as f64, p50_ms: pct(0.50), p99_ms: pct(0.99), errors }
 }
 
-async fn fresh_postgres(admin_url: &str) -> anyhow::Result<(String, String)> {
+pub(crate) async fn fresh_postgres(admin_url: &str) -> anyhow::Result<(String, String)> {
     sqlx::any::install_default_drivers();
     let name = format!("magnum_bench_{}", uuid::Uuid::new_v4().simple());
     let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(admin_url).await.context("connecting to PostgreSQL")?;
@@ -207,7 +208,7 @@ async fn fresh_postgres(admin_url: &str) -> anyhow::Result<(String, String)> {
     Ok((format!("{base}/{name}"), name))
 }
 
-async fn drop_postgres(admin_url: &str, name: &str) {
+pub(crate) async fn drop_postgres(admin_url: &str, name: &str) {
     if let Ok(pool) = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(admin_url).await {
         let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&pool).await;
         pool.close().await;
@@ -216,7 +217,7 @@ async fn drop_postgres(admin_url: &str, name: &str) {
 
 /// Refreshes PostgreSQL's planner statistics, as autovacuum does within a minute of a bulk
 /// load, so the figures show the steady state rather than the first minute after seeding.
-async fn analyze(url: &str) -> anyhow::Result<()> {
+pub(crate) async fn analyze(url: &str) -> anyhow::Result<()> {
     let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(url).await?;
     sqlx::query("ANALYZE").execute(&pool).await?;
     pool.close().await;
@@ -288,8 +289,9 @@ async fn main() -> anyhow::Result<()> {
     match args.suite.as_str() {
         "bays" => return bays::run(&args, &binary).await,
         "containers" => return containers::run(&args, &binary).await,
+        "scale-out" => return scale_out::run(&args, &binary).await,
         "api" => {}
-        other => bail!("unknown benchmark {other}: use api, bays or containers"),
+        other => bail!("unknown benchmark {other}: use api, bays, containers or scale-out"),
     }
     println!(
         "# magnum-bench api: {} bays, {} clients, {} s per scenario, {} CPUs",

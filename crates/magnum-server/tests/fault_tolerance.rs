@@ -78,6 +78,14 @@ async fn docker_amqp_postgres_conductor_killed_mid_create_another_finishes_the_b
     let shown = api.get(&format!("/v1/clusters/{bay}")).await.expect("http").body;
     assert_eq!(shown["node_addresses"].as_array().map(Vec::len), Some(2), "{shown}");
 
+    // Container calls travel the bus too, answered by whichever conductor takes them.
+    let spec = json!({"name": "probe", "image": images::WORKLOAD_IMAGE, "command": "sleep 600", "bay_uuid": bay});
+    let r = api.post("/v1/containers", &spec).await.expect("http");
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(api.put("/v1/containers/probe/start", None).await.expect("http").body["status"], json!("Running"));
+    let r = api.put("/v1/containers/probe/execute?command=echo%20over%20amqp", None).await.expect("http");
+    assert_eq!((r.status, r.body["output"].clone()), (200, json!("over amqp\n")), "{}", r.text);
+
     assert_eq!(api.delete(&format!("/v1/clusters/{bay}")).await.expect("http").status, 204);
     let t0 = Instant::now();
     while status_of(&api, &bay).await != "GONE" {
