@@ -16,6 +16,7 @@ use magnum_client::Client;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -167,25 +168,40 @@ pub(crate) struct Figures {
     errors: usize,
 }
 
-async fn measure(c: &Client, clients: usize, seconds: u64, paths: std::sync::Arc<Vec<String>>) -> Figures {
+pub(crate) enum Op {
+    Get(Arc<Vec<String>>),
+    CreateTemplate,
+}
+
+/// `clients` concurrent clients, client k on `apis[k mod len]`, for `seconds`.
+pub(crate) async fn measure(apis: &[Client], clients: usize, seconds: u64, op: Arc<Op>) -> Figures {
     let deadline = Instant::now() + Duration::from_secs(seconds);
-    let mut tasks = vec![];
-    for k in 0..clients {
-        let c = c.clone();
-        let paths = paths.clone();
-        tasks.push(tokio::spawn(async move {
-            let (mut lat, mut errors, mut i) = (Vec::new(), 0usize, k);
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                match c.get(&paths[i % paths.len()]).await {
-                    Ok(r) if r.status == 200 => lat.push(t.elapsed().as_secs_f64() * 1e3),
-                    _ => errors += 1,
+    let tasks: Vec<_> = (0..clients)
+        .map(|k| {
+            let c = apis[k % apis.len()].clone();
+            let op = op.clone();
+            tokio::spawn(async move {
+                let (mut lat, mut errors, mut i) = (Vec::new(), 0usize, k);
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let ok = match op.as_ref() {
+                        Op::Get(paths) => c.get(&paths[i % paths.len()]).await.is_ok_and(|r| r.status == 200),
+                        Op::CreateTemplate => c
+                            .post("/v1/clustertemplates", &json!({"name": format!("t-{k}-{i}"), "coe": "kubernetes", "image_id": "img"}))
+                            .await
+                            .is_ok_and(|r| r.status == 201),
+                    };
+                    if ok {
+                        lat.push(t.elapsed().as_secs_f64() * 1e3);
+                    } else {
+                        errors += 1;
+                    }
+                    i += clients;
                 }
-                i += clients;
-            }
-            (lat, errors)
-        }));
-    }
+                (lat, errors)
+            })
+        })
+        .collect();
     let (mut all, mut errors) = (Vec::new(), 0);
     for t in tasks {
         if let Ok((lat, e)) = t.await {
@@ -244,7 +260,8 @@ async fn run_backend(args: &Args, binary: &Path, label: &str, database: Option<&
         ("show /v1/bays/{uuid}", uuids.iter().map(|u| format!("/v1/bays/{u}")).collect()),
     ];
     for (name, paths) in scenarios {
-        let f = measure(c, args.clients, args.seconds, std::sync::Arc::new(paths)).await;
+        let f =
+            measure(std::slice::from_ref(c), args.clients, args.seconds, std::sync::Arc::new(Op::Get(std::sync::Arc::new(paths)))).await;
         println!("| {name} | {} | {:.0} | {:.2} | {:.2} | {} |", args.clients, f.rps, f.p50_ms, f.p99_ms, f.errors);
     }
     println!("server memory after the runs (RSS): {:.1} MiB", rss_mib(server.child.id()));

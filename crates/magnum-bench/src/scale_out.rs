@@ -9,7 +9,7 @@
 //! 3. `--parallel` real swarm bays (1 manager + 1 worker, TLS) at once through both APIs:
 //!    bays per minute to CREATE_COMPLETE.
 
-use crate::{analyze, drop_postgres, fresh_postgres, median, Args, Figures};
+use crate::{analyze, drop_postgres, fresh_postgres, measure, median, Args, Op};
 use anyhow::{bail, Context};
 use magnum_client::Client;
 use serde_json::json;
@@ -84,52 +84,6 @@ async fn deploy(binary: &Path, db: &str, amqp: &str) -> anyhow::Result<Deploymen
         d.apis.push(c);
     }
     Ok(d)
-}
-
-enum Op {
-    Get(Arc<Vec<String>>),
-    CreateTemplate,
-}
-
-/// `clients` concurrent clients, client k on API k mod 2, for `seconds`.
-async fn measure(apis: &[Client], clients: usize, seconds: u64, op: Arc<Op>) -> Figures {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let tasks: Vec<_> = (0..clients)
-        .map(|k| {
-            let c = apis[k % apis.len()].clone();
-            let op = op.clone();
-            tokio::spawn(async move {
-                let (mut lat, mut errors, mut i) = (Vec::new(), 0usize, k);
-                while Instant::now() < deadline {
-                    let t = Instant::now();
-                    let ok = match op.as_ref() {
-                        Op::Get(paths) => c.get(&paths[i % paths.len()]).await.is_ok_and(|r| r.status == 200),
-                        Op::CreateTemplate => c
-                            .post("/v1/clustertemplates", &json!({"name": format!("t-{k}-{i}"), "coe": "kubernetes", "image_id": "img"}))
-                            .await
-                            .is_ok_and(|r| r.status == 201),
-                    };
-                    if ok {
-                        lat.push(t.elapsed().as_secs_f64() * 1e3);
-                    } else {
-                        errors += 1;
-                    }
-                    i += clients;
-                }
-                (lat, errors)
-            })
-        })
-        .collect();
-    let (mut all, mut errors) = (Vec::new(), 0);
-    for t in tasks {
-        if let Ok((lat, e)) = t.await {
-            all.extend(lat);
-            errors += e;
-        }
-    }
-    all.sort_by(f64::total_cmp);
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(f64::NAN);
-    Figures { rps: all.len() as f64 / seconds as f64, p50_ms: pct(0.50), p99_ms: pct(0.99), errors }
 }
 
 /// Creates `n` bays of `template` through both APIs with `clients` concurrent clients.

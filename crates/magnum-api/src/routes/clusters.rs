@@ -64,13 +64,7 @@ fn accepted(uuid: uuid::Uuid) -> axum::response::Response {
 pub(crate) async fn list(State(s): State<AppState>, caller: Caller, RawQuery(q): RawQuery, vocab: Vocab, detail: bool) -> ApiResult {
     let q = input::query(q.as_deref())?;
     let rule = vocab.cluster_rule(if detail { "detail" } else { "get_all" });
-    policy::enforce(&rule, &caller.ctx, &caller.ctx.project_id)?;
-    let scope = if input::all_projects(&q)? {
-        policy::enforce(&format!("{rule}_all_projects"), &caller.ctx, &caller.ctx.project_id)?;
-        ClusterScope::all()
-    } else {
-        ClusterScope::project(&caller.ctx.project_id)
-    };
+    let scope = super::list_scope(&caller, &q, &rule)?;
     let mut sortable = cluster::SORT_KEYS.to_vec();
     if vocab == Vocab::Bay {
         sortable.push("baymodel_id");
@@ -84,11 +78,7 @@ pub(crate) async fn list(State(s): State<AppState>, caller: Caller, RawQuery(q):
     let next = links::next(&caller.base, &path, &page, items.len(), items.last().map(|c| c.uuid.to_string()));
     let level = || if detail { Level::Detail } else { Level::Summary };
     let rendered: Vec<Value> = items.iter().map(|c| views::cluster(c, vocab, level(), &caller.base)).collect();
-    let mut body = json!({ vocab.clusters(): rendered });
-    if let Some(n) = next {
-        body["next"] = Value::String(n);
-    }
-    Ok(json_response(StatusCode::OK, &body))
+    Ok(super::collection(vocab.clusters(), rendered, next))
 }
 
 pub(crate) async fn show(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>, vocab: Vocab) -> ApiResult {

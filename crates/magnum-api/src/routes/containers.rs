@@ -53,13 +53,7 @@ fn unexpected(reply: CallReply) -> MagnumError {
 pub(crate) async fn list(State(s): State<AppState>, caller: Caller, RawQuery(q): RawQuery, detail: bool) -> ApiResult {
     let q = input::query(q.as_deref())?;
     let rule = if detail { "container:detail" } else { "container:get_all" };
-    policy::enforce(rule, &caller.ctx, &caller.ctx.project_id)?;
-    let scope = if input::all_projects(&q)? {
-        policy::enforce(&format!("{rule}_all_projects"), &caller.ctx, &caller.ctx.project_id)?;
-        ClusterScope::all()
-    } else {
-        ClusterScope::project(&caller.ctx.project_id)
-    };
+    let scope = super::list_scope(&caller, &q, rule)?;
     // `bay_ident` (what the 2015 client sends) or `bay_uuid` narrows the list to one bay.
     let bay = match q.get("bay_ident").or_else(|| q.get("bay_uuid")) {
         Some(ident) => Some(s.store.get_cluster(&scope, ident).await?.uuid),
@@ -69,11 +63,7 @@ pub(crate) async fn list(State(s): State<AppState>, caller: Caller, RawQuery(q):
     let items = s.store.list_containers(&scope, bay, &page).await?;
     let path = if detail { "containers/detail" } else { "containers" };
     let next = links::next(&caller.base, path, &page, items.len(), items.last().map(|c| c.uuid.to_string()));
-    let mut body = json!({"containers": items.iter().map(|c| view(c, !detail, &caller.base)).collect::<Vec<_>>()});
-    if let Some(n) = next {
-        body["next"] = Value::String(n);
-    }
-    Ok(json_response(StatusCode::OK, &body))
+    Ok(super::collection("containers", items.iter().map(|c| view(c, !detail, &caller.base)).collect(), next))
 }
 
 pub(crate) async fn show(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>) -> ApiResult {

@@ -75,6 +75,32 @@ pub(crate) fn all() -> Router<AppState> {
     r
 }
 
+/// The scope of a list: the caller's project after `rule`, or every project with
+/// `all_projects`/`all_tenants` (which needs `<rule>_all_projects`).
+pub(crate) fn list_scope(
+    caller: &crate::caller::Caller,
+    q: &std::collections::HashMap<String, String>,
+    rule: &str,
+) -> ApiResult<magnum_store::ClusterScope> {
+    crate::policy::enforce(rule, &caller.ctx, &caller.ctx.project_id)?;
+    if crate::input::all_projects(q)? {
+        crate::policy::enforce(&format!("{rule}_all_projects"), &caller.ctx, &caller.ctx.project_id)?;
+        Ok(magnum_store::ClusterScope::all())
+    } else {
+        Ok(magnum_store::ClusterScope::project(&caller.ctx.project_id))
+    }
+}
+
+/// A collection body, `{"<key>": [...], "next": <url>}` (`next` only when there may be more).
+pub(crate) fn collection(key: &str, items: Vec<serde_json::Value>, next: Option<String>) -> axum::response::Response {
+    let mut body = serde_json::Map::new();
+    body.insert(key.to_owned(), serde_json::Value::Array(items));
+    if let Some(n) = next {
+        body.insert("next".into(), serde_json::Value::String(n));
+    }
+    crate::envelope::json_response(http::StatusCode::OK, &serde_json::Value::Object(body))
+}
+
 pub(crate) async fn not_found() -> ApiError {
     ApiError(MagnumError::not_found("The resource could not be found."))
 }

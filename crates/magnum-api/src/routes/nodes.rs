@@ -7,9 +7,8 @@ use crate::error::ApiResult;
 use crate::{input, links, policy, AppState};
 use axum::extract::{Path, RawQuery, State};
 use http::StatusCode;
-use magnum_store::ClusterScope;
 use magnum_types::node::{self, Node};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const SUMMARY: [&str; 6] = ["uuid", "name", "bay_uuid", "role", "status", "addresses"];
 
@@ -25,13 +24,7 @@ fn view(n: &Node, summary: bool, base: &str) -> Value {
 pub(crate) async fn list(State(s): State<AppState>, caller: Caller, RawQuery(q): RawQuery, detail: bool) -> ApiResult {
     let q = input::query(q.as_deref())?;
     let rule = if detail { "node:detail" } else { "node:get_all" };
-    policy::enforce(rule, &caller.ctx, &caller.ctx.project_id)?;
-    let scope = if input::all_projects(&q)? {
-        policy::enforce(&format!("{rule}_all_projects"), &caller.ctx, &caller.ctx.project_id)?;
-        ClusterScope::all()
-    } else {
-        ClusterScope::project(&caller.ctx.project_id)
-    };
+    let scope = super::list_scope(&caller, &q, rule)?;
     // `bay_ident` (the 2015 name) or `cluster_id` narrows the list to one bay.
     let cluster = match q.get("bay_ident").or_else(|| q.get("cluster_id")).or_else(|| q.get("bay_uuid")) {
         Some(ident) => Some(s.store.get_cluster(&scope, ident).await?.uuid),
@@ -41,11 +34,7 @@ pub(crate) async fn list(State(s): State<AppState>, caller: Caller, RawQuery(q):
     let items = s.store.list_nodes(&scope, cluster, &page).await?;
     let path = if detail { "nodes/detail" } else { "nodes" };
     let next = links::next(&caller.base, path, &page, items.len(), items.last().map(|n| n.uuid.to_string()));
-    let mut body = json!({"nodes": items.iter().map(|n| view(n, !detail, &caller.base)).collect::<Vec<_>>()});
-    if let Some(n) = next {
-        body["next"] = Value::String(n);
-    }
-    Ok(json_response(StatusCode::OK, &body))
+    Ok(super::collection("nodes", items.iter().map(|n| view(n, !detail, &caller.base)).collect(), next))
 }
 
 pub(crate) async fn show(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>) -> ApiResult {
