@@ -13,6 +13,8 @@ use magnum_types::microversion::{Negotiated, Version, MIN};
 
 pub struct Caller {
     pub ctx: RequestContext,
+    /// The deployment's policy, which every check of this request uses.
+    pub policy: std::sync::Arc<magnum_policy::Policy>,
     pub version: Version,
     /// `scheme://host[:port]` as the client reached us; links are built from it.
     pub base: String,
@@ -39,6 +41,6 @@ impl FromRequestParts<AppState> for Caller {
         let version = parts.extensions.get::<Negotiated>().map(|n| n.version).unwrap_or(MIN);
         let proto = h("x-forwarded-proto").unwrap_or_else(|| "http".into());
         let host = h("x-forwarded-host").or_else(|| h("host")).unwrap_or_else(|| state.config.api.bind.to_string());
-        Ok(Caller { ctx, version, base: format!("{proto}://{host}") })
+        Ok(Caller { ctx, policy: state.policy.clone(), version, base: format!("{proto}://{host}") })
     }
 }

@@ -38,12 +38,24 @@ pub struct Inner {
     pub flavors: Vec<String>,
     /// Seals and opens the bays' private keys.
     pub cipher: Arc<magnum_certs::KeyCipher>,
+    /// Who may do what (upstream's defaults, or a policy file's overrides).
+    pub policy: Arc<magnum_policy::Policy>,
 }
 
 impl AppState {
     pub fn new(store: Store, rpc: Arc<dyn ConductorRpc>, config: Config, cipher: Arc<magnum_certs::KeyCipher>) -> AppState {
+        Self::with_policy(store, rpc, config, cipher, magnum_policy::Policy::defaults())
+    }
+
+    pub fn with_policy(
+        store: Store,
+        rpc: Arc<dyn ConductorRpc>,
+        config: Config,
+        cipher: Arc<magnum_certs::KeyCipher>,
+        policy: magnum_policy::Policy,
+    ) -> AppState {
         let flavors = config.flavor_names();
-        AppState(Arc::new(Inner { store, rpc, config, flavors, cipher }))
+        AppState(Arc::new(Inner { store, rpc, config, flavors, cipher, policy: Arc::new(policy) }))
     }
 }
 

@@ -33,7 +33,15 @@ pub struct Config {
     pub auth: AuthConfig,
     pub docker: DockerConfig,
     pub certificates: CertificatesConfig,
+    pub policy: PolicyConfig,
     pub flavors: Vec<Flavor>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// An oslo.policy file (YAML or JSON) whose rules override the built-in defaults.
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
@@ -160,6 +168,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             docker: DockerConfig::default(),
             certificates: CertificatesConfig::default(),
+            policy: PolicyConfig::default(),
             flavors: default_flavors(),
         }
     }
@@ -234,8 +243,8 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-const TOP_LEVEL: [&str; 10] =
-    ["data_dir", "transport_url", "api", "database", "conductor", "quotas", "auth", "docker", "certificates", "flavors"];
+const TOP_LEVEL: [&str; 11] =
+    ["data_dir", "transport_url", "api", "database", "conductor", "quotas", "auth", "docker", "certificates", "policy", "flavors"];
 
 impl Config {
     /// Reads `file` (if any), then overlays `MAGNUM_*` pairs from `env`.

@@ -106,6 +106,15 @@ pub fn load_cipher(config: &Config) -> anyhow::Result<magnum_certs::KeyCipher> {
     Ok(magnum_certs::KeyCipher::from_bytes(&key)?)
 }
 
+/// Upstream's default rules, overridden by `[policy] file` when one is configured.
+pub fn load_policy(config: &Config) -> anyhow::Result<magnum_policy::Policy> {
+    let Some(path) = &config.policy.file else { return Ok(magnum_policy::Policy::defaults()) };
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading the policy file {}", path.display()))?;
+    let policy = magnum_policy::Policy::with_overrides(&text).map_err(|e| anyhow::anyhow!("policy file {}: {e}", path.display()))?;
+    tracing::info!(path = %path.display(), "policy rules loaded over the defaults");
+    Ok(policy)
+}
+
 /// The Docker engine of `[docker]`: local socket, or remote TCP with TLS files.
 pub fn engine_access(config: &Config) -> magnum_drivers::docker::EngineAccess {
     let d = &config.docker;
@@ -196,7 +205,8 @@ where
         .await
         .with_context(|| format!("binding the API to {} (is another server running there?)", config.api.bind))?;
     let addr = listener.local_addr()?;
-    let app = magnum_api::router(AppState::new(store.clone(), rpc, config, cipher));
+    let policy = load_policy(&config)?;
+    let app = magnum_api::router(AppState::with_policy(store.clone(), rpc, config, cipher, policy));
     let http = tokio::spawn(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             shutdown.await;

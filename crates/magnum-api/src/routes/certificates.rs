@@ -47,7 +47,7 @@ fn body(c: &Cluster, base: &str, extra: &[(&str, Value)]) -> Value {
 
 pub(crate) async fn show(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>) -> ApiResult {
     let c = s.store.get_cluster(&one_scope(&caller), &ident).await?;
-    policy::enforce("certificate:get", &caller.ctx, &c.project_id)?;
+    policy::enforce_on("certificate:get", &caller, &c.project_id, &c.user_id)?;
     let certs = s.store.get_certificates(c.uuid).await?;
     Ok(json_response(StatusCode::OK, &body(&c, &caller.base, &[("pem", json!(certs.ca_cert))])))
 }
@@ -76,7 +76,7 @@ pub(crate) async fn sign(State(s): State<AppState>, caller: Caller, raw: Bytes) 
         ErrorKind::NotFound => MagnumError::invalid(e.message),
         _ => e,
     })?;
-    policy::enforce("certificate:create", &caller.ctx, &c.project_id)?;
+    policy::enforce_on("certificate:create", &caller, &c.project_id, &c.user_id)?;
     let stored = s.store.get_certificates(c.uuid).await?;
     let ca = CaBundle { cert_pem: stored.ca_cert, key_pem: s.cipher.decrypt(&stored.ca_key)? };
     let pem = magnum_certs::sign_csr(&ca, csr, &SigningRules::default())?;
@@ -86,7 +86,7 @@ pub(crate) async fn sign(State(s): State<AppState>, caller: Caller, raw: Bytes) 
 
 pub(crate) async fn rotate(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>) -> ApiResult {
     let mut c = s.store.get_cluster(&one_scope(&caller), &ident).await?;
-    policy::enforce("certificate:rotate_ca", &caller.ctx, &c.project_id)?;
+    policy::enforce("certificate:rotate_ca", &caller, &c.project_id)?;
     let template = s.store.get_template_by_uuid(c.cluster_template_id).await?;
     if template.tls_disabled {
         return Err(

@@ -32,7 +32,7 @@ pub(crate) fn one_scope(caller: &Caller) -> ClusterScope {
 
 async fn lookup(s: &AppState, caller: &Caller, ident: &str, vocab: Vocab, action: &str) -> ApiResult<Cluster> {
     let c = s.store.get_cluster(&one_scope(caller), ident).await?;
-    policy::enforce(&vocab.cluster_rule(action), &caller.ctx, &c.project_id)?;
+    policy::enforce(&vocab.cluster_rule(action), caller, &c.project_id)?;
     Ok(c)
 }
 
@@ -88,7 +88,7 @@ pub(crate) async fn show(State(s): State<AppState>, caller: Caller, Path(ident):
 }
 
 pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Bytes, vocab: Vocab) -> ApiResult {
-    policy::enforce(&vocab.cluster_rule("create"), &caller.ctx, &caller.ctx.project_id)?;
+    policy::enforce(&vocab.cluster_rule("create"), &caller, &caller.ctx.project_id)?;
     let mut checked = vocab.cluster_schema().check_create(&input::json_body(&body)?)?;
     if vocab == Vocab::Bay {
         cluster::rename_keys(&mut checked, false);

@@ -38,7 +38,7 @@ fn view(c: &Container, summary: bool, base: &str) -> Value {
 
 async fn lookup(s: &AppState, caller: &Caller, ident: &str, action: &str) -> ApiResult<Container> {
     let c = s.store.get_container(&one_scope(caller), ident).await?;
-    policy::enforce(&format!("container:{action}"), &caller.ctx, &c.project_id)?;
+    policy::enforce(&format!("container:{action}"), caller, &c.project_id)?;
     Ok(c)
 }
 
@@ -72,7 +72,7 @@ pub(crate) async fn show(State(s): State<AppState>, caller: Caller, Path(ident):
 }
 
 pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Bytes) -> ApiResult {
-    policy::enforce("container:create", &caller.ctx, &caller.ctx.project_id)?;
+    policy::enforce("container:create", &caller, &caller.ctx.project_id)?;
     let checked = CONTAINER_SCHEMA.check_create(&input::json_body(&body)?)?;
     let bay_ident = checked.get("bay_uuid").and_then(Value::as_str).unwrap_or_default();
     // The bay must be the caller's own; naming a missing one is a bad request, as upstream.

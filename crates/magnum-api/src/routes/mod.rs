@@ -82,9 +82,9 @@ pub(crate) fn list_scope(
     q: &std::collections::HashMap<String, String>,
     rule: &str,
 ) -> ApiResult<magnum_store::ClusterScope> {
-    crate::policy::enforce(rule, &caller.ctx, &caller.ctx.project_id)?;
+    crate::policy::enforce(rule, caller, &caller.ctx.project_id)?;
     if crate::input::all_projects(q)? {
-        crate::policy::enforce(&format!("{rule}_all_projects"), &caller.ctx, &caller.ctx.project_id)?;
+        crate::policy::enforce(&format!("{rule}_all_projects"), caller, &caller.ctx.project_id)?;
         Ok(magnum_store::ClusterScope::all())
     } else {
         Ok(magnum_store::ClusterScope::project(&caller.ctx.project_id))

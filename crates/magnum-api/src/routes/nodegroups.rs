@@ -23,7 +23,7 @@ pub(crate) async fn list(State(s): State<AppState>, caller: Caller, Path(ident):
     require(caller.version, 9, "nodegroups")?;
     let q = input::query(q.as_deref())?;
     let c = s.store.get_cluster(&scope(&caller), &ident).await?;
-    policy::enforce("nodegroup:get_all", &caller.ctx, &c.project_id)?;
+    policy::enforce("nodegroup:get_all", &caller, &c.project_id)?;
     let page = input::page(&q, &nodegroup::SORT_KEYS, s.config.api.max_limit)?;
     let items = match q.get("role").map(String::as_str) {
         // Upstream filters by the given string: an unknown role matches nothing.
@@ -46,7 +46,7 @@ pub(crate) async fn list(State(s): State<AppState>, caller: Caller, Path(ident):
 pub(crate) async fn show(State(s): State<AppState>, caller: Caller, Path((ident, ng)): Path<(String, String)>) -> ApiResult {
     require(caller.version, 9, "nodegroups")?;
     let c = s.store.get_cluster(&scope(&caller), &ident).await?;
-    policy::enforce("nodegroup:get", &caller.ctx, &c.project_id)?;
+    policy::enforce("nodegroup:get", &caller, &c.project_id)?;
     let mut ng = s.store.get_nodegroup(c.uuid, &ng).await?;
     // The addresses of the group's nodes as last observed.
     let all = magnum_types::pagination::PageRequest {

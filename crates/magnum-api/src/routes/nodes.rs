@@ -39,6 +39,6 @@ pub(crate) async fn list(State(s): State<AppState>, caller: Caller, RawQuery(q):
 
 pub(crate) async fn show(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>) -> ApiResult {
     let n = s.store.get_node(&one_scope(&caller), &ident).await?;
-    policy::enforce("node:get", &caller.ctx, &n.project_id)?;
+    policy::enforce("node:get", &caller, &n.project_id)?;
     Ok(json_response(StatusCode::OK, &view(&n, false, &caller.base)))
 }

@@ -28,7 +28,7 @@ fn fields(checked: &Map<String, Value>) -> (String, String, i64) {
 pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Bytes) -> ApiResult {
     let checked = QUOTA_SCHEMA.check_create(&input::json_body(&body)?)?;
     let (project, resource, limit) = fields(&checked);
-    policy::enforce("quota:create", &caller.ctx, &project)?;
+    policy::enforce("quota:create", &caller, &project)?;
     check_resource(&resource)?;
     let q = s.store.create_quota(&project, &resource, limit).await?;
     Ok(json_response(StatusCode::CREATED, &q.to_api()))
@@ -38,9 +38,9 @@ pub(crate) async fn list(State(s): State<AppState>, caller: Caller, RawQuery(raw
     let q = input::query(raw.as_deref())?;
     let all = input::all_projects(&q)? && caller.ctx.is_admin();
     if all {
-        policy::enforce("quota:get_all", &caller.ctx, &caller.ctx.project_id)?;
+        policy::enforce("quota:get_all", &caller, &caller.ctx.project_id)?;
     } else {
-        policy::enforce("quota:get", &caller.ctx, &caller.ctx.project_id)?;
+        policy::enforce("quota:get", &caller, &caller.ctx.project_id)?;
     }
     let limit = match q.get("limit") {
         Some(l) => match l.parse::<i64>() {
@@ -67,7 +67,7 @@ pub(crate) async fn list(State(s): State<AppState>, caller: Caller, RawQuery(raw
 }
 
 pub(crate) async fn show(State(s): State<AppState>, caller: Caller, Path((project, resource)): Path<(String, String)>) -> ApiResult {
-    policy::enforce("quota:get", &caller.ctx, &project)?;
+    policy::enforce("quota:get", &caller, &project)?;
     check_resource(&resource)?;
     let body = match s.store.get_quota(&project, &resource).await? {
         Some(q) => q.to_api(),
@@ -82,7 +82,7 @@ pub(crate) async fn update(
     Path((project, resource)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    policy::enforce("quota:update", &caller.ctx, &project)?;
+    policy::enforce("quota:update", &caller, &project)?;
     let mut given = input::json_body(&body)?;
     // The body is a quota object; path values fill what it leaves out.
     if let Some(obj) = given.as_object_mut() {
@@ -103,7 +103,7 @@ pub(crate) async fn update(
 }
 
 pub(crate) async fn delete(State(s): State<AppState>, caller: Caller, Path((project, resource)): Path<(String, String)>) -> ApiResult {
-    policy::enforce("quota:delete", &caller.ctx, &project)?;
+    policy::enforce("quota:delete", &caller, &project)?;
     s.store.delete_quota(&project, &resource).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }

@@ -16,12 +16,12 @@ pub(crate) async fn get(State(s): State<AppState>, caller: Caller, RawQuery(q): 
     }
     let project = match q.get("project_id").filter(|p| !p.is_empty()) {
         Some(p) => {
-            policy::enforce("stats:get_all", &caller.ctx, p)?;
+            policy::enforce("stats:get_all", &caller, p)?;
             Some(p.clone())
         }
         None if caller.ctx.is_admin() => None,
         None => {
-            policy::enforce("stats:get_all", &caller.ctx, &caller.ctx.project_id)?;
+            policy::enforce("stats:get_all", &caller, &caller.ctx.project_id)?;
             Some(caller.ctx.project_id.clone())
         }
     };

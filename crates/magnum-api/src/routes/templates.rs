@@ -24,10 +24,10 @@ fn read_scope(caller: &Caller, all_projects: bool) -> TemplateScope {
 pub(crate) async fn list(State(s): State<AppState>, caller: Caller, RawQuery(q): RawQuery, vocab: Vocab, detail: bool) -> ApiResult {
     let q = input::query(q.as_deref())?;
     let rule = vocab.template_rule(if detail { "detail" } else { "get_all" });
-    policy::enforce(&rule, &caller.ctx, &caller.ctx.project_id)?;
+    policy::enforce(&rule, &caller, &caller.ctx.project_id)?;
     let all = input::all_projects(&q)?;
     if all {
-        policy::enforce(&format!("{rule}_all_projects"), &caller.ctx, &caller.ctx.project_id)?;
+        policy::enforce(&format!("{rule}_all_projects"), &caller, &caller.ctx.project_id)?;
     }
     let page = input::page(&q, &template::SORT_KEYS, s.config.api.max_limit)?;
     let items = s.store.list_templates(&read_scope(&caller, all), &page).await?;
@@ -44,20 +44,20 @@ pub(crate) async fn list(State(s): State<AppState>, caller: Caller, RawQuery(q):
 pub(crate) async fn show(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>, vocab: Vocab) -> ApiResult {
     let t = s.store.get_template(&read_scope(&caller, caller.ctx.is_admin()), &ident).await?;
     if !t.public {
-        policy::enforce(&vocab.template_rule("get"), &caller.ctx, &t.project_id)?;
+        policy::enforce(&vocab.template_rule("get"), &caller, &t.project_id)?;
     }
     Ok(json_response(StatusCode::OK, &views::template(&t, vocab, false, &caller.base)))
 }
 
 pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Bytes, vocab: Vocab) -> ApiResult {
-    policy::enforce(&vocab.template_rule("create"), &caller.ctx, &caller.ctx.project_id)?;
+    policy::enforce(&vocab.template_rule("create"), &caller, &caller.ctx.project_id)?;
     let checked = vocab.template_schema().check_create(&input::json_body(&body)?)?;
     let who =
         Creator { project_id: &caller.ctx.project_id, user_id: &caller.ctx.user_id, flavors: &s.flavors, now: magnum_types::time::now() };
     let t = ClusterTemplate::from_create(&checked, &who)?;
     check_image(&s, &t).await?;
     if t.public || t.hidden {
-        policy::enforce(&vocab.template_rule("publish"), &caller.ctx, &caller.ctx.project_id)
+        policy::enforce(&vocab.template_rule("publish"), &caller, &caller.ctx.project_id)
             .map_err(|_| MagnumError::forbidden("Not authorized to set public or hidden flag for cluster template."))?;
     }
     let t = s.store.create_template(&t).await?;
@@ -74,7 +74,7 @@ pub(crate) async fn update(State(s): State<AppState>, caller: Caller, Path(ident
     // template that does not exist).
     let ops = patch::parse(&input::json_body(&body)?)?;
     let t = s.store.get_template(&read_scope(&caller, caller.ctx.is_admin()), &ident).await?;
-    policy::enforce(&vocab.template_rule("update"), &caller.ctx, &t.project_id)?;
+    policy::enforce(&vocab.template_rule("update"), &caller, &t.project_id)?;
     let before = t.to_doc();
     let after = patch::apply(&before, &ops, &template::PATCH_RULES)?;
     let changed = patch::changed(&before, &after);
@@ -88,7 +88,7 @@ pub(crate) async fn update(State(s): State<AppState>, caller: Caller, Path(ident
         checked.insert(key.clone(), schema.check_value(attr, &after[key.as_str()])?);
     }
     if changed.iter().any(|c| c == "public" || c == "hidden") {
-        policy::enforce(&vocab.template_rule("publish"), &caller.ctx, &t.project_id)
+        policy::enforce(&vocab.template_rule("publish"), &caller, &t.project_id)
             .map_err(|_| MagnumError::forbidden("Not authorized to set public or hidden flag for cluster template."))?;
     }
     if !changed.is_empty() && !template::change_allowed_while_in_use(&changed) && s.store.template_in_use(t.uuid).await? {
@@ -112,7 +112,7 @@ pub(crate) async fn update(State(s): State<AppState>, caller: Caller, Path(ident
 
 pub(crate) async fn delete(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>, vocab: Vocab) -> ApiResult<Response> {
     let t = s.store.get_template(&read_scope(&caller, caller.ctx.is_admin()), &ident).await?;
-    policy::enforce(&vocab.template_rule("delete"), &caller.ctx, &t.project_id)?;
+    policy::enforce(&vocab.template_rule("delete"), &caller, &t.project_id)?;
     s.store.delete_template(t.uuid).await?;
     tracing::info!(template = %t.uuid, "cluster template deleted");
     Ok(empty(StatusCode::NO_CONTENT))
