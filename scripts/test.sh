@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this).
-# Starts what the tests need (PostgreSQL 15 and RabbitMQ on 127.0.0.1, a Docker engine on
-# /var/run/docker.sock), then: rustfmt, clippy, every test.
+# Starts what the tests need (PostgreSQL 15, RabbitMQ and Keystone on 127.0.0.1, a Docker
+# engine on /var/run/docker.sock), then: rustfmt, clippy, every test.
 source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,9 @@ export MAGNUM_TEST_ENGINE_TLS_DIR=$(scripts/start-docker.sh)
 AMQP_URL=$(scripts/start-rabbitmq.sh)
 [[ $AMQP_URL =~ ^amqp:// ]] || die "start-rabbitmq.sh printed no usable URL: [$AMQP_URL]"
 export MAGNUM_TEST_AMQP_URL="$AMQP_URL"
+# Keystone on 127.0.0.1:5000 with the security suite's projects and users.
+export MAGNUM_TEST_KEYSTONE_URL=$(scripts/start-keystone.sh)
+[[ $MAGNUM_TEST_KEYSTONE_URL =~ ^http:// ]] || die "start-keystone.sh printed no usable URL: [$MAGNUM_TEST_KEYSTONE_URL]"
 # Queues of earlier runs' tests (each test declares its own).
 rabbitmqctl -n rabbit@localhost -q list_queues name 2>/dev/null | grep -E '^magnum-test-' | while read -r q; do
   rabbitmqctl -n rabbit@localhost -q delete_queue "$q" >/dev/null 2>&1 || true

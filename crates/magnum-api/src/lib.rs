@@ -15,6 +15,7 @@ mod caller;
 mod envelope;
 mod error;
 mod input;
+pub mod keystone;
 mod links;
 mod policy;
 mod routes;
@@ -40,22 +41,25 @@ pub struct Inner {
     pub cipher: Arc<magnum_certs::KeyCipher>,
     /// Who may do what (upstream's defaults, or a policy file's overrides).
     pub policy: Arc<magnum_policy::Policy>,
+    /// Token validation when `[auth] strategy = "keystone"` (None: noauth).
+    pub keystone: Option<Arc<keystone::KeystoneAuth>>,
 }
 
 impl AppState {
-    pub fn new(store: Store, rpc: Arc<dyn ConductorRpc>, config: Config, cipher: Arc<magnum_certs::KeyCipher>) -> AppState {
-        Self::with_policy(store, rpc, config, cipher, magnum_policy::Policy::defaults())
-    }
-
-    pub fn with_policy(
+    /// The shared state; refuses an `[auth]` section that cannot work.
+    pub fn new(
         store: Store,
         rpc: Arc<dyn ConductorRpc>,
         config: Config,
         cipher: Arc<magnum_certs::KeyCipher>,
         policy: magnum_policy::Policy,
-    ) -> AppState {
+    ) -> magnum_types::Result<AppState> {
         let flavors = config.flavor_names();
-        AppState(Arc::new(Inner { store, rpc, config, flavors, cipher, policy: Arc::new(policy) }))
+        let keystone = match config.auth.strategy {
+            magnum_config::AuthStrategy::Keystone => Some(Arc::new(keystone::KeystoneAuth::new(&config.auth)?)),
+            magnum_config::AuthStrategy::Noauth => None,
+        };
+        Ok(AppState(Arc::new(Inner { store, rpc, config, flavors, cipher, policy: Arc::new(policy), keystone })))
     }
 }
 
@@ -72,5 +76,7 @@ pub fn router(state: AppState) -> axum::Router {
         .fallback(routes::not_found)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(envelope::panic_response))
         .layer(axum::middleware::from_fn(envelope::envelope))
+        // Outside the envelope, which rebuilds every error response.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), caller::challenge))
         .with_state(state)
 }

@@ -131,9 +131,10 @@ pub struct QuotaConfig {
 #[serde(rename_all = "lowercase")]
 pub enum AuthStrategy {
     /// No token check: the caller is who its headers say (all-in-one default).
-    /// Keystone token validation is the security issue's work; until it lands, `noauth` is
-    /// the only strategy and any other value is refused at start.
     Noauth,
+    /// `X-Auth-Token` validated against Keystone v3 (`[auth] auth_url` and the service's own
+    /// credentials).
+    Keystone,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -146,6 +147,16 @@ pub struct AuthConfig {
     pub noauth_user_id: String,
     /// Noauth: the roles of requests that carry no `X-Roles`.
     pub noauth_roles: Vec<String>,
+    /// Keystone: the identity API, e.g. `http://127.0.0.1:5000/v3`.
+    pub auth_url: Option<String>,
+    /// Keystone: the service user that validates tokens (needs the admin or service role).
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub project_name: String,
+    pub user_domain_id: String,
+    pub project_domain_id: String,
+    /// Keystone: validated tokens kept (until their expiry) to spare Keystone a round trip.
+    pub token_cache_size: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -213,6 +224,13 @@ impl Default for AuthConfig {
             noauth_project_id: "admin".into(),
             noauth_user_id: "admin".into(),
             noauth_roles: vec!["admin".into(), "member".into(), "reader".into()],
+            auth_url: None,
+            username: None,
+            password: None,
+            project_name: "service".into(),
+            user_domain_id: "default".into(),
+            project_domain_id: "default".into(),
+            token_cache_size: 10_000,
         }
     }
 }

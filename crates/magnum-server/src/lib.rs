@@ -206,7 +206,8 @@ where
         .with_context(|| format!("binding the API to {} (is another server running there?)", config.api.bind))?;
     let addr = listener.local_addr()?;
     let policy = load_policy(&config)?;
-    let app = magnum_api::router(AppState::with_policy(store.clone(), rpc, config, cipher, policy));
+    let state = AppState::new(store.clone(), rpc, config, cipher, policy).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let app = magnum_api::router(state);
     let http = tokio::spawn(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             shutdown.await;

@@ -36,6 +36,18 @@ enum Command {
         #[command(subcommand)]
         action: NodeImageAction,
     },
+    /// Registers the container-infra service and its public endpoint in Keystone, with the
+    /// `[auth]` service credentials (idempotent).
+    KeystoneRegister {
+        /// The API's public URL, e.g. http://127.0.0.1:9511/v1
+        #[arg(long)]
+        public_url: String,
+        #[arg(long, default_value = "RegionOne")]
+        region: String,
+        /// The service's name in the catalog.
+        #[arg(long, default_value = "magnum")]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -64,8 +76,14 @@ async fn main() -> anyhow::Result<()> {
         Command::Api => Mode::Api,
         Command::Conductor => Mode::Conductor,
         Command::NodeImage { action: NodeImageAction::Build } => return build_images(&config).await,
+        Command::KeystoneRegister { public_url, region, name } => {
+            let keystone = magnum_api::keystone::KeystoneAuth::new(&config.auth).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let done = keystone.register(&name, &public_url, &region).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{done}");
+            return Ok(());
+        }
     };
-    if mode != Mode::Conductor {
+    if mode != Mode::Conductor && config.auth.strategy == magnum_config::AuthStrategy::Noauth {
         announce_noauth(&config);
     }
     tracing::info!(data_dir = %config.data_dir.display(), database = %magnum_store::redact(&config.database_url()), "starting");

@@ -1,14 +1,13 @@
 //! `GET /` and `GET /v1`: version discovery, no token needed.
 
-use crate::caller::Caller;
+use crate::caller::BaseUrl;
 use crate::envelope::json_response;
 use axum::response::Response;
 use http::StatusCode;
 use magnum_types::microversion::{MAX, MIN};
 use serde_json::{json, Value};
 
-pub(crate) async fn root(caller: Caller) -> Response {
-    let base = &caller.base;
+pub(crate) async fn root(BaseUrl(base): BaseUrl) -> Response {
     json_response(
         StatusCode::OK,
         &json!({
@@ -25,8 +24,7 @@ pub(crate) async fn root(caller: Caller) -> Response {
     )
 }
 
-pub(crate) async fn v1(caller: Caller) -> Response {
-    let base = &caller.base;
+pub(crate) async fn v1(BaseUrl(base): BaseUrl) -> Response {
     let mut doc = serde_json::Map::new();
     doc.insert("id".into(), json!("v1"));
     doc.insert("media_types".into(), json!([{"base": "application/json", "type": "application/vnd.openstack.magnum.v1+json"}]));
@@ -37,8 +35,19 @@ pub(crate) async fn v1(caller: Caller) -> Response {
             {"href": "http://docs.openstack.org/developer/magnum/dev/api-spec-v1.html", "rel": "describedby", "type": "text/html"},
         ]),
     );
-    for coll in ["clustertemplates", "clusters", "baymodels", "bays", "quotas", "certificates", "mservices", "stats", "nodegroups", "nodes"]
-    {
+    for coll in [
+        "clustertemplates",
+        "clusters",
+        "baymodels",
+        "bays",
+        "quotas",
+        "certificates",
+        "mservices",
+        "stats",
+        "nodegroups",
+        "nodes",
+        "containers",
+    ] {
         let links: Value = json!([
             {"href": format!("{base}/v1/{coll}/"), "rel": "self"},
             {"href": format!("{base}/{coll}/"), "rel": "bookmark"},
