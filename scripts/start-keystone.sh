@@ -38,7 +38,10 @@ CONF
 mkdir -p /var/log/keystone /var/lib/keystone && chown -R keystone:keystone /var/log/keystone /var/lib/keystone
 
 answers() { curl -sf "$URL" >/dev/null 2>&1; }
-if ! answers; then
+MARKER=/var/lib/keystone/.magnum-rs-bootstrapped
+if [ ! -f "$MARKER" ]; then
+  # A Keystone the package may have started with its own settings is not ours: replace it.
+  pkill -f keystone-wsgi-public 2>/dev/null || true
   log "preparing Keystone (database, fernet keys, bootstrap)"
   su keystone -s /bin/sh -c "keystone-manage db_sync" >/dev/null
   keystone-manage fernet_setup --keystone-user keystone --keystone-group keystone >/dev/null
@@ -46,6 +49,9 @@ if ! answers; then
   su keystone -s /bin/sh -c "keystone-manage bootstrap --bootstrap-password keystone-admin-test \
     --bootstrap-admin-url $URL/ --bootstrap-public-url $URL/ --bootstrap-internal-url $URL/ \
     --bootstrap-region-id RegionOne" >/dev/null
+  touch "$MARKER"
+fi
+if ! answers; then
   log "starting Keystone on 127.0.0.1:5000"
   nohup uwsgi --plugins python3 --http-socket 127.0.0.1:5000 --wsgi-file /usr/bin/keystone-wsgi-public \
     --master --processes 2 --threads 2 --uid keystone --gid keystone --chdir /var/lib/keystone \

@@ -6,6 +6,7 @@
 //! concurrent clients for `--seconds` on each of: list (limit 50), detail list (limit 50) and
 //! show, printing requests/s and p50/p99 latency. Clients and server share this machine.
 
+mod auth;
 mod bays;
 mod containers;
 mod scale_out;
@@ -307,8 +308,9 @@ async fn main() -> anyhow::Result<()> {
         "bays" => return bays::run(&args, &binary).await,
         "containers" => return containers::run(&args, &binary).await,
         "scale-out" => return scale_out::run(&args, &binary).await,
+        "auth" => return auth::run(&args, &binary).await,
         "api" => {}
-        other => bail!("unknown benchmark {other}: use api, bays, containers or scale-out"),
+        other => bail!("unknown benchmark {other}: use api, bays, containers, scale-out or auth"),
     }
     println!(
         "# magnum-bench api: {} bays, {} clients, {} s per scenario, {} CPUs",
