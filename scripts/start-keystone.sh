@@ -52,10 +52,12 @@ if [ ! -f "$MARKER" ]; then
   touch "$MARKER"
 fi
 if ! answers; then
+  # uwsgi's plain HTTP socket closes connections after each answer; saying so keeps clients
+  # from reusing a closed one.
   log "starting Keystone on 127.0.0.1:5000"
   nohup uwsgi --plugins python3 --http-socket 127.0.0.1:5000 --wsgi-file /usr/bin/keystone-wsgi-public \
     --master --processes 2 --threads 2 --uid keystone --gid keystone --chdir /var/lib/keystone \
-    --die-on-term --buffer-size 65535 >/var/log/magnum-keystone.log 2>&1 3>&- &
+    --die-on-term --buffer-size 65535 --add-header "Connection: close" >/var/log/magnum-keystone.log 2>&1 3>&- &
   for _ in $(seq 1 150); do answers && break; sleep 0.2; done
   answers || die "Keystone did not answer on $URL; see /var/log/magnum-keystone.log and /var/log/keystone/"
 fi

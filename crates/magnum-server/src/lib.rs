@@ -160,6 +160,8 @@ where
             magnum_types::redact::url(url)
         ),
     };
+    // Configuration that cannot work stops the start before anything runs.
+    let policy = load_policy(&config)?;
     let drivers = drivers(&config);
     let cipher = Arc::new(load_cipher(&config)?);
     // A conductor listening on the in-process bus (all-in-one), on RabbitMQ, or on nothing but
@@ -205,7 +207,6 @@ where
         .await
         .with_context(|| format!("binding the API to {} (is another server running there?)", config.api.bind))?;
     let addr = listener.local_addr()?;
-    let policy = load_policy(&config)?;
     let state = AppState::new(store.clone(), rpc, config, cipher, policy).map_err(|e| anyhow::anyhow!("{e}"))?;
     let app = magnum_api::router(state);
     let http = tokio::spawn(async move {

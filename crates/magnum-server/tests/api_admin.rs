@@ -99,3 +99,39 @@ async fn mservices(env: &Env) {
     assert_eq!(s["disabled"], json!(false));
     assert_error(&env.member("p1").get("/v1/mservices").await.expect("http"), 403, "magnum-service:get_all");
 }
+
+/// `[policy] file` overrides the built-in defaults for the rules it names, and only those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_file_overrides_the_defaults() {
+    let dir = std::env::temp_dir().join(format!("magnum-policy-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("policy.yaml");
+    std::fs::write(
+        &file,
+        "# Only admins create templates here; anyone may read stats.\n\"clustertemplate:create\": \"role:admin\"\nstats:get_all: \"@\"\n",
+    )
+    .expect("write");
+    let path = file.clone();
+    let env = Env::start_with(common::Backend::Sqlite, move |c| c.policy.file = Some(path)).await.expect("env");
+    let member = env.member("p1");
+    let r = member.post("/v1/clustertemplates", &json!({"name": "t", "coe": "swarm", "image_id": "i"})).await.expect("http");
+    assert_error(&r, 403, "clustertemplate:create");
+    let r = env.admin.post("/v1/clustertemplates", &json!({"name": "t", "coe": "swarm", "image_id": "i"})).await.expect("http");
+    assert_eq!(r.status, 201, "{}", r.text);
+    let nobody = magnum_client::Client::new(&env.base).as_user("p9", "u9", "guest");
+    assert_eq!(nobody.get("/v1/stats").await.expect("http").status, 200, "overridden to everyone");
+    assert_error(&nobody.get("/v1/clusters").await.expect("http"), 403, "cluster:get_all");
+    env.finish().await;
+
+    // A policy file that does not parse stops the server, naming the rule.
+    std::fs::write(&file, "\"cluster:create\": \"role:admin or\"\n").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_magnum-server"))
+        .args(["--data-dir", dir.to_str().expect("utf8"), "--bind", "127.0.0.1:0", "all"])
+        .env("MAGNUM_POLICY__FILE", &file)
+        .env("MAGNUM_DOCKER__ENABLED", "false")
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("cluster:create"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

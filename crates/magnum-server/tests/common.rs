@@ -70,6 +70,21 @@ impl Env {
     }
 }
 
+/// The URL of a service a test needs, from `var`; None with a loud SKIP when unset, or a panic
+/// when MAGNUM_REQUIRE_SERVICES=1 (scripts/test.sh and CI start every service).
+pub fn service_url(var: &str, test: &str, start_with: &str) -> Option<String> {
+    match std::env::var(var).ok().filter(|u| !u.is_empty()) {
+        Some(u) => Some(u),
+        None if std::env::var("MAGNUM_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("{test}: {var} is not set but MAGNUM_REQUIRE_SERVICES=1: run {start_with}")
+        }
+        None => {
+            eprintln!("\n*** SKIPPED {test}: {var} is unset. Run scripts/test.sh for the full suite. ***\n");
+            None
+        }
+    }
+}
+
 /// Asserts a Magnum error: status, body shape, request id matching the header.
 pub fn assert_error(r: &Reply, status: u16, needle: &str) {
     assert_eq!(r.status, status, "expected {status}, got {}: {}", r.status, r.text);

@@ -15,16 +15,7 @@ pub fn free_port() -> u16 {
 
 /// The broker's URL, or None (with a loud SKIP) when none is configured.
 pub fn amqp_url(test: &str) -> Option<String> {
-    match std::env::var("MAGNUM_TEST_AMQP_URL").ok().filter(|u| !u.is_empty()) {
-        Some(u) => Some(u),
-        None if std::env::var("MAGNUM_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!("{test}: MAGNUM_TEST_AMQP_URL is not set but MAGNUM_REQUIRE_SERVICES=1: run scripts/start-rabbitmq.sh")
-        }
-        None => {
-            eprintln!("\n*** SKIPPED {test}: no RabbitMQ (MAGNUM_TEST_AMQP_URL unset). Run scripts/test.sh for the full suite. ***\n");
-            None
-        }
-    }
+    crate::common::service_url("MAGNUM_TEST_AMQP_URL", test, "scripts/start-rabbitmq.sh")
 }
 
 /// The project's scripts directory (the fault tests restart services through it).
