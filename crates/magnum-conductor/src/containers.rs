@@ -2,8 +2,10 @@
 //! through the bay's driver and recorded in the store; and the status refresh that keeps
 //! stored statuses following the engines (one listing per node, never one call per container).
 //!
-//! A container is recorded only once its engine container exists, so the store never shows
-//! a container no node has; if recording fails, the engine's container is removed again.
+//! A container is recorded (status Unknown, "being created") before its engine container is
+//! made, and its row removed again if the engine refuses: a crash in between leaves a record
+//! the status refresh marks Error and the user can delete, never an engine container that no
+//! record names.
 
 use crate::Conductor;
 use magnum_drivers::containers::{Bay, ContainerDriver};
@@ -36,6 +38,9 @@ impl BayContext {
         })
     }
 }
+
+/// Seconds a container may stay "being created" before the refresh judges it by the engine.
+const CREATE_GRACE_SECS: i64 = 120;
 
 fn no_container(uuid: Uuid) -> MagnumError {
     MagnumError::not_found(format!("Container {uuid} could not be found."))
@@ -101,20 +106,29 @@ impl Conductor {
             .await?
             .ok_or_else(|| MagnumError::unavailable(format!("Bay {} has no running node to place the container on.", c.bay_uuid)))?;
         let host = reservation.node().to_owned();
-        let state = driver.create(ctx.bay(), &host, &c).await?;
+        // Intent first: the row exists (status Unknown, "being created") before the engine's
+        // container does, so a conductor that dies in between leaves a visible, deletable
+        // record rather than an engine container nobody knows of.
         c.host = Some(host.clone());
-        c.status = state.status;
-        c.status_reason = state.reason;
-        match self.store.insert_container(&c).await {
-            Ok(recorded) => {
+        c.status = ContainerStatus::Unknown;
+        c.status_reason = Some(format!("being created on node {host}"));
+        let mut recorded = self.store.insert_container(&c).await?;
+        drop(reservation);
+        match driver.create(ctx.bay(), &host, &c).await {
+            Ok(state) => {
+                self.store.set_container_status(c.uuid, state.status, state.reason.as_deref()).await?;
                 tracing::info!(container = %c.uuid, bay = %c.bay_uuid, node = %host, image = %c.image, "container created");
+                recorded.status = state.status;
+                recorded.status_reason = state.reason;
+                recorded.updated_at = Some(magnum_types::time::now());
                 Ok(recorded)
             }
             Err(e) => {
-                // Nothing half-made stays behind: the engine's container goes too.
+                // The engine refused (or half-made it): nothing stays behind, row or container.
                 if let Err(cleanup) = driver.remove(ctx.bay(), &host, &c).await {
-                    tracing::warn!(container = %c.uuid, node = %host, error = %cleanup, "could not remove an unrecorded container");
+                    tracing::warn!(container = %c.uuid, node = %host, error = %cleanup, "could not remove a failed container");
                 }
+                self.store.delete_container(c.uuid).await?;
                 Err(e)
             }
         }
@@ -180,6 +194,12 @@ impl Conductor {
         let listing = containers.list(Bay { cluster, template, credentials }).await?;
         for c in rows {
             let Some(host) = &c.host else { continue };
+            // A create in flight is not a vanished container (unless it has hung for minutes).
+            let creating =
+                c.status == ContainerStatus::Unknown && c.status_reason.as_deref().is_some_and(|r| r.starts_with("being created"));
+            if creating && (magnum_types::time::now() - c.created_at).num_seconds() < CREATE_GRACE_SECS {
+                continue;
+            }
             let (status, reason) = match listing.get(host) {
                 None => (ContainerStatus::Error, Some(format!("its node {host} no longer exists"))),
                 Some(Err(why)) => (ContainerStatus::Unknown, Some(format!("node {host}: {why}"))),

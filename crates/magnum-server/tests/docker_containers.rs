@@ -197,6 +197,21 @@ async fn docker_containers_on_a_swarm_bay() {
     assert!(on_engine(&node, &uuid).await.is_none(), "the engine's container is gone");
     assert_error(&c.get(&path).await.expect("http"), 404, "could not be found");
 
+    // A create whose conductor died between recording it and the engine: after the grace, the
+    // refresh shows it Error with the reason, and it can be deleted.
+    let checked = magnum_types::container::CONTAINER_SCHEMA
+        .check_create(&json!({"name": "orphan", "image": images::WORKLOAD_IMAGE, "bay_uuid": bay}))
+        .expect("valid");
+    let long_ago = magnum_types::time::now() - chrono::TimeDelta::minutes(5);
+    let mut half = magnum_types::container::Container::from_create(&checked, bay.parse().expect("uuid"), "tenant", "user-tenant", long_ago)
+        .expect("valid");
+    half.host = Some(host.clone());
+    half.status_reason = Some(format!("being created on node {host}"));
+    env.store.insert_container(&half).await.expect("recorded");
+    let shown = wait_container(&c, &format!("/v1/containers/{}", half.uuid), "Error").await;
+    assert!(shown["status_reason"].as_str().is_some_and(|r| r.contains("gone from node")), "{shown}");
+    assert_eq!(c.delete(&format!("/v1/containers/{}", half.uuid)).await.expect("http").status, 204);
+
     // A stopped node: lists still answer from the store at once, and its containers turn
     // Unknown, with the node and the reason, when the conductor next looks.
     engine.stop_container(&host, None::<bollard::query_parameters::StopContainerOptions>).await.expect("stop a worker");
