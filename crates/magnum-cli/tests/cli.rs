@@ -1,0 +1,183 @@
+//! The `magnum` binary as a user runs it, against a real server: outputs checked, exit codes
+//! checked, `--wait` followed to the end. Docker and Keystone variants need those services
+//! (scripts/test.sh starts them).
+
+use serde_json::Value;
+use std::process::Command;
+
+struct Server {
+    base: String,
+    running: magnum_server::Running,
+    store: magnum_store::testing::TestStore,
+}
+
+async fn server(docker: bool, keystone: Option<&str>) -> Server {
+    let store = magnum_store::testing::sqlite().await;
+    let mut config = magnum_config::Config::load(None, Vec::<(String, String)>::new()).expect("config");
+    config.api.bind = "127.0.0.1:0".parse().expect("addr");
+    config.data_dir = std::env::temp_dir().join(format!("magnum-cli-{}", uuid::Uuid::new_v4().simple()));
+    config.conductor.periodic_interval = 1;
+    config.conductor.health_interval = 1;
+    config.conductor.host = "cli-test".into();
+    config.docker.enabled = docker;
+    config.docker.node_timeout = 90;
+    if let Some(url) = keystone {
+        config.auth.strategy = magnum_config::AuthStrategy::Keystone;
+        config.auth.auth_url = Some(url.to_owned());
+        config.auth.username = Some("magnum".into());
+        config.auth.password = Some("magnum-service-test".into());
+    }
+    let running = magnum_server::start_with_store(magnum_server::Mode::All, config, store.store.clone(), std::future::pending::<()>())
+        .await
+        .expect("server");
+    let base = format!("http://{}", running.addr.expect("listening"));
+    Server { base, running, store }
+}
+
+/// Runs `magnum args...` as project p1's member; (exit code, stdout, stderr).
+fn magnum(base: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_magnum"))
+        .args(args)
+        .env_clear()
+        .env("OS_ENDPOINT_OVERRIDE", base)
+        .env("OS_PROJECT_ID", "p1")
+        .env("OS_USER_ID", "u1")
+        .env("OS_ROLES", "member")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run magnum");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn json(out: &str) -> Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_templates_clusters_errors_and_exit_codes() {
+    let s = server(false, None).await;
+    let b = s.base.as_str();
+    let (code, out, err) = magnum(b, &["cluster-template-create", "--name", "k8s", "--coe", "kubernetes", "--image", "img"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("| coe ") && out.contains("kubernetes"), "a field/value table: {out}");
+    let (code, out, _) = magnum(b, &["--format", "json", "cluster-template-list"], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(json(&out)[0]["name"], "k8s");
+
+    // --wait follows the create to its end; a failed cluster is exit 1 with the reason.
+    let (code, _, err) = magnum(b, &["cluster-create", "demo", "--cluster-template", "k8s", "--node-count", "2", "--wait"], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("CREATE_FAILED") && err.contains("No driver for COE 'kubernetes'"), "{err}");
+    assert!(err.contains("Request to create cluster"), "{err}");
+    let (code, out, _) = magnum(b, &["cluster-list"], &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains("| demo ") && out.contains("CREATE_FAILED"), "{out}");
+    let (code, out, _) = magnum(b, &["--format", "json", "cluster-show", "demo"], &[]);
+    assert_eq!((code, json(&out)["node_count"].clone()), (0, Value::from(2)));
+    let (code, out, _) = magnum(b, &["--format", "json", "stats-list"], &[]);
+    assert_eq!((code, json(&out)["clusters"].clone()), (0, Value::from(1)));
+
+    // Errors: Magnum's reason on stderr, exit 1; bad usage, exit 2; policy, exit 1.
+    let (code, _, err) = magnum(b, &["cluster-show", "nope"], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("could not be found") && err.contains("HTTP 404"), "{err}");
+    let (code, _, err) = magnum(b, &["cluster-create"], &[]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = magnum(b, &["service-list"], &[]);
+    assert_eq!(code, 1, "a member may not list services");
+    assert!(err.contains("magnum-service:get_all"), "{err}");
+    let (code, out, _) = magnum(b, &["--format", "json", "service-list"], &[("OS_ROLES", "admin")]);
+    assert_eq!((code, json(&out)[0]["host"].clone()), (0, Value::from("cli-test")));
+
+    let (code, _, err) = magnum(b, &["cluster-delete", "demo", "--wait"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("deleted"), "{err}");
+    let (code, _, _) = magnum(b, &["cluster-template-delete", "k8s"], &[]);
+    assert_eq!(code, 0);
+    s.running.stop();
+    s.store.finish().await;
+}
+
+/// A real swarm bay: --wait shows nodes becoming ready, cluster-config gives the docker CLI
+/// what it needs, resize and delete wait too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_cli_builds_configures_resizes_and_deletes_a_real_bay() {
+    // The node images, built from this host's packages if this is the first test to need them.
+    let engine = magnum_drivers::docker::connect("unix:///var/run/docker.sock", 600).ok();
+    let up = match &engine {
+        Some(d) => magnum_drivers::docker::reachable(d).await,
+        None => false,
+    };
+    if !up {
+        if std::env::var("MAGNUM_REQUIRE_SERVICES").as_deref() == Ok("1") {
+            panic!("no Docker engine but MAGNUM_REQUIRE_SERVICES=1: run scripts/start-docker.sh");
+        }
+        eprintln!("\n*** SKIPPED docker_cli_builds_configures_resizes_and_deletes_a_real_bay: no Docker engine ***\n");
+        return;
+    }
+    let engine = engine.expect("engine");
+    magnum_drivers::docker::images::build_all(&engine).await.expect("build the node and workload images");
+    let s = server(true, None).await;
+    let b = s.base.as_str();
+    let (code, _, err) =
+        magnum(b, &["cluster-template-create", "--name", "swarm", "--coe", "swarm-mode", "--image", "magnum/swarm-node:latest"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) =
+        magnum(b, &["--format", "json", "cluster-create", "bay", "--cluster-template", "swarm", "--node-count", "2", "--wait"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json(&out)["status"], "CREATE_COMPLETE");
+    assert!(err.contains("nodes ready 3/3") || err.contains("CREATE_COMPLETE"), "progress shown: {err}");
+    let dir = std::env::temp_dir().join(format!("magnum-cli-certs-{}", uuid::Uuid::new_v4().simple()));
+    let (code, out, err) = magnum(b, &["cluster-config", "bay", "--dir", dir.to_str().expect("utf8")], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("export DOCKER_HOST=tcp://127.0.0.1:") && out.contains("export DOCKER_TLS_VERIFY=1"), "{out}");
+    let host = out.lines().find_map(|l| l.strip_prefix("export DOCKER_HOST=")).expect("DOCKER_HOST").to_owned();
+    // The docker CLI, configured exactly as printed, lists the swarm's three nodes.
+    let docker = Command::new("docker")
+        .args(["node", "ls", "--format", "{{.Hostname}}"])
+        .env("DOCKER_HOST", &host)
+        .env("DOCKER_CERT_PATH", &dir)
+        .env("DOCKER_TLS_VERIFY", "1")
+        .output()
+        .expect("docker CLI");
+    assert!(docker.status.success(), "{}", String::from_utf8_lossy(&docker.stderr));
+    assert_eq!(String::from_utf8_lossy(&docker.stdout).lines().count(), 3);
+    let key_mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.join("key.pem")).expect("key").permissions());
+    assert_eq!(key_mode & 0o777, 0o600, "the private key is the user's alone");
+    let (code, out, err) = magnum(b, &["--format", "json", "cluster-resize", "bay", "1", "--wait"], &[("OS_ROLES", "member")]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!((json(&out)["status"].clone(), json(&out)["node_count"].clone()), (Value::from("UPDATE_COMPLETE"), Value::from(1)));
+    let (code, _, err) = magnum(b, &["cluster-delete", "bay", "--wait"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+    s.running.stop();
+    s.store.finish().await;
+}
+
+/// Keystone password authentication from the OS_* variables, as with the upstream client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keystone_cli_logs_in_with_os_variables() {
+    let Some(url) = std::env::var("MAGNUM_TEST_KEYSTONE_URL").ok().filter(|u| !u.is_empty()) else {
+        if std::env::var("MAGNUM_REQUIRE_SERVICES").as_deref() == Ok("1") {
+            panic!("MAGNUM_TEST_KEYSTONE_URL is not set but MAGNUM_REQUIRE_SERVICES=1");
+        }
+        eprintln!("\n*** SKIPPED keystone_cli_logs_in_with_os_variables: no Keystone ***\n");
+        return;
+    };
+    let s = server(false, Some(&url)).await;
+    let login =
+        [("OS_AUTH_URL", url.as_str()), ("OS_USERNAME", "a-member"), ("OS_PASSWORD", "tenant-test"), ("OS_PROJECT_NAME", "tenant-a")];
+    let (code, out, err) =
+        magnum(&s.base, &["--format", "json", "cluster-template-create", "--name", "t", "--coe", "kubernetes", "--image", "i"], &login);
+    assert_eq!(code, 0, "{err}");
+    assert_ne!(json(&out)["project_id"], "p1", "the project comes from the token, not from OS_PROJECT_ID");
+    let wrong = [("OS_AUTH_URL", url.as_str()), ("OS_USERNAME", "a-member"), ("OS_PASSWORD", "wrong"), ("OS_PROJECT_NAME", "tenant-a")];
+    let (code, _, err) = magnum(&s.base, &["cluster-template-list"], &wrong);
+    assert_eq!(code, 1);
+    assert!(err.contains("refused the login of a-member"), "{err}");
+    let (code, _, err) = magnum(&s.base, &["cluster-template-list"], &[]);
+    assert_eq!(code, 1, "no credentials against a Keystone-protected server");
+    assert!(err.contains("HTTP 401"), "{err}");
+    s.running.stop();
+    s.store.finish().await;
+}
