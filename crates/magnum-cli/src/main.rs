@@ -3,6 +3,7 @@
 //! Exit codes scripts can trust: 0 done; 1 the API (or the operation waited for with `--wait`)
 //! failed, with Magnum's reason on stderr; 2 bad usage.
 
+mod more;
 mod output;
 mod session;
 mod wait;
@@ -100,6 +101,8 @@ enum Command {
     },
     ServiceList,
     StatsList,
+    #[command(flatten)]
+    More(more::More),
 }
 
 fn body(pairs: &[(&str, Value)]) -> Value {
@@ -205,6 +208,7 @@ async fn run(c: &Client, cmd: Command, format: Format) -> anyhow::Result<()> {
             let cols = ["id", "host", "binary", "state", "disabled", "disabled_reason", "created_at", "updated_at"];
             list(r.body["mservices"].as_array().map(Vec::as_slice).unwrap_or(&[]), &cols, format);
         }
+        Command::More(m) => more::run(c, m, format).await?,
         Command::StatsList => {
             let r = expect(c.get("/v1/stats").await?, &[200], "stats-list")?;
             show(&r.body, format);

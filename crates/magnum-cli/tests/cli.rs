@@ -89,6 +89,35 @@ async fn cli_templates_clusters_errors_and_exit_codes() {
     let (code, out, _) = magnum(b, &["--format", "json", "service-list"], &[("OS_ROLES", "admin")]);
     assert_eq!((code, json(&out)[0]["host"].clone()), (0, Value::from("cli-test")));
 
+    // The 2015 vocabulary, nodegroups, quotas.
+    let (code, out, err) = magnum(
+        b,
+        &["--format", "json", "baymodel-create", "--name", "bm", "--coe", "kubernetes", "--image-id", "img", "--keypair-id", "kp"],
+        &[],
+    );
+    assert_eq!((code, json(&out)["keypair_id"].clone()), (0, Value::from("kp")), "{err}");
+    let (code, out, _) = magnum(b, &["baymodel-list"], &[]);
+    assert!(code == 0 && out.contains("| bm "), "{out}");
+    let (code, _, err) = magnum(b, &["bay-create", "--name", "oldbay", "--baymodel", "bm"], &[]);
+    assert!(code == 0 && err.contains("Request to create bay"), "{err}");
+    let (code, out, _) = magnum(b, &["--format", "json", "bay-show", "oldbay"], &[]);
+    assert_eq!((code, json(&out)["baymodel_id"].is_string()), (0, true), "{out}");
+    let (code, out, _) = magnum(b, &["--format", "json", "nodegroup-list", "demo"], &[]);
+    let names: Vec<Value> = json(&out).as_array().expect("list").iter().map(|g| g["name"].clone()).collect();
+    assert_eq!((code, names), (0, vec![Value::from("default-master"), Value::from("default-worker")]));
+    let (code, _, err) = magnum(b, &["bay-update", "oldbay", "replace", "node_count=3"], &[]);
+    assert_eq!(code, 1, "a failed bay cannot be updated");
+    assert!(err.contains("HTTP 400"), "{err}");
+    let admin = [("OS_ROLES", "admin")];
+    let (code, _, err) = magnum(b, &["quotas-create", "--project-id", "p1", "--hard-limit", "7"], &admin);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = magnum(b, &["--format", "json", "quotas-show", "--project-id", "p1"], &admin);
+    assert_eq!((code, json(&out)["hard_limit"].clone()), (0, Value::from(7)));
+    let (code, _, _) = magnum(b, &["quotas-delete", "--project-id", "p1"], &admin);
+    assert_eq!(code, 0);
+    let (code, _, err) = magnum(b, &["bay-delete", "oldbay", "--wait"], &[]);
+    assert_eq!(code, 0, "{err}");
+
     let (code, _, err) = magnum(b, &["cluster-delete", "demo", "--wait"], &[]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("deleted"), "{err}");
@@ -144,6 +173,37 @@ async fn docker_cli_builds_configures_resizes_and_deletes_a_real_bay() {
     assert_eq!(String::from_utf8_lossy(&docker.stdout).lines().count(), 3);
     let key_mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.join("key.pem")).expect("key").permissions());
     assert_eq!(key_mode & 0o777, 0o600, "the private key is the user's alone");
+    // Containers on it.
+    let (code, out, err) = magnum(
+        b,
+        &[
+            "--format",
+            "json",
+            "container-create",
+            "--image",
+            "magnum/busybox:latest",
+            "--bay",
+            "bay",
+            "--name",
+            "hi",
+            "--command",
+            "sh -c 'echo hello; exec sleep 600'",
+        ],
+        &[],
+    );
+    assert_eq!((code, json(&out)["status"].clone()), (0, Value::from("Stopped")), "{err}");
+    let (code, out, _) = magnum(b, &["container-start", "hi"], &[]);
+    assert_eq!((code, out.trim()), (0, "hi Running"));
+    let (code, out, _) = magnum(b, &["container-logs", "hi"], &[]);
+    assert_eq!((code, out.as_str()), (0, "hello\n"));
+    let (code, out, _) = magnum(b, &["container-exec", "hi", "--command", "sh -c 'echo out; exit 3'"], &[]);
+    assert_eq!((code, out.as_str()), (3, "out\n"), "the command's exit code is the CLI's");
+    let (code, out, _) = magnum(b, &["container-list"], &[]);
+    assert!(code == 0 && out.contains("| hi ") && out.contains("Running"), "{out}");
+    let (code, _, _) = magnum(b, &["container-delete", "hi"], &[]);
+    assert_eq!(code, 0);
+    let (code, out, _) = magnum(b, &["--format", "json", "node-list"], &[]);
+    assert_eq!((code, json(&out).as_array().map(Vec::len)), (0, Some(3)));
     let (code, out, err) = magnum(b, &["--format", "json", "cluster-resize", "bay", "1", "--wait"], &[("OS_ROLES", "member")]);
     assert_eq!(code, 0, "{err}");
     assert_eq!((json(&out)["status"].clone(), json(&out)["node_count"].clone()), (Value::from("UPDATE_COMPLETE"), Value::from(1)));
