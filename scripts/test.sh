@@ -28,6 +28,14 @@ if [ ! -x "$CLIENTS/bin/magnum" ]; then
   "$CLIENTS/bin/pip" install -q python-magnumclient==3.7.0
 fi
 export MAGNUM_TEST_MAGNUMCLIENT="$PWD/$CLIENTS/bin/magnum"
+# The current python-magnumclient with python-openstackclient (`openstack coe ...`).
+OSC=target/clients/openstackclient
+if [ ! -x "$OSC/bin/openstack" ]; then
+  log "installing python-openstackclient 10.5.0 and python-magnumclient 5.0.0 into $OSC"
+  python3 -m venv "$OSC"
+  "$OSC/bin/pip" install -q python-openstackclient==10.5.0 python-magnumclient==5.0.0
+fi
+export MAGNUM_TEST_OPENSTACK="$PWD/$OSC/bin/openstack"
 
 # Bays a killed earlier run left behind (everything a bay owns carries this label).
 for kind in container network volume; do

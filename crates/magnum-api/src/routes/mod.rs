@@ -38,6 +38,8 @@ pub(crate) fn all() -> Router<AppState> {
         .route("/v1/clusters/{ident}/actions/resize", post(clusters::resize))
         .route("/v1/clusters/{ident}/actions/upgrade", post(clusters::upgrade))
         .route("/v1/clusters/{ident}/nodegroups", get(nodegroups::list))
+        // The current python-magnumclient asks for the list with a trailing slash.
+        .route("/v1/clusters/{ident}/nodegroups/", get(nodegroups::list))
         .route("/v1/clusters/{ident}/nodegroups/{ng}", get(nodegroups::show))
         .route("/v1/containers", get(|s, c, q| containers::list(s, c, q, false)).post(containers::create))
         .route("/v1/containers/detail", get(|s, c, q| containers::list(s, c, q, true)))
