@@ -51,6 +51,9 @@ su postgres -c "psql -qtAc \"SELECT datname FROM pg_database WHERE datname ~ '^m
   [ -n "$db" ] && su postgres -c "psql -qc 'DROP DATABASE IF EXISTS $db WITH (FORCE)'" >/dev/null
 done
 
+# CI builds once from scratch: incremental caches would only double the disk the build needs.
+[ -n "${CI:-}" ] && export CARGO_INCREMENTAL=0
+log "disk free before the build: $(df -h --output=avail . | tail -1 | tr -d ' ')"
 log "rustfmt"
 cargo fmt --all -- --check
 log "clippy"
@@ -62,6 +65,7 @@ set +e
 cargo test --workspace --quiet --no-fail-fast 2>&1 | tee "$output"
 status=${PIPESTATUS[0]}
 set -e
+log "disk free after the tests: $(df -h --output=avail . | tail -1 | tr -d ' '), target/ uses $(du -sh target 2>/dev/null | cut -f1)"
 passed=$(grep -Eo '[0-9]+ passed' "$output" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$output" | awk '{s+=$1} END {print s+0}')
 echo "$passed passed, $failed failed"
