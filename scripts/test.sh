@@ -36,6 +36,14 @@ if [ ! -x "$OSC/bin/openstack" ]; then
   "$OSC/bin/pip" install -q python-openstackclient==10.5.0 python-magnumclient==5.0.0
 fi
 export MAGNUM_TEST_OPENSTACK="$PWD/$OSC/bin/openstack"
+# Third-party validators for the OpenAPI document and the answers checked against it.
+OPENAPI=target/clients/openapi
+if [ ! -x "$OPENAPI/bin/python" ] || ! "$OPENAPI/bin/python" -c 'import openapi_spec_validator' 2>/dev/null; then
+  log "installing openapi-spec-validator 0.9.0 into $OPENAPI"
+  python3 -m venv "$OPENAPI"
+  "$OPENAPI/bin/pip" install -q openapi-spec-validator==0.9.0 jsonschema==4.26.0
+fi
+export MAGNUM_TEST_OPENAPI_PYTHON="$PWD/$OPENAPI/bin/python"
 
 # Bays a killed earlier run left behind (everything a bay owns carries this label).
 for kind in container network volume; do

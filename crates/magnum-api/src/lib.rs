@@ -17,6 +17,7 @@ mod error;
 mod input;
 pub mod keystone;
 mod links;
+pub mod openapi;
 mod policy;
 mod routes;
 mod views;

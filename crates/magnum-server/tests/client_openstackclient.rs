@@ -5,21 +5,39 @@
 
 mod common;
 use common::{mark_complete, Backend, Env};
-use serde_json::Value;
+use magnum_client::Client;
+use serde_json::{json, Value};
 use std::process::Command;
 
 struct Osc {
     bin: String,
-    endpoint: String,
+    /// How the client authenticates: noauth with an endpoint, or Keystone password options.
+    auth: Vec<String>,
 }
 
 impl Osc {
+    fn noauth(bin: &str, endpoint: String) -> Osc {
+        Osc { bin: bin.to_owned(), auth: vec!["--os-auth-type".into(), "none".into(), "--os-endpoint".into(), endpoint] }
+    }
+
+    /// Keystone password auth; the endpoint comes from the catalog of `region`.
+    fn keystone(bin: &str, auth_url: &str, region: &str, user: &str, password: &str, project: &str) -> Osc {
+        let auth = [
+            ("--os-auth-url", auth_url),
+            ("--os-identity-api-version", "3"),
+            ("--os-username", user),
+            ("--os-password", password),
+            ("--os-project-name", project),
+            ("--os-user-domain-id", "default"),
+            ("--os-project-domain-id", "default"),
+            ("--os-region-name", region),
+            ("--os-interface", "public"),
+        ];
+        Osc { bin: bin.to_owned(), auth: auth.iter().flat_map(|(k, v)| [k.to_string(), v.to_string()]).collect() }
+    }
+
     fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(&self.bin)
-            .args(["--os-auth-type", "none", "--os-endpoint", &self.endpoint])
-            .args(args)
-            .output()
-            .expect("run openstack");
+        let out = Command::new(&self.bin).args(&self.auth).args(args).output().expect("run openstack");
         (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
     }
 
@@ -35,17 +53,22 @@ impl Osc {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openstackclient_coe_commands() {
-    let Some(bin) = std::env::var("MAGNUM_TEST_OPENSTACK").ok().filter(|b| std::path::Path::new(b).exists()) else {
+fn openstack_bin(test: &str) -> Option<String> {
+    let bin = std::env::var("MAGNUM_TEST_OPENSTACK").ok().filter(|b| std::path::Path::new(b).exists());
+    if bin.is_none() {
         if std::env::var("MAGNUM_REQUIRE_SERVICES").as_deref() == Ok("1") {
             panic!("MAGNUM_TEST_OPENSTACK is not set but MAGNUM_REQUIRE_SERVICES=1: run scripts/test.sh");
         }
-        eprintln!("\n*** SKIPPED openstackclient_coe_commands: python-openstackclient not installed (scripts/test.sh installs it). ***\n");
-        return;
-    };
+        eprintln!("\n*** SKIPPED {test}: python-openstackclient not installed (scripts/test.sh installs it). ***\n");
+    }
+    bin
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openstackclient_coe_commands() {
+    let Some(bin) = openstack_bin("openstackclient_coe_commands") else { return };
     let env = Env::start(Backend::Sqlite).await.expect("server");
-    let osc = Osc { bin, endpoint: format!("{}/v1", env.base) };
+    let osc = Osc::noauth(&bin, format!("{}/v1", env.base));
 
     let t = osc.json(&[
         "coe",
@@ -121,5 +144,129 @@ async fn openstackclient_coe_commands() {
     let (ok, out, err) = osc.run(&["coe", "cluster", "template", "delete", "tmpl2"]);
     assert!(ok, "{out}{err}");
     assert_eq!(osc.json(&["coe", "cluster", "template", "list"]), Value::Array(vec![]));
+    env.finish().await;
+}
+
+/// An admin token from the Keystone of scripts/start-keystone.sh.
+async fn admin_token(keystone: &str) -> String {
+    let body = json!({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {"id": "default"}, "password": "keystone-admin-test"}}},
+        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}});
+    let r = Client::new(keystone.trim_end_matches("/v3")).post("/v3/auth/tokens", &body).await.expect("keystone");
+    assert_eq!(r.status, 201, "admin login: {}", r.text);
+    r.header("x-subject-token").expect("token").to_owned()
+}
+
+/// The same client with Keystone password auth, finding this server through the catalog: the
+/// test registers a region of its own whose container-infra endpoint is this server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keystone_openstackclient_coe_commands() {
+    let test = "keystone_openstackclient_coe_commands";
+    let Some(keystone) = common::service_url("MAGNUM_TEST_KEYSTONE_URL", test, "scripts/start-keystone.sh") else { return };
+    let Some(bin) = openstack_bin(test) else { return };
+    let ks = keystone.clone();
+    let env = Env::start_with(Backend::Sqlite, move |c| {
+        c.auth.strategy = magnum_config::AuthStrategy::Keystone;
+        c.auth.auth_url = Some(ks);
+        c.auth.username = Some("magnum".into());
+        c.auth.password = Some("magnum-service-test".into());
+        c.auth.project_name = "service".into();
+    })
+    .await
+    .expect("server");
+
+    let token = admin_token(&keystone).await;
+    let admin = Client::new(keystone.trim_end_matches("/v3")).header("X-Auth-Token", &token);
+    // This server believes tokens only: the test watches it with the admin's.
+    let watcher = Client::new(&env.base).header("X-Auth-Token", &token);
+    let region = format!("magnum-test-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let r = admin.post("/v3/regions", &json!({"region": {"id": region}})).await.expect("keystone");
+    assert_eq!(r.status, 201, "region: {}", r.text);
+    let services = admin.get("/v3/services?type=container-infra").await.expect("keystone");
+    let service = services.body["services"][0]["id"].as_str().expect("start-keystone.sh registers container-infra").to_owned();
+    let endpoint =
+        json!({"endpoint": {"service_id": service, "interface": "public", "region_id": region, "url": format!("{}/v1", env.base)}});
+    let r = admin.post("/v3/endpoints", &endpoint).await.expect("keystone");
+    assert_eq!(r.status, 201, "endpoint: {}", r.text);
+    let endpoint_id = r.body["endpoint"]["id"].as_str().expect("id").to_owned();
+
+    let member = Osc::keystone(&bin, &keystone, &region, "a-member", "tenant-test", "tenant-a");
+    let reader = Osc::keystone(&bin, &keystone, &region, "a-reader", "tenant-test", "tenant-a");
+    let other = Osc::keystone(&bin, &keystone, &region, "b-member", "tenant-test", "tenant-b");
+    let operator = Osc::keystone(&bin, &keystone, &region, "admin", "keystone-admin-test", "admin");
+
+    let t = member.json(&[
+        "coe",
+        "cluster",
+        "template",
+        "create",
+        "--coe",
+        "swarm-mode",
+        "--image",
+        "img",
+        "--external-network",
+        "public",
+        "ks-tmpl",
+    ]);
+    assert_eq!(t["name"], "ks-tmpl", "{t}");
+    let project_a = t["project_id"].as_str().expect("the template belongs to the token's project").to_owned();
+    assert_eq!(reader.json(&["coe", "cluster", "template", "list"])[0]["name"], "ks-tmpl");
+    // Policy through the real client: the reader may not write, tenant B does not see A's template.
+    // This client reports a failed delete on stdout and still exits 0; the template stays.
+    let (_, out, err) = reader.run(&["coe", "cluster", "template", "delete", "ks-tmpl"]);
+    assert!(out.contains("Policy doesn't allow clustertemplate:delete") && out.contains("HTTP 403"), "{out}{err}");
+    assert_eq!(member.json(&["coe", "cluster", "template", "show", "ks-tmpl"])["name"], "ks-tmpl");
+    assert_eq!(other.json(&["coe", "cluster", "template", "list"]), Value::Array(vec![]));
+    let (ok, out, err) = member.run(&["coe", "cluster", "template", "update", "ks-tmpl", "--name", "ks-tmpl2"]);
+    assert!(ok && out.contains("ks-tmpl2"), "{out}{err}");
+
+    let (ok, out, err) = member.run(&["coe", "cluster", "create", "--cluster-template", "ks-tmpl2", "--node-count", "2", "ks-c"]);
+    assert!(ok && out.contains("Request to create cluster"), "{out}{err}");
+    let uuid = out.split_whitespace().find(|w| w.len() == 36).expect("uuid in the answer").to_owned();
+    common::wait_status(&watcher, &format!("/v1/clusters/{uuid}"), "CREATE_FAILED").await;
+    mark_complete(&env.store, &uuid).await;
+    let shown = member.json(&["coe", "cluster", "show", "ks-c"]);
+    assert_eq!((shown["status"].as_str(), shown["project_id"].as_str()), (Some("CREATE_COMPLETE"), Some(project_a.as_str())), "{shown}");
+    let (ok, _, err) = other.run(&["coe", "cluster", "show", "ks-c"]);
+    assert!(!ok && err.contains("could not be found"), "tenant B must not see A's cluster: {err}");
+    let (ok, out, err) = member.run(&["coe", "cluster", "update", "ks-c", "--node-count", "3"]);
+    assert!(ok && out.contains("Request to update cluster"), "{out}{err}");
+    assert_eq!(reader.json(&["coe", "cluster", "list"])[0]["node_count"], 3);
+    let groups = reader.json(&["coe", "nodegroup", "list", "ks-c"]);
+    assert_eq!(groups.as_array().map(Vec::len), Some(2), "{groups}");
+    let (ok, out, err) = member.run(&["coe", "ca", "show", "ks-c"]);
+    assert!(ok && out.starts_with("-----BEGIN CERTIFICATE-----"), "{out}{err}");
+    // Upstream's rule: a bay's CA is for the user who made the bay (or an admin).
+    let (ok, out, err) = reader.run(&["coe", "ca", "show", "ks-c"]);
+    assert!(!ok && err.contains("Policy doesn't allow certificate:get"), "{out}{err}");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(vec![]).expect("params");
+    params.distinguished_name.push(rcgen::DnType::CommonName, "ks-user");
+    let csr_file = std::env::temp_dir().join(format!("osc-ks-{}.csr", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&csr_file, params.serialize_request(&key).expect("csr").pem().expect("pem")).expect("write");
+    let (ok, out, err) = member.run(&["coe", "ca", "sign", "ks-c", csr_file.to_str().expect("utf8")]);
+    let _ = std::fs::remove_file(&csr_file);
+    assert!(ok && out.contains("-----BEGIN CERTIFICATE-----"), "{out}{err}");
+    let (ok, out, err) = member.run(&["coe", "stats", "list", &project_a]);
+    assert!(ok && out.lines().any(|l| l.contains("| clusters ") && l.contains("| 1 ")), "{out}{err}");
+    // Quotas are the operator's.
+    let (_, out, err) = member.run(&["coe", "quotas", "create", "--project-id", &project_a, "--resource", "Cluster", "--hard-limit", "5"]);
+    // Again reported on stdout with exit code 0 by this client.
+    assert!(out.contains("Policy doesn't allow quota:create") && out.contains("HTTP 403"), "{out}{err}");
+    let (ok, out, err) =
+        operator.run(&["coe", "quotas", "create", "--project-id", &project_a, "--resource", "Cluster", "--hard-limit", "5"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = operator.run(&["coe", "quotas", "list", "--all-tenants"]);
+    assert!(ok && out.lines().any(|l| l.contains(&project_a) && l.contains("| 5 ")), "{out}{err}");
+
+    let (ok, out, err) = member.run(&["coe", "cluster", "delete", "ks-c"]);
+    assert!(ok, "{out}{err}");
+    common::wait_gone(&watcher, &format!("/v1/clusters/{uuid}")).await;
+    let (ok, out, err) = member.run(&["coe", "cluster", "template", "delete", "ks-tmpl2"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(member.json(&["coe", "cluster", "template", "list"]), Value::Array(vec![]));
+
+    let _ = admin.delete(&format!("/v3/endpoints/{endpoint_id}")).await;
+    let _ = admin.delete(&format!("/v3/regions/{region}")).await;
     env.finish().await;
 }

@@ -73,7 +73,7 @@ pub struct Container {
     pub updated_at: Option<Timestamp>,
 }
 
-static CONTAINER_ATTRS: [attrs::Attr; 14] = [
+static CONTAINER_ATTRS: [attrs::Attr; 15] = [
     opt("uuid", attrs::string(36, 36)),
     opt("name", attrs::string(1, 255)),
     req("image", attrs::string(1, 255)),
@@ -88,6 +88,7 @@ static CONTAINER_ATTRS: [attrs::Attr; 14] = [
     ro("created_at", AttrType::Any),
     ro("updated_at", AttrType::Any),
     ro("project_id", AttrType::Any),
+    ro("user_id", AttrType::Any),
 ];
 
 pub static CONTAINER_SCHEMA: Schema = Schema { resource: "container", attrs: &CONTAINER_ATTRS };

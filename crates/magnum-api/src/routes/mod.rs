@@ -26,6 +26,7 @@ pub(crate) fn all() -> Router<AppState> {
         .route("/healthcheck", get(root::healthcheck))
         .route("/v1", get(root::v1))
         .route("/v1/", get(root::v1))
+        .route("/v1/openapi.json", get(root::openapi))
         .route("/v1/mservices", get(services::list))
         .route("/v1/nodes", get(|s, c, q| nodes::list(s, c, q, false)))
         .route("/v1/nodes/detail", get(|s, c, q| nodes::list(s, c, q, true)))

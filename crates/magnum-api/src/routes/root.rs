@@ -62,3 +62,9 @@ pub(crate) async fn healthcheck(axum::extract::State(s): axum::extract::State<cr
     s.store.ping().await?;
     Ok(json_response(StatusCode::OK, &json!({"status": "OK"})))
 }
+
+/// The OpenAPI document, built once.
+pub(crate) async fn openapi() -> Response {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    json_response(StatusCode::OK, DOC.get_or_init(crate::openapi::document))
+}

@@ -1,0 +1,335 @@
+//! The OpenAPI 3.1 document of the API, served without a token at `/v1/openapi.json`.
+//!
+//! The request bodies and the objects of templates, clusters, bays, containers and quotas are
+//! generated from the attribute schemas the handlers validate with ([`Schema`]), so the document
+//! says what the API really accepts: an attribute added there appears here. The path table below
+//! sits next to the router it describes; `tests/api_openapi.rs` drives every operation listed
+//! here against a real server and validates each answer against this document.
+
+use crate::views::Vocab;
+use magnum_types::attrs::{Access, AttrType, Schema};
+use magnum_types::{cluster, container, microversion, quota, template};
+use serde_json::{json, Map, Value};
+
+/// One JSON Schema for an attribute type; `nullable` for what responses show as `null` when unset.
+fn attr_schema(ty: AttrType, nullable: bool) -> Value {
+    let (kind, mut s) = match ty {
+        AttrType::Str { min, max } => ("string", json!({"minLength": min, "maxLength": max})),
+        AttrType::Int { min, max } => ("integer", json!({"minimum": min, "maximum": max})),
+        AttrType::Bool => ("boolean", json!({})),
+        AttrType::Dict => ("object", json!({"additionalProperties": {"type": "string"}})),
+        AttrType::StrList => ("array", json!({"items": {"type": "string"}})),
+        AttrType::Any => return json!({}),
+    };
+    s["type"] = if nullable { json!([kind, "null"]) } else { json!(kind) };
+    s
+}
+
+/// What a create body may hold: the writable attributes, the mandatory ones required.
+fn body_schema(schema: &Schema) -> Value {
+    let writable = schema.attrs.iter().filter(|a| a.access != Access::ReadOnly);
+    let properties: Map<String, Value> = writable.clone().map(|a| (a.name.to_owned(), attr_schema(a.ty, true))).collect();
+    let required: Vec<&str> = writable.filter(|a| a.access == Access::Mandatory).map(|a| a.name).collect();
+    json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false})
+}
+
+/// The object as answers show it: every attribute, any of them possibly `null`, nothing else.
+fn object_schema(schema: &Schema, extra: &[(&str, Value)]) -> Value {
+    let mut properties: Map<String, Value> = schema.attrs.iter().map(|a| (a.name.to_owned(), attr_schema(a.ty, true))).collect();
+    for (name, s) in extra {
+        properties.insert((*name).to_owned(), s.clone());
+    }
+    json!({"type": "object", "properties": properties, "additionalProperties": false})
+}
+
+fn reference(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// `{"<key>": [<item>], "next": ...}`, the shape of every v1 list.
+fn collection(key: &str, item: &str) -> Value {
+    json!({"type": "object", "required": [key], "additionalProperties": false,
+        "properties": {key: {"type": "array", "items": reference(item)}, "next": {"type": "string"}}})
+}
+
+fn loose_object(required: &[&str]) -> Value {
+    json!({"type": "object", "required": required})
+}
+
+fn components() -> Value {
+    let mut schemas = Map::new();
+    let mut put = |name: &str, s: Value| {
+        schemas.insert(name.to_owned(), s);
+    };
+    let links = json!({"type": "array", "items": {"type": "object", "required": ["href", "rel"]}});
+    // Fields the views add to the attribute set, by microversion.
+    let cluster_extra = [("links", links.clone())];
+    put("ClusterTemplate", object_schema(&template::CLUSTER_TEMPLATE_SCHEMA, &[("links", links.clone())]));
+    put("ClusterTemplateCreate", body_schema(&template::CLUSTER_TEMPLATE_SCHEMA));
+    put("BayModel", object_schema(&template::BAYMODEL_SCHEMA, &[("links", links.clone())]));
+    put("BayModelCreate", body_schema(&template::BAYMODEL_SCHEMA));
+    put("Cluster", object_schema(&cluster::CLUSTER_SCHEMA, &cluster_extra));
+    put("ClusterCreate", body_schema(&cluster::CLUSTER_SCHEMA));
+    put("Bay", object_schema(&cluster::BAY_SCHEMA, &cluster_extra));
+    put("BayCreate", body_schema(&cluster::BAY_SCHEMA));
+    put("Container", object_schema(&container::CONTAINER_SCHEMA, &[("uuid", json!({"type": "string"})), ("links", links)]));
+    put("ContainerCreate", body_schema(&container::CONTAINER_SCHEMA));
+    put("Quota", object_schema(&quota::QUOTA_SCHEMA, &[]));
+    put("QuotaCreate", body_schema(&quota::QUOTA_SCHEMA));
+    put("Accepted", json!({"type": "object", "required": ["uuid"], "properties": {"uuid": {"type": "string", "format": "uuid"}}}));
+    put(
+        "Patch",
+        json!({"type": "array", "items": {"type": "object", "required": ["op", "path"],
+        "properties": {"op": {"enum": ["add", "replace", "remove"]}, "path": {"type": "string"}, "value": {}}}}),
+    );
+    put("Output", json!({"type": "object", "required": ["output"], "properties": {"output": {"type": "string"}}}));
+    put(
+        "Error",
+        json!({"type": "object", "required": ["errors"], "additionalProperties": false, "properties": {"errors": {
+        "type": "array", "minItems": 1, "items": {"type": "object", "additionalProperties": false,
+            "required": ["request_id", "code", "status", "title", "detail", "links"],
+            "properties": {"request_id": {"type": "string"}, "code": {"enum": ["client", "server"]}, "status": {"type": "integer"},
+                "title": {"type": "string"}, "detail": {"type": "string"}, "links": {"type": "array"}}}}}}),
+    );
+    put(
+        "Certificate",
+        json!({"type": "object", "required": ["pem", "links"], "properties": {
+        "cluster_uuid": {"type": "string"}, "bay_uuid": {"type": "string"}, "pem": {"type": "string"}, "csr": {"type": "string"},
+        "links": {"type": "array"}}}),
+    );
+    put(
+        "CertificateSign",
+        json!({"type": "object", "required": ["csr"], "properties": {
+        "cluster_uuid": {"type": "string"}, "bay_uuid": {"type": "string"}, "csr": {"type": "string"}}}),
+    );
+    put("NodeGroup", loose_object(&["uuid", "name", "cluster_id", "role", "node_count"]));
+    put("Node", loose_object(&["uuid", "name", "role", "status"]));
+    put("MService", loose_object(&["id", "host", "binary", "state"]));
+    put(
+        "Stats",
+        json!({"type": "object", "required": ["clusters", "nodes"], "additionalProperties": false,
+        "properties": {"clusters": {"type": "integer", "minimum": 0}, "nodes": {"type": "integer", "minimum": 0}}}),
+    );
+    put("Versions", loose_object(&["versions"]));
+    put("V1", loose_object(&["id", "links"]));
+    for (key, item) in [
+        ("clustertemplates", "ClusterTemplate"),
+        ("baymodels", "BayModel"),
+        ("clusters", "Cluster"),
+        ("bays", "Bay"),
+        ("containers", "Container"),
+        ("quotas", "Quota"),
+        ("nodegroups", "NodeGroup"),
+        ("nodes", "Node"),
+        ("mservices", "MService"),
+    ] {
+        put(&format!("{item}List"), collection(key, item));
+    }
+    json!({
+        "schemas": schemas,
+        "parameters": {
+            "ident": {"name": "ident", "in": "path", "required": true, "description": "A name or a uuid.", "schema": {"type": "string"}},
+            "version": {"name": "OpenStack-API-Version", "in": "header", "required": false,
+                "description": format!("`container-infra X.Y` from {} to {}, or `latest`.", microversion::MIN, microversion::MAX),
+                "schema": {"type": "string"}},
+            "limit": {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+            "marker": {"name": "marker", "in": "query", "schema": {"type": "string"}},
+            "sort_key": {"name": "sort_key", "in": "query", "schema": {"type": "string"}},
+            "sort_dir": {"name": "sort_dir", "in": "query", "schema": {"enum": ["asc", "desc"]}},
+        },
+        "securitySchemes": {"keystone": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"}},
+    })
+}
+
+/// One operation: its success status and body (a component name, or none) and request body.
+struct Op {
+    method: &'static str,
+    path: String,
+    summary: String,
+    request: Option<&'static str>,
+    ok: &'static [(u16, Option<&'static str>)],
+    list: bool,
+    public: bool,
+}
+
+fn op(method: &'static str, path: impl Into<String>, summary: impl Into<String>) -> Op {
+    Op { method, path: path.into(), summary: summary.into(), request: None, ok: &[(200, None)], list: false, public: false }
+}
+
+impl Op {
+    fn body(mut self, name: &'static str) -> Op {
+        self.request = Some(name);
+        self
+    }
+    fn answers(mut self, ok: &'static [(u16, Option<&'static str>)]) -> Op {
+        self.ok = ok;
+        self
+    }
+    fn listing(mut self) -> Op {
+        self.list = true;
+        self
+    }
+    fn public(mut self) -> Op {
+        self.public = true;
+        self
+    }
+}
+
+fn operations() -> Vec<Op> {
+    let mut ops = vec![
+        op("get", "/", "The API versions.").answers(&[(200, Some("Versions"))]).public(),
+        op("get", "/v1", "The v1 document: links to every collection.").answers(&[(200, Some("V1"))]).public(),
+        op("get", "/v1/openapi.json", "This document.").public(),
+        op("get", "/v1/mservices", "Conductors, up or down.").answers(&[(200, Some("MServiceList"))]),
+        op("get", "/v1/nodes", "Nodes of the caller's bays.").answers(&[(200, Some("NodeList"))]).listing(),
+        op("get", "/v1/nodes/detail", "Nodes, every field.").answers(&[(200, Some("NodeList"))]).listing(),
+        op("get", "/v1/nodes/{ident}", "One node.").answers(&[(200, Some("Node"))]),
+        op("get", "/v1/stats", "Cluster and node counts of a project (or all, for admins).").answers(&[(200, Some("Stats"))]),
+        op("post", "/v1/certificates", "Sign a CSR with a bay's CA (ca-sign).")
+            .body("CertificateSign")
+            .answers(&[(201, Some("Certificate"))]),
+        op("get", "/v1/certificates/{ident}", "A bay's CA certificate (ca-show).").answers(&[(200, Some("Certificate"))]),
+        op("patch", "/v1/certificates/{ident}", "Rotate a bay's CA (ca-rotate).").answers(&[(202, Some("Accepted"))]),
+        op("get", "/v1/quotas", "Quotas.").answers(&[(200, Some("QuotaList"))]).listing(),
+        op("post", "/v1/quotas", "Set a project's quota.").body("QuotaCreate").answers(&[(201, Some("Quota"))]),
+        op("get", "/v1/quotas/{project_id}/{resource}", "One quota.").answers(&[(200, Some("Quota"))]),
+        op("patch", "/v1/quotas/{project_id}/{resource}", "Change a quota.").body("Patch").answers(&[(202, Some("Quota"))]),
+        op("delete", "/v1/quotas/{project_id}/{resource}", "Remove a quota.").answers(&[(204, None)]),
+        op("post", "/v1/clusters/{ident}/actions/resize", "Resize a cluster (1.7).").answers(&[(202, Some("Accepted"))]),
+        op("post", "/v1/clusters/{ident}/actions/upgrade", "Upgrade a cluster (1.8).").answers(&[(202, Some("Accepted"))]),
+        op("get", "/v1/clusters/{ident}/nodegroups", "A cluster's nodegroups (1.9).").answers(&[(200, Some("NodeGroupList"))]),
+        op("get", "/v1/clusters/{ident}/nodegroups/{ng}", "One nodegroup (1.9).").answers(&[(200, Some("NodeGroup"))]),
+        op("get", "/v1/containers", "Containers.").answers(&[(200, Some("ContainerList"))]).listing(),
+        op("post", "/v1/containers", "Create and start a container on a swarm bay.")
+            .body("ContainerCreate")
+            .answers(&[(201, Some("Container"))]),
+        op("get", "/v1/containers/detail", "Containers, every field.").answers(&[(200, Some("ContainerList"))]).listing(),
+        op("get", "/v1/containers/{ident}", "One container.").answers(&[(200, Some("Container"))]),
+        op("patch", "/v1/containers/{ident}", "Rename a container.").body("Patch").answers(&[(200, Some("Container"))]),
+        op("delete", "/v1/containers/{ident}", "Delete a container and its engine container.").answers(&[(204, None)]),
+        op("get", "/v1/containers/{ident}/logs", "A container's output.").answers(&[(200, Some("Output"))]),
+        op("put", "/v1/containers/{ident}/execute", "Run a command in a container (`?command=`).").answers(&[(200, Some("Output"))]),
+    ];
+    for action in magnum_types::container::ContainerAction::ALL {
+        let a = action.as_str();
+        ops.push(op("put", format!("/v1/containers/{{ident}}/{a}"), format!("{a} a container.")).answers(&[(200, Some("Container"))]));
+    }
+    for vocab in [Vocab::Cluster, Vocab::Bay] {
+        let (t, c) = (vocab.templates(), vocab.clusters());
+        let (tn, cn): (&'static str, &'static str) = match vocab {
+            Vocab::Cluster => ("ClusterTemplate", "Cluster"),
+            Vocab::Bay => ("BayModel", "Bay"),
+        };
+        let (t_create, c_create): (&'static str, &'static str) = match vocab {
+            Vocab::Cluster => ("ClusterTemplateCreate", "ClusterCreate"),
+            Vocab::Bay => ("BayModelCreate", "BayCreate"),
+        };
+        let t_ok: &'static [(u16, Option<&'static str>)] = match vocab {
+            Vocab::Cluster => &[(201, Some("ClusterTemplate"))],
+            Vocab::Bay => &[(201, Some("BayModel"))],
+        };
+        let t_one: &'static [(u16, Option<&'static str>)] = match vocab {
+            Vocab::Cluster => &[(200, Some("ClusterTemplate"))],
+            Vocab::Bay => &[(200, Some("BayModel"))],
+        };
+        let c_one: &'static [(u16, Option<&'static str>)] = match vocab {
+            Vocab::Cluster => &[(200, Some("Cluster"))],
+            Vocab::Bay => &[(200, Some("Bay"))],
+        };
+        // Bays answered 201 with the bay at 1.1; from 1.2 (and clusters always) 202 `{"uuid"}`.
+        let c_created: &'static [(u16, Option<&'static str>)] = match vocab {
+            Vocab::Cluster => &[(202, Some("Accepted"))],
+            Vocab::Bay => &[(201, Some("Bay")), (202, Some("Accepted"))],
+        };
+        let c_patched: &'static [(u16, Option<&'static str>)] = match vocab {
+            Vocab::Cluster => &[(202, Some("Accepted"))],
+            Vocab::Bay => &[(200, Some("Bay")), (202, Some("Accepted"))],
+        };
+        let t_list_ok: &'static [(u16, Option<&'static str>)] = match vocab {
+            Vocab::Cluster => &[(200, Some("ClusterTemplateList"))],
+            Vocab::Bay => &[(200, Some("BayModelList"))],
+        };
+        let c_list_ok: &'static [(u16, Option<&'static str>)] = match vocab {
+            Vocab::Cluster => &[(200, Some("ClusterList"))],
+            Vocab::Bay => &[(200, Some("BayList"))],
+        };
+        ops.extend([
+            op("get", format!("/v1/{t}"), format!("{tn}s visible to the caller.")).answers(t_list_ok).listing(),
+            op("post", format!("/v1/{t}"), format!("Create a {tn}.")).body(t_create).answers(t_ok),
+            op("get", format!("/v1/{t}/detail"), format!("{tn}s, every field.")).answers(t_list_ok).listing(),
+            op("get", format!("/v1/{t}/{{ident}}"), format!("One {tn}.")).answers(t_one),
+            op("patch", format!("/v1/{t}/{{ident}}"), format!("Change a {tn} (JSON patch).")).body("Patch").answers(t_one),
+            op("delete", format!("/v1/{t}/{{ident}}"), format!("Delete a {tn} no bay uses.")).answers(&[(204, None)]),
+            op("get", format!("/v1/{c}"), format!("{cn}s of the caller's project.")).answers(c_list_ok).listing(),
+            op("post", format!("/v1/{c}"), format!("Create a {cn}; the conductor builds it.")).body(c_create).answers(c_created),
+            op("get", format!("/v1/{c}/detail"), format!("{cn}s, every field.")).answers(c_list_ok).listing(),
+            op("get", format!("/v1/{c}/{{ident}}"), format!("One {cn}.")).answers(c_one),
+            op("patch", format!("/v1/{c}/{{ident}}"), format!("Change a {cn}'s node_count (JSON patch).")).body("Patch").answers(c_patched),
+            op("delete", format!("/v1/{c}/{{ident}}"), format!("Delete a {cn} and everything it owns.")).answers(&[(204, None)]),
+        ]);
+    }
+    ops
+}
+
+fn operation(o: &Op) -> Value {
+    let mut params = vec![json!({"$ref": "#/components/parameters/version"})];
+    for name in ["ident", "ng", "project_id", "resource"] {
+        if o.path.contains(&format!("{{{name}}}")) {
+            params.push(if name == "ident" {
+                json!({"$ref": "#/components/parameters/ident"})
+            } else {
+                json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+            });
+        }
+    }
+    if o.list {
+        for name in ["limit", "marker", "sort_key", "sort_dir"] {
+            params.push(json!({"$ref": format!("#/components/parameters/{name}")}));
+        }
+    }
+    let mut responses = Map::new();
+    for (status, body) in o.ok {
+        let mut r = json!({"description": "Success."});
+        if let Some(name) = body {
+            r["content"] = json!({"application/json": {"schema": reference(name)}});
+        }
+        responses.insert(status.to_string(), r);
+    }
+    if o.path == "/v1/openapi.json" {
+        responses.insert("200".into(), json!({"description": "Success.", "content": {"application/json": {"schema": {"type": "object"}}}}));
+    }
+    responses.insert(
+        "default".into(),
+        json!({"description": "An error, in Magnum's format.", "content": {"application/json": {"schema": reference("Error")}}}),
+    );
+    let mut v = json!({"summary": o.summary, "parameters": params, "responses": responses});
+    if let Some(name) = o.request {
+        v["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": reference(name)}}});
+    }
+    if o.public {
+        v["security"] = json!([]);
+    }
+    v
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut paths: Map<String, Value> = Map::new();
+    for o in operations() {
+        let entry = paths.entry(o.path.clone()).or_insert_with(|| json!({}));
+        entry[o.method] = operation(&o);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "magnum-rs container-infra API",
+            "version": microversion::MAX.to_string(),
+            "description": "OpenStack Magnum's v1 API. Errors are `{\"errors\": [...]}`; every answer carries \
+                OpenStack-API-Version and X-OpenStack-Request-Id.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"keystone": []}],
+        "paths": paths,
+        "components": components(),
+    })
+}
