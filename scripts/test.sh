@@ -44,6 +44,9 @@ if [ ! -x "$OPENAPI/bin/python" ] || ! "$OPENAPI/bin/python" -c 'import openapi_
   "$OPENAPI/bin/pip" install -q openapi-spec-validator==0.9.0 jsonschema==4.26.0
 fi
 export MAGNUM_TEST_OPENAPI_PYTHON="$PWD/$OPENAPI/bin/python"
+# Debian's Chromium and ChromeDriver, for the dashboard's browser test.
+apt_install chromium chromium-driver
+export MAGNUM_TEST_CHROMEDRIVER=/usr/bin/chromedriver
 
 # Bays a killed earlier run left behind (everything a bay owns carries this label).
 for kind in container network volume; do

@@ -4,6 +4,7 @@
 mod certificates;
 mod clusters;
 mod containers;
+mod dashboard;
 mod nodegroups;
 mod nodes;
 mod quotas;
@@ -27,6 +28,7 @@ pub(crate) fn all() -> Router<AppState> {
         .route("/v1", get(root::v1))
         .route("/v1/", get(root::v1))
         .route("/v1/openapi.json", get(root::openapi))
+        .route("/dashboard", get(dashboard::page))
         .route("/v1/mservices", get(services::list))
         .route("/v1/nodes", get(|s, c, q| nodes::list(s, c, q, false)))
         .route("/v1/nodes/detail", get(|s, c, q| nodes::list(s, c, q, true)))
