@@ -63,7 +63,7 @@ pub(crate) async fn run(args: &Args, binary: &Path) -> anyhow::Result<()> {
         }
         let t = token(&keystone).await?;
         let c = Client::new(&base).header("X-Auth-Token", &t);
-        let r = c.post("/v1/clustertemplates", &json!({"name": "bench", "coe": "kubernetes", "image_id": "img"})).await?;
+        let r = c.post("/v1/clustertemplates", &json!({"name": "bench", "coe": "swarm-mode", "image_id": "img"})).await?;
         if r.status != 201 {
             bail!("template: {}", r.text);
         }

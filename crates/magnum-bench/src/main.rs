@@ -188,7 +188,7 @@ pub(crate) async fn measure(apis: &[Client], clients: usize, seconds: u64, op: A
                     let ok = match op.as_ref() {
                         Op::Get(paths) => c.get(&paths[i % paths.len()]).await.is_ok_and(|r| r.status == 200),
                         Op::CreateTemplate => c
-                            .post("/v1/clustertemplates", &json!({"name": format!("t-{k}-{i}"), "coe": "kubernetes", "image_id": "img"}))
+                            .post("/v1/clustertemplates", &json!({"name": format!("t-{k}-{i}"), "coe": "swarm-mode", "image_id": "img"}))
                             .await
                             .is_ok_and(|r| r.status == 201),
                     };

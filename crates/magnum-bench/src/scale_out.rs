@@ -2,7 +2,7 @@
 //! processes (release builds) over one PostgreSQL database and one RabbitMQ queue, clients
 //! spread over both APIs.
 //!
-//! 1. `--bays` driverless bays (COE kubernetes, no driver: each is failed by a conductor at
+//! 1. `--bays` driverless bays (COE swarm-mode, conductors without the Docker driver: each is failed by a conductor at
 //!    once) created through both APIs: accepted per second, and bays per minute carried through
 //!    the whole path (API → store → AMQP → conductor → store).
 //! 2. Template create, bay list (limit 50) and bay show: requests/s, p50 and p99.
@@ -169,7 +169,7 @@ async fn measure_all(args: &Args, binary: &Path, db: &str, amqp: &str) -> anyhow
         args.clients,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
-    let r = c.post("/v1/clustertemplates", &json!({"name": "k8s", "coe": "kubernetes", "image_id": "img"})).await?;
+    let r = c.post("/v1/clustertemplates", &json!({"name": "k8s", "coe": "swarm-mode", "image_id": "img"})).await?;
     if r.status != 201 {
         bail!("template: {}", r.text);
     }

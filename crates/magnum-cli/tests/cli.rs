@@ -64,10 +64,17 @@ async fn cli_templates_clusters_errors_and_exit_codes() {
     assert_eq!(code, 0);
     assert_eq!(json(&out)[0]["name"], "k8s");
 
-    // --wait follows the create to its end; a failed cluster is exit 1 with the reason.
-    let (code, _, err) = magnum(b, &["cluster-create", "demo", "--cluster-template", "k8s", "--node-count", "2", "--wait"], &[]);
+    // A Kubernetes bay is refused at once: this deployment cannot build one.
+    let (code, _, err) = magnum(b, &["cluster-create", "kube", "--cluster-template", "k8s"], &[]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("CREATE_FAILED") && err.contains("No driver for COE 'kubernetes'"), "{err}");
+    assert!(err.contains("cannot build kubernetes bays") && err.contains("HTTP 400"), "{err}");
+    // --wait follows the create to its end; a failed cluster is exit 1 with the reason (this
+    // server runs no engine driver, so the conductor fails the bay).
+    let (code, _, err) = magnum(b, &["cluster-template-create", "--name", "sw", "--coe", "swarm-mode", "--image", "img"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = magnum(b, &["cluster-create", "demo", "--cluster-template", "sw", "--node-count", "2", "--wait"], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("CREATE_FAILED") && err.contains("No driver for COE 'swarm-mode'"), "{err}");
     assert!(err.contains("Request to create cluster"), "{err}");
     let (code, out, _) = magnum(b, &["cluster-list"], &[]);
     assert_eq!(code, 0);
@@ -92,7 +99,7 @@ async fn cli_templates_clusters_errors_and_exit_codes() {
     // The 2015 vocabulary, nodegroups, quotas.
     let (code, out, err) = magnum(
         b,
-        &["--format", "json", "baymodel-create", "--name", "bm", "--coe", "kubernetes", "--image-id", "img", "--keypair-id", "kp"],
+        &["--format", "json", "baymodel-create", "--name", "bm", "--coe", "swarm-mode", "--image-id", "img", "--keypair-id", "kp"],
         &[],
     );
     assert_eq!((code, json(&out)["keypair_id"].clone()), (0, Value::from("kp")), "{err}");
@@ -121,8 +128,10 @@ async fn cli_templates_clusters_errors_and_exit_codes() {
     let (code, _, err) = magnum(b, &["cluster-delete", "demo", "--wait"], &[]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("deleted"), "{err}");
-    let (code, _, _) = magnum(b, &["cluster-template-delete", "k8s"], &[]);
-    assert_eq!(code, 0);
+    for t in ["k8s", "sw"] {
+        let (code, _, err) = magnum(b, &["cluster-template-delete", t], &[]);
+        assert_eq!(code, 0, "{err}");
+    }
     s.running.stop();
     s.store.finish().await;
 }

@@ -56,12 +56,16 @@ async fn bays_that_cannot_take_containers(env: &Env) {
     wait_status(&c, &format!("/v1/clusters/{building}"), "CREATE_FAILED").await;
     let r = c.post("/v1/containers", &json!({"image": "busybox", "bay_uuid": building})).await.expect("http");
     assert_error(&r, 400, "is CREATE_FAILED");
-    // A Kubernetes bay.
-    let k = c.post("/v1/clustertemplates", &json!({"name": "k8s", "coe": "kubernetes", "image_id": "img"})).await.expect("http");
+    // A Kubernetes bay. The API builds none, so one is made from a swarm bay whose template
+    // becomes a Kubernetes one in the store.
+    let k = c.post("/v1/clustertemplates", &json!({"name": "k8s", "coe": "swarm-mode", "image_id": "img"})).await.expect("http");
     assert_eq!(k.status, 201, "{}", k.text);
     let kb = make_cluster(&c, "k8s", "kbay").await;
     wait_status(&c, &format!("/v1/clusters/{kb}"), "CREATE_FAILED").await;
     mark_complete(&env.store, &kb).await;
+    let mut kt = env.store.get_template_by_uuid(k.body["uuid"].as_str().expect("uuid").parse().expect("uuid")).await.expect("template");
+    kt.coe = "kubernetes".into();
+    env.store.update_template(&kt).await.expect("template");
     let r = c.post("/v1/containers", &json!({"image": "busybox", "bay_uuid": "kbay"})).await.expect("http");
     assert_error(&r, 400, "containers run on swarm bays only");
     // A complete swarm bay whose conductor has no driver: the conductor's refusal comes back.

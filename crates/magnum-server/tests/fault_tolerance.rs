@@ -104,7 +104,7 @@ async fn amqp_postgres_broker_restart_during_a_burst_of_100_requests_loses_nothi
     d.set("MAGNUM_CONDUCTOR__PERIODIC_INTERVAL", "3600");
     d.conductor("c1");
     let api = d.api("api").await.as_user("p1", "u1", "member");
-    let t = api.post("/v1/clustertemplates", &json!({"name": "k8s", "coe": "kubernetes", "image_id": "img"})).await.expect("http");
+    let t = api.post("/v1/clustertemplates", &json!({"name": "k8s", "coe": "swarm-mode", "image_id": "img"})).await.expect("http");
     assert_eq!(t.status, 201, "{}", t.text);
 
     // 100 creates: 20 with the broker up, 60 while it is down (it refuses connections), 20
@@ -202,14 +202,14 @@ async fn postgres_stopped_database_is_a_503_then_the_api_recovers_by_itself() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let name = format!("t-{}", uuid::Uuid::new_v4().simple());
-    let r = c.post("/v1/clustertemplates", &json!({"name": name, "coe": "kubernetes", "image_id": "img"})).await.expect("http");
+    let r = c.post("/v1/clustertemplates", &json!({"name": name, "coe": "swarm-mode", "image_id": "img"})).await.expect("http");
     assert_eq!(r.status, 201, "{}", r.text);
 
     pg("stop").await;
     let down = async {
         let r = c.get("/v1/clustertemplates").await.expect("the API still answers");
         common::assert_error(&r, 503, "The database is unavailable");
-        let r = c.post("/v1/clustertemplates", &json!({"name": "x", "coe": "kubernetes", "image_id": "img"})).await.expect("http");
+        let r = c.post("/v1/clustertemplates", &json!({"name": "x", "coe": "swarm-mode", "image_id": "img"})).await.expect("http");
         common::assert_error(&r, 503, "Retry later");
         assert_eq!(c.get("/").await.expect("http").status, 200, "documents that need no database still answer");
     };

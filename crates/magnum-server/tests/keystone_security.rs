@@ -67,7 +67,7 @@ async fn keystone_tokens_are_required_validated_and_become_the_context() {
     }
     let (token, project, user) = login(&url, "a-member", "tenant-test", "tenant-a").await;
     let a = with_token(&env.base, &token);
-    let t = a.post("/v1/clustertemplates", &json!({"name": "mine", "coe": "kubernetes", "image_id": "img"})).await.expect("http");
+    let t = a.post("/v1/clustertemplates", &json!({"name": "mine", "coe": "swarm-mode", "image_id": "img"})).await.expect("http");
     assert_eq!(t.status, 201, "{}", t.text);
     assert_eq!(
         (t.body["project_id"].clone(), t.body["user_id"].clone()),
@@ -102,7 +102,7 @@ async fn keystone_projects_are_isolated_over_every_endpoint() {
 
     // Tenant A's objects: a template, a cluster (a COE without a driver: it fails at once, which
     // is fine for isolation), a container recorded on it.
-    let t = a.post("/v1/clustertemplates", &json!({"name": "a-t", "coe": "kubernetes", "image_id": "img"})).await.expect("http");
+    let t = a.post("/v1/clustertemplates", &json!({"name": "a-t", "coe": "swarm-mode", "image_id": "img"})).await.expect("http");
     assert_eq!(t.status, 201, "{}", t.text);
     let tid = t.body["uuid"].as_str().expect("uuid").to_owned();
     let r = a.post("/v1/clusters", &json!({"name": "a-c", "cluster_template_id": tid})).await.expect("http");
@@ -191,10 +191,10 @@ async fn keystone_projects_are_isolated_over_every_endpoint() {
 
     // Public templates: visible to every project, changeable by admins alone.
     let r =
-        a.post("/v1/clustertemplates", &json!({"name": "p", "coe": "kubernetes", "image_id": "img", "public": true})).await.expect("http");
+        a.post("/v1/clustertemplates", &json!({"name": "p", "coe": "swarm-mode", "image_id": "img", "public": true})).await.expect("http");
     assert_error(&r, 403, "Not authorized to set public");
     let p = admin
-        .post("/v1/clustertemplates", &json!({"name": "shared", "coe": "kubernetes", "image_id": "img", "public": true}))
+        .post("/v1/clustertemplates", &json!({"name": "shared", "coe": "swarm-mode", "image_id": "img", "public": true}))
         .await
         .expect("http");
     assert_eq!(p.status, 201, "{}", p.text);
@@ -252,7 +252,7 @@ async fn keystone_no_token_password_or_private_key_in_logs_or_responses() {
     let (other, _, _) = login(&url, "b-reader", "tenant-test", "tenant-b").await;
     let a = with_token(&base, &token).microversion("latest");
     let mut bodies = vec![];
-    let t = a.post("/v1/clustertemplates", &json!({"name": "t", "coe": "kubernetes", "image_id": "img"})).await.expect("http");
+    let t = a.post("/v1/clustertemplates", &json!({"name": "t", "coe": "swarm-mode", "image_id": "img"})).await.expect("http");
     let c = a.post("/v1/clusters", &json!({"name": "c", "cluster_template_id": "t"})).await.expect("http");
     let cid = c.body["uuid"].as_str().expect("uuid").to_owned();
     bodies.push(t.text);

@@ -58,7 +58,7 @@ async fn amqp_postgres_two_apis_two_conductors_share_the_work_and_survive_one() 
     .await;
 
     // Work accepted by either API is carried out by some conductor and seen through both.
-    let t = api1.post("/v1/clustertemplates", &json!({"name": "k8s", "coe": "kubernetes", "image_id": "img"})).await.expect("http");
+    let t = api1.post("/v1/clustertemplates", &json!({"name": "k8s", "coe": "swarm-mode", "image_id": "img"})).await.expect("http");
     assert_eq!(t.status, 201, "{}", t.text);
     let mut uuids = vec![];
     for i in 0..20 {
@@ -69,7 +69,7 @@ async fn amqp_postgres_two_apis_two_conductors_share_the_work_and_survive_one() 
     }
     wait_for("20 creates carried out", 30, async || all_processed(&api2, &uuids).await.then_some(Value::Null)).await;
     let shown = api2.get(&format!("/v1/clusters/{}", uuids[0])).await.expect("http").body;
-    assert!(shown["status_reason"].as_str().is_some_and(|r| r.contains("No driver for COE 'kubernetes'")), "{shown}");
+    assert!(shown["status_reason"].as_str().is_some_and(|r| r.contains("No driver for COE 'swarm-mode'")), "{shown}");
     let (c1, c2) = (d.log("c1"), d.log("c2"));
     let reconciled = |log: &str| log.matches("reconciling").count();
     assert_eq!(

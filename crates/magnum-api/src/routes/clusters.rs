@@ -95,6 +95,7 @@ pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Byte
     }
     let ident = checked.get("cluster_template_id").and_then(Value::as_str).unwrap_or_default().to_owned();
     let template = template_for(&s, &caller, &ident).await?;
+    check_buildable(&template)?;
     let who = ClusterCreator {
         project_id: &caller.ctx.project_id,
         user_id: &caller.ctx.user_id,
@@ -120,6 +121,23 @@ pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Byte
         return Ok(resp);
     }
     Ok(accepted(c.uuid))
+}
+
+/// Only bays this build can make are accepted: swarm ones on the Docker provider. A Kubernetes
+/// bay would need a kind-style node image and a kubeadm driver, which magnum-rs does not have;
+/// refusing now beats a bay that can only fail later in the conductor.
+fn check_buildable(t: &magnum_types::template::ClusterTemplate) -> Result<(), MagnumError> {
+    if magnum_types::coe::Coe::parse(&t.coe).is_ok_and(|c| !c.is_swarm()) {
+        return Err(MagnumError::invalid(format!(
+            "Cluster template {} is for {}, and this deployment cannot build {} bays: no {} node image or driver is \
+             configured for the Docker provider. Use a swarm-mode cluster template.",
+            t.name.as_deref().unwrap_or(&t.uuid.to_string()),
+            t.coe,
+            t.coe,
+            t.coe
+        )));
+    }
+    Ok(())
 }
 
 pub(crate) async fn update(
