@@ -73,7 +73,7 @@ impl Conductor {
         if !coe.is_swarm() {
             return Err(MagnumError::invalid(format!("Bay {bay} is a {coe} bay; containers run on swarm bays only.")));
         }
-        let driver = self.drivers.for_coe(coe).ok_or_else(|| {
+        let driver = self.drivers.for_cluster(&cluster, coe).ok_or_else(|| {
             MagnumError::invalid(format!("No driver for COE '{coe}' is enabled in this conductor, so bay {bay} runs no containers."))
         })?;
         let credentials = self.credentials(bay).await?;
@@ -189,7 +189,7 @@ impl Conductor {
         if rows.is_empty() {
             return Ok(());
         }
-        let Some(driver) = Coe::parse(&template.coe).ok().and_then(|coe| self.drivers.for_coe(coe)) else { return Ok(()) };
+        let Some(driver) = Coe::parse(&template.coe).ok().and_then(|coe| self.drivers.for_cluster(cluster, coe)) else { return Ok(()) };
         let Some(containers) = driver.containers() else { return Ok(()) };
         let listing = containers.list(Bay { cluster, template, credentials }).await?;
         for c in rows {

@@ -68,7 +68,7 @@ impl Conductor {
     pub async fn observe(&self, uuid: Uuid) -> Result<()> {
         let Some(cluster) = self.store.get_cluster_by_uuid(uuid).await? else { return Ok(()) };
         let template = self.store.get_template_by_uuid(cluster.cluster_template_id).await?;
-        let Some(driver) = self.drivers.for_coe(Coe::parse(&template.coe)?) else { return Ok(()) };
+        let Some(driver) = self.drivers.for_cluster(&cluster, Coe::parse(&template.coe)?) else { return Ok(()) };
         let credentials = self.credentials(uuid).await?;
         let (health, reasons, nodes) = match driver.observe(&cluster, &template, credentials.as_ref()).await {
             Ok(o) => {

@@ -31,7 +31,7 @@ impl Conductor {
         let started = cluster.status;
         tracing::info!(cluster = %uuid, name = %cluster.name, status = %started, "reconciling");
 
-        let Some(driver) = self.drivers.for_coe(coe) else {
+        let Some(driver) = self.drivers.for_cluster(&cluster, coe) else {
             if op == Op::Delete {
                 // Without a driver nothing was ever built: forgetting the row is the whole delete.
                 self.store.delete_cluster(uuid).await?;
@@ -65,7 +65,12 @@ impl Conductor {
                 }
             }
             Op::Update => driver.update(&cluster, &template, credentials.as_ref()).await,
-            Op::Delete => driver.delete(&cluster).await.map(|()| Observed::default()),
+            Op::Delete => {
+                if cluster.external {
+                    self.remove_external_containers(&cluster, &template, credentials.as_ref()).await?;
+                }
+                driver.delete(&cluster).await.map(|()| Observed::default())
+            }
         };
         match result {
             Ok(observed) => {
@@ -83,6 +88,30 @@ impl Conductor {
                 self.record(uuid, started, Outcome::Failed(e.0), None).await
             }
         }
+    }
+
+    /// An external bay's engine outlives the bay: the containers made on it through the API
+    /// are removed first, so forgetting the bay orphans nothing. One that cannot be removed
+    /// fails the delete (it can be retried).
+    async fn remove_external_containers(
+        &self,
+        cluster: &magnum_types::cluster::Cluster,
+        template: &magnum_types::template::ClusterTemplate,
+        credentials: Option<&magnum_drivers::Credentials>,
+    ) -> Result<()> {
+        let Some(driver) = self.drivers.for_cluster(cluster, Coe::parse(&template.coe)?) else { return Ok(()) };
+        let Some(engine) = driver.containers() else { return Ok(()) };
+        let bay = magnum_drivers::containers::Bay { cluster, template, credentials };
+        for c in self.store.bay_containers(cluster.uuid).await? {
+            engine.remove(bay, c.host.as_deref().unwrap_or_default(), &c).await.map_err(|e| {
+                magnum_types::MagnumError::unavailable(format!(
+                    "Removing container {} from external bay {} failed ({}); retry the delete.",
+                    c.uuid, cluster.uuid, e.message
+                ))
+            })?;
+            tracing::info!(container = %c.uuid, cluster = %cluster.uuid, "container removed from the external bay's engine");
+        }
+        Ok(())
     }
 
     /// The bay's certificates, keys decrypted in memory for this operation (None for bays

@@ -99,10 +99,11 @@ pub trait Driver: Send + Sync {
     }
 }
 
-/// Drivers by COE. Swarm and swarm-mode share one driver.
+/// Drivers by COE (swarm and swarm-mode share one), and the one for external bays.
 #[derive(Clone, Default)]
 pub struct DriverRegistry {
     by_coe: HashMap<Coe, Arc<dyn Driver>>,
+    external: Option<Arc<dyn Driver>>,
 }
 
 impl DriverRegistry {
@@ -112,6 +113,19 @@ impl DriverRegistry {
 
     pub fn register(&mut self, coe: Coe, driver: Arc<dyn Driver>) {
         self.by_coe.insert(coe, driver);
+    }
+
+    /// Registered endpoints (external bays) go to this driver, whatever their COE.
+    pub fn register_external(&mut self, driver: Arc<dyn Driver>) {
+        self.external = Some(driver);
+    }
+
+    /// The driver of one cluster: the external one for registered endpoints, else by COE.
+    pub fn for_cluster(&self, cluster: &Cluster, coe: Coe) -> Option<Arc<dyn Driver>> {
+        if cluster.external {
+            return self.external.clone();
+        }
+        self.for_coe(coe)
     }
 
     pub fn for_coe(&self, coe: Coe) -> Option<Arc<dyn Driver>> {

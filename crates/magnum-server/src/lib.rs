@@ -134,6 +134,8 @@ pub fn drivers(config: &Config) -> DriverRegistry {
         swarm.node_timeout = std::time::Duration::from_secs(config.docker.node_timeout);
         registry.register(Coe::SwarmMode, Arc::new(swarm));
     }
+    // Registered endpoints need no engine of ours.
+    registry.register_external(Arc::new(magnum_drivers::swarm::external::ExternalSwarm));
     registry
 }
 

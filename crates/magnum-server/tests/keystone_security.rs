@@ -171,9 +171,9 @@ async fn keystone_projects_are_isolated_over_every_endpoint() {
 
     // A's reader reads and cannot write.
     assert_eq!(a_reader.get(&format!("/v1/clusters/{cid}")).await.expect("http").status, 200);
-    // Policy lets a reader read logs; the conductor then refuses (this bay is not a swarm bay).
+    // Policy lets a reader read logs; the conductor then refuses (it runs no engine driver).
     let r = a_reader.get(&format!("/v1/containers/{}/logs", box_.uuid)).await.expect("http");
-    assert_error(&r, 400, "swarm bays only");
+    assert_error(&r, 400, "runs no containers");
     for (r, rule) in [
         (
             a_reader.post("/v1/clustertemplates", &json!({"name": "r", "coe": "kubernetes", "image_id": "i"})).await,

@@ -55,12 +55,15 @@ pub struct Cluster {
     /// Nodes a resize asked to remove first (driver input; not shown).
     #[serde(default)]
     pub nodes_to_remove: Vec<String>,
+    /// A registered endpoint (see `external.rs`): nothing is built, delete only forgets.
+    #[serde(default)]
+    pub external: bool,
 }
 
 const S255: AttrType = string(1, 255);
 const COUNT: AttrType = int(0, 1_000);
 
-static CLUSTER_ATTRS: [crate::attrs::Attr; 37] = [
+static CLUSTER_ATTRS: [crate::attrs::Attr; 39] = [
     opt("uuid", string(36, 36)),
     opt("name", string(1, 242)),
     req("cluster_template_id", S255),
@@ -98,9 +101,11 @@ static CLUSTER_ATTRS: [crate::attrs::Attr; 37] = [
     ro("created_at", AttrType::Any),
     ro("updated_at", AttrType::Any),
     ro("cluster_id", AttrType::Any),
+    opt("external_endpoint", AttrType::Any),
+    ro("external", AttrType::Bool),
 ];
 
-static BAY_ATTRS: [crate::attrs::Attr; 24] = [
+static BAY_ATTRS: [crate::attrs::Attr; 26] = [
     opt("uuid", string(36, 36)),
     opt("name", string(1, 242)),
     req("baymodel_id", S255),
@@ -125,6 +130,8 @@ static BAY_ATTRS: [crate::attrs::Attr; 24] = [
     ro("links", AttrType::Any),
     ro("created_at", AttrType::Any),
     ro("updated_at", AttrType::Any),
+    opt("external_endpoint", AttrType::Any),
+    ro("external", AttrType::Bool),
 ];
 
 pub static CLUSTER_SCHEMA: Schema = Schema { resource: "cluster", attrs: &CLUSTER_ATTRS };
@@ -254,6 +261,7 @@ impl Cluster {
             created_at: who.now,
             updated_at: None,
             nodes_to_remove: vec![],
+            external: body.get("external_endpoint").is_some_and(|v| !v.is_null()),
         })
     }
 

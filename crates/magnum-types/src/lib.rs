@@ -10,6 +10,7 @@ pub mod coe;
 pub mod container;
 pub mod context;
 pub mod error;
+pub mod external;
 pub mod microversion;
 pub mod mservice;
 pub mod names;

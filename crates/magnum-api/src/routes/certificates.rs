@@ -33,6 +33,29 @@ pub(crate) fn new_bay_certificates(s: &AppState, c: &Cluster) -> Result<StoredCe
     })
 }
 
+/// An external bay's TLS material, as given at registration: its CA (shown by ca-show; its key is
+/// not ours, so nothing is signed with it) and the client certificate the conductor uses.
+pub(crate) fn external_bay_certificates(
+    s: &AppState,
+    e: &magnum_types::external::ExternalEndpoint,
+) -> Result<Option<StoredCertificates>, MagnumError> {
+    let Some(tls) = &e.tls else { return Ok(None) };
+    Ok(Some(StoredCertificates {
+        ca_cert: tls.ca_cert.clone(),
+        ca_key: s.cipher.encrypt("")?,
+        client_cert: tls.client_cert.clone(),
+        client_key: s.cipher.encrypt(&tls.client_key)?,
+    }))
+}
+
+fn not_our_ca(c: &Cluster, what: &str) -> MagnumError {
+    MagnumError::invalid(format!(
+        "Cluster {} is an external bay: its CA belongs to whoever runs it, so magnum-rs cannot {what}. \
+         Get certificates from that CA's owner.",
+        c.uuid
+    ))
+}
+
 fn body(c: &Cluster, base: &str, extra: &[(&str, Value)]) -> Value {
     let mut v = json!({
         "cluster_uuid": c.uuid.to_string(),
@@ -77,6 +100,9 @@ pub(crate) async fn sign(State(s): State<AppState>, caller: Caller, raw: Bytes) 
         _ => e,
     })?;
     policy::enforce_on("certificate:create", &caller, &c.project_id, &c.user_id)?;
+    if c.external {
+        return Err(not_our_ca(&c, "sign a CSR with it").into());
+    }
     let stored = s.store.get_certificates(c.uuid).await?;
     let ca = CaBundle { cert_pem: stored.ca_cert, key_pem: s.cipher.decrypt(&stored.ca_key)? };
     let pem = magnum_certs::sign_csr(&ca, csr, &SigningRules::default())?;
@@ -87,6 +113,9 @@ pub(crate) async fn sign(State(s): State<AppState>, caller: Caller, raw: Bytes) 
 pub(crate) async fn rotate(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>) -> ApiResult {
     let mut c = s.store.get_cluster(&one_scope(&caller), &ident).await?;
     policy::enforce("certificate:rotate_ca", &caller, &c.project_id)?;
+    if c.external {
+        return Err(not_our_ca(&c, "rotate it").into());
+    }
     let template = s.store.get_template_by_uuid(c.cluster_template_id).await?;
     if template.tls_disabled {
         return Err(

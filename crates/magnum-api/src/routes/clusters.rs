@@ -95,7 +95,13 @@ pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Byte
     }
     let ident = checked.get("cluster_template_id").and_then(Value::as_str).unwrap_or_default().to_owned();
     let template = template_for(&s, &caller, &ident).await?;
-    check_buildable(&template)?;
+    let external = match checked.get("external_endpoint").filter(|v| !v.is_null()) {
+        Some(v) => Some(magnum_types::external::parse(v, magnum_types::coe::Coe::parse(&template.coe)?)?),
+        None => None,
+    };
+    if external.is_none() {
+        check_buildable(&template)?;
+    }
     let who = ClusterCreator {
         project_id: &caller.ctx.project_id,
         user_id: &caller.ctx.user_id,
@@ -103,11 +109,17 @@ pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Byte
         version: caller.version,
         now: magnum_types::time::now(),
     };
-    let c = Cluster::from_create(&checked, &template, &who)?;
+    let mut c = Cluster::from_create(&checked, &template, &who)?;
     let groups =
         [NodeGroup::default_for(&c, Role::Master, &template.image_id), NodeGroup::default_for(&c, Role::Worker, &template.image_id)];
-    let certs = super::certificates::new_bay_certificates(&s, &c)?;
-    let c = s.store.create_cluster_with_certificates(&c, &groups, s.config.quotas.max_clusters_per_project, Some(&certs)).await?;
+    let certs = match &external {
+        None => Some(super::certificates::new_bay_certificates(&s, &c)?),
+        Some(e) => {
+            c.api_address = Some(e.api_address.clone());
+            super::certificates::external_bay_certificates(&s, e)?
+        }
+    };
+    let c = s.store.create_cluster_with_certificates(&c, &groups, s.config.quotas.max_clusters_per_project, certs.as_ref()).await?;
     tracing::info!(cluster = %c.uuid, name = %c.name, masters = c.master_count, workers = c.node_count, "cluster accepted");
     cast(&s, ConductorCommand::ClusterCreate { uuid: c.uuid }).await;
     // Bays were synchronous at 1.1 (201 with the bay); everything else answers 202.
@@ -121,6 +133,11 @@ pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Byte
         return Ok(resp);
     }
     Ok(accepted(c.uuid))
+}
+
+/// An external bay's size is its owner's: magnum-rs never built its nodes.
+fn not_resizable(c: &Cluster) -> MagnumError {
+    MagnumError::invalid(format!("Cluster {} is an external bay: magnum-rs does not build its nodes, so it cannot resize it.", c.uuid))
 }
 
 /// Only bays this build can make are accepted: swarm ones on the Docker provider. A Kubernetes
@@ -176,6 +193,9 @@ pub(crate) async fn update(
         c.health_status_reason = r;
     }
     let resize = change.node_count.is_some() || retry;
+    if resize && c.external {
+        return Err(not_resizable(&c).into());
+    }
     if resize {
         c.status = begin(c.status, Operation::Update)?;
         c.status_reason = None;
@@ -224,6 +244,9 @@ pub(crate) async fn resize(State(s): State<AppState>, caller: Caller, Path(ident
     require(caller.version, 7, "resize")?;
     let checked = RESIZE_SCHEMA.check_create(&input::json_body(&body)?)?;
     let mut c = lookup(&s, &caller, &ident, Vocab::Cluster, "resize").await?;
+    if c.external {
+        return Err(not_resizable(&c).into());
+    }
     let ng_ident = checked.get("nodegroup").and_then(Value::as_str).unwrap_or("default-worker");
     let ng = s.store.get_nodegroup(c.uuid, ng_ident).await?;
     if ng.role == Role::Master {

@@ -65,6 +65,11 @@ impl<'a> Access<'a> {
         }
     }
 
+    /// An external endpoint: TLS with the credentials it was registered with, if any.
+    pub(super) fn for_endpoint(credentials: Option<&'a Credentials>) -> Result<Access<'a>, EngineError> {
+        Ok(Access { tls: credentials.map(|c| ClientFiles::write(c).map(|f| (c, f))).transpose()? })
+    }
+
     pub(super) fn connect(&self, api: &str) -> Result<Docker, EngineError> {
         match &self.tls {
             Some((_, files)) => files.connect(api),

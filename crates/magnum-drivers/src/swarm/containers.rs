@@ -30,12 +30,12 @@ const EXEC_LIMIT: Duration = Duration::from_secs(60);
 /// Seconds a stop or reboot gives the main process before killing it (Docker's default).
 const STOP_GRACE: i32 = 10;
 
-fn unavailable(e: EngineError) -> MagnumError {
+pub(super) fn unavailable(e: EngineError) -> MagnumError {
     MagnumError::unavailable(format!("{}. Retry when the bay's nodes answer again.", e.0))
 }
 
 /// A node engine's refusal, by its status: bad input stays a 400, a conflict of state a 409.
-fn engine_error(what: &str, e: DockerError) -> MagnumError {
+pub(super) fn engine_error(what: &str, e: DockerError) -> MagnumError {
     match e {
         DockerError::DockerResponseServerError { status_code, message } => match status_code {
             400 => MagnumError::invalid(format!("{what}: {message}")),
@@ -156,30 +156,35 @@ impl SwarmDriver {
         docker::images::load(node, archive, &format!("{image} onto node {host}")).await.map_err(unavailable)
     }
 
-    async fn inspect_state(&self, node: &Docker, c: &Container) -> Result<EngineState> {
-        let info = node
-            .inspect_container(&c.engine_name(), None::<bollard::query_parameters::InspectContainerOptions>)
-            .await
-            .map_err(|e| engine_error(&format!("inspecting container {}", c.uuid), e))?;
-        Ok(info.state.as_ref().map(state_of).unwrap_or(EngineState { status: ContainerStatus::Unknown, reason: None }))
-    }
-
     /// One node's containers of the container API, by uuid.
     async fn list_node(&self, access: &Access<'_>, api: &str) -> std::result::Result<HashMap<Uuid, EngineState>, String> {
         let node = access.connect(api).map_err(|e| e.0)?;
-        let filters = HashMap::from([("label".to_owned(), vec![LABEL_CONTAINER.to_owned()])]);
-        let list = node
-            .list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&filters).build()))
-            .await
-            .map_err(|e| format!("its Docker API does not answer: {e}"))?;
-        Ok(list
-            .into_iter()
-            .filter_map(|s| {
-                let uuid = s.labels.as_ref()?.get(LABEL_CONTAINER).and_then(|u| Uuid::parse_str(u).ok())?;
-                Some((uuid, summary_state(s.state, s.status)))
-            })
-            .collect())
+        list_on(&node).await
     }
+}
+
+pub(super) async fn inspect_state(node: &Docker, c: &Container) -> Result<EngineState> {
+    let info = node
+        .inspect_container(&c.engine_name(), None::<bollard::query_parameters::InspectContainerOptions>)
+        .await
+        .map_err(|e| engine_error(&format!("inspecting container {}", c.uuid), e))?;
+    Ok(info.state.as_ref().map(state_of).unwrap_or(EngineState { status: ContainerStatus::Unknown, reason: None }))
+}
+
+/// One engine's containers of the container API, by uuid.
+pub(super) async fn list_on(node: &Docker) -> std::result::Result<HashMap<Uuid, EngineState>, String> {
+    let filters = HashMap::from([("label".to_owned(), vec![LABEL_CONTAINER.to_owned()])]);
+    let list = node
+        .list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&filters).build()))
+        .await
+        .map_err(|e| format!("its Docker API does not answer: {e}"))?;
+    Ok(list
+        .into_iter()
+        .filter_map(|s| {
+            let uuid = s.labels.as_ref()?.get(LABEL_CONTAINER).and_then(|u| Uuid::parse_str(u).ok())?;
+            Some((uuid, summary_state(s.state, s.status)))
+        })
+        .collect())
 }
 
 #[async_trait]
@@ -211,103 +216,20 @@ impl ContainerDriver for SwarmDriver {
     async fn create(&self, bay: Bay<'_>, host: &str, c: &Container) -> Result<EngineState> {
         let node = self.node_client(bay, host).await?;
         self.ensure_image(&node, host, &c.image).await?;
-        let memory = c.memory.as_deref().map(memory_bytes).transpose()?.map(|b| b as i64);
-        let labels = HashMap::from([
-            (LABEL_CONTAINER.to_owned(), c.uuid.to_string()),
-            (LABEL_BAY.to_owned(), c.bay_uuid.to_string()),
-            (LABEL_PROJECT.to_owned(), c.project_id.clone()),
-        ]);
-        let body = ContainerCreateBody {
-            image: Some(c.image.clone()),
-            cmd: c.argv()?,
-            env: Some(c.environment.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-            // Upstream's convention: the hostname is the container's uuid.
-            hostname: Some(c.uuid.to_string()),
-            labels: Some(labels),
-            // An init as PID 1 passes signals on, so stop and reboot take effect at once.
-            host_config: Some(HostConfig { memory, init: Some(true), ..Default::default() }),
-            ..Default::default()
-        };
-        let name = c.engine_name();
-        match node.create_container(Some(CreateContainerOptionsBuilder::new().name(&name).build()), body).await {
-            Ok(_) => {}
-            // The name is taken: by an earlier attempt of this very create (after a crash or a
-            // timeout), which is then done; by anything else, a conflict.
-            Err(DockerError::DockerResponseServerError { status_code: 409, message }) => {
-                let existing = node
-                    .inspect_container(&name, None::<bollard::query_parameters::InspectContainerOptions>)
-                    .await
-                    .map_err(|e| engine_error(&format!("inspecting container {name}"), e))?;
-                let owner = existing.config.and_then(|c| c.labels).and_then(|l| l.get(LABEL_CONTAINER).cloned());
-                if owner != Some(c.uuid.to_string()) {
-                    return Err(MagnumError::conflict(format!("Creating container {name} on node {host}: {message}")));
-                }
-            }
-            Err(e) => return Err(engine_error(&format!("Creating container {name} on node {host}"), e)),
-        }
-        self.inspect_state(&node, c).await
+        create_on(&node, host, c).await
     }
 
     async fn act(&self, bay: Bay<'_>, host: &str, c: &Container, action: ContainerAction) -> Result<EngineState> {
-        let node = self.node_client(bay, host).await?;
-        let name = c.engine_name();
-        let done = match action {
-            ContainerAction::Start => node.start_container(&name, None::<bollard::query_parameters::StartContainerOptions>).await,
-            ContainerAction::Stop => node.stop_container(&name, Some(StopContainerOptionsBuilder::new().t(STOP_GRACE).build())).await,
-            ContainerAction::Reboot => {
-                node.restart_container(&name, Some(RestartContainerOptionsBuilder::new().t(STOP_GRACE).build())).await
-            }
-            ContainerAction::Pause => node.pause_container(&name).await,
-            ContainerAction::Unpause => node.unpause_container(&name).await,
-        };
-        match done {
-            Ok(()) => {}
-            // Already in the asked state.
-            Err(e) if not_modified(&e) => {}
-            Err(e) => return Err(engine_error(&format!("{} of container {}", action.as_str(), c.uuid), e)),
-        }
-        self.inspect_state(&node, c).await
+        act_on(&*self.node_client(bay, host).await?, c, action).await
     }
 
     async fn logs(&self, bay: Bay<'_>, host: &str, c: &Container) -> Result<String> {
-        let node = self.node_client(bay, host).await?;
-        let options = LogsOptionsBuilder::new().stdout(true).stderr(true).tail("all").build();
-        let mut stream = node.logs(&c.engine_name(), Some(options));
-        let mut chunks = vec![];
-        while let Some(chunk) = stream.next().await {
-            chunks.push(chunk.map_err(|e| engine_error(&format!("reading the logs of container {}", c.uuid), e))?);
-        }
-        Ok(text_of(chunks))
+        logs_on(&*self.node_client(bay, host).await?, c).await
     }
 
     async fn exec(&self, bay: Bay<'_>, host: &str, c: &Container, argv: &[String]) -> Result<ExecOutput> {
-        let node = self.node_client(bay, host).await?;
-        let what = format!("executing {:?} in container {}", argv.join(" "), c.uuid);
-        let config =
-            CreateExecOptions { cmd: Some(argv.to_vec()), attach_stdout: Some(true), attach_stderr: Some(true), ..Default::default() };
-        let exec = node.create_exec(&c.engine_name(), config).await.map_err(|e| engine_error(&what, e))?;
-        let StartExecResults::Attached { mut output, .. } = node.start_exec(&exec.id, None).await.map_err(|e| engine_error(&what, e))?
-        else {
-            return Err(MagnumError::internal(format!("{what}: the engine detached the command")));
-        };
-        let mut chunks = vec![];
-        let finished = tokio::time::timeout(EXEC_LIMIT, async {
-            while let Some(chunk) = output.next().await {
-                chunks.push(chunk.map_err(|e| engine_error(&what, e))?);
-            }
-            Ok::<_, MagnumError>(())
-        })
-        .await;
-        let exit_code = match finished {
-            Ok(r) => {
-                r?;
-                node.inspect_exec(&exec.id).await.map_err(|e| engine_error(&what, e))?.exit_code
-            }
-            Err(_) => None,
-        };
-        Ok(ExecOutput { output: text_of(chunks), exit_code })
+        exec_on(&*self.node_client(bay, host).await?, c, argv).await
     }
-
     async fn remove(&self, bay: Bay<'_>, host: &str, c: &Container) -> Result<()> {
         let node = match self.node_client(bay, host).await {
             Ok(n) => n,
@@ -343,6 +265,97 @@ impl ContainerDriver for SwarmDriver {
         });
         Ok(futures_util::future::join_all(listings).await.into_iter().collect())
     }
+}
+
+pub(super) async fn create_on(node: &Docker, host: &str, c: &Container) -> Result<EngineState> {
+    let memory = c.memory.as_deref().map(memory_bytes).transpose()?.map(|b| b as i64);
+    let labels = HashMap::from([
+        (LABEL_CONTAINER.to_owned(), c.uuid.to_string()),
+        (LABEL_BAY.to_owned(), c.bay_uuid.to_string()),
+        (LABEL_PROJECT.to_owned(), c.project_id.clone()),
+    ]);
+    let body = ContainerCreateBody {
+        image: Some(c.image.clone()),
+        cmd: c.argv()?,
+        env: Some(c.environment.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        // Upstream's convention: the hostname is the container's uuid.
+        hostname: Some(c.uuid.to_string()),
+        labels: Some(labels),
+        // An init as PID 1 passes signals on, so stop and reboot take effect at once.
+        host_config: Some(HostConfig { memory, init: Some(true), ..Default::default() }),
+        ..Default::default()
+    };
+    let name = c.engine_name();
+    match node.create_container(Some(CreateContainerOptionsBuilder::new().name(&name).build()), body).await {
+        Ok(_) => {}
+        // The name is taken: by an earlier attempt of this very create (after a crash or a
+        // timeout), which is then done; by anything else, a conflict.
+        Err(DockerError::DockerResponseServerError { status_code: 409, message }) => {
+            let existing = node
+                .inspect_container(&name, None::<bollard::query_parameters::InspectContainerOptions>)
+                .await
+                .map_err(|e| engine_error(&format!("inspecting container {name}"), e))?;
+            let owner = existing.config.and_then(|c| c.labels).and_then(|l| l.get(LABEL_CONTAINER).cloned());
+            if owner != Some(c.uuid.to_string()) {
+                return Err(MagnumError::conflict(format!("Creating container {name} on node {host}: {message}")));
+            }
+        }
+        Err(e) => return Err(engine_error(&format!("Creating container {name} on node {host}"), e)),
+    }
+    inspect_state(node, c).await
+}
+
+pub(super) async fn act_on(node: &Docker, c: &Container, action: ContainerAction) -> Result<EngineState> {
+    let name = c.engine_name();
+    let done = match action {
+        ContainerAction::Start => node.start_container(&name, None::<bollard::query_parameters::StartContainerOptions>).await,
+        ContainerAction::Stop => node.stop_container(&name, Some(StopContainerOptionsBuilder::new().t(STOP_GRACE).build())).await,
+        ContainerAction::Reboot => node.restart_container(&name, Some(RestartContainerOptionsBuilder::new().t(STOP_GRACE).build())).await,
+        ContainerAction::Pause => node.pause_container(&name).await,
+        ContainerAction::Unpause => node.unpause_container(&name).await,
+    };
+    match done {
+        Ok(()) => {}
+        // Already in the asked state.
+        Err(e) if not_modified(&e) => {}
+        Err(e) => return Err(engine_error(&format!("{} of container {}", action.as_str(), c.uuid), e)),
+    }
+    inspect_state(node, c).await
+}
+
+pub(super) async fn logs_on(node: &Docker, c: &Container) -> Result<String> {
+    let options = LogsOptionsBuilder::new().stdout(true).stderr(true).tail("all").build();
+    let mut stream = node.logs(&c.engine_name(), Some(options));
+    let mut chunks = vec![];
+    while let Some(chunk) = stream.next().await {
+        chunks.push(chunk.map_err(|e| engine_error(&format!("reading the logs of container {}", c.uuid), e))?);
+    }
+    Ok(text_of(chunks))
+}
+
+pub(super) async fn exec_on(node: &Docker, c: &Container, argv: &[String]) -> Result<ExecOutput> {
+    let what = format!("executing {:?} in container {}", argv.join(" "), c.uuid);
+    let config = CreateExecOptions { cmd: Some(argv.to_vec()), attach_stdout: Some(true), attach_stderr: Some(true), ..Default::default() };
+    let exec = node.create_exec(&c.engine_name(), config).await.map_err(|e| engine_error(&what, e))?;
+    let StartExecResults::Attached { mut output, .. } = node.start_exec(&exec.id, None).await.map_err(|e| engine_error(&what, e))? else {
+        return Err(MagnumError::internal(format!("{what}: the engine detached the command")));
+    };
+    let mut chunks = vec![];
+    let finished = tokio::time::timeout(EXEC_LIMIT, async {
+        while let Some(chunk) = output.next().await {
+            chunks.push(chunk.map_err(|e| engine_error(&what, e))?);
+        }
+        Ok::<_, MagnumError>(())
+    })
+    .await;
+    let exit_code = match finished {
+        Ok(r) => {
+            r?;
+            node.inspect_exec(&exec.id).await.map_err(|e| engine_error(&what, e))?.exit_code
+        }
+        Err(_) => None,
+    };
+    Ok(ExecOutput { output: text_of(chunks), exit_code })
 }
 
 #[cfg(test)]

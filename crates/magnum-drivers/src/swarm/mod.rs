@@ -8,6 +8,7 @@
 
 mod access;
 mod containers;
+pub mod external;
 pub mod plan;
 
 use crate::docker::{self, err, EngineError, LABEL_BAY, LABEL_NODE, LABEL_PROJECT, LABEL_ROLE};
