@@ -39,9 +39,14 @@ pub struct KeystoneAuth {
 
 struct Cache {
     capacity: usize,
-    entries: HashMap<[u8; 32], Identity>,
-    /// Insertion order, for evicting the oldest when full.
-    order: VecDeque<[u8; 32]>,
+    /// How long a validation is trusted at most (revocations show within it).
+    ttl: Duration,
+    /// Per token digest: the identity, trusted until when, and its insertion number.
+    entries: HashMap<[u8; 32], (Identity, SystemTime, u64)>,
+    /// Insertion order, for evicting the oldest when full. A key re-inserted after expiring
+    /// appears twice; only the entry with the matching number is evicted.
+    order: VecDeque<([u8; 32], u64)>,
+    inserted: u64,
 }
 
 fn unauthorized(why: &str) -> MagnumError {
@@ -88,7 +93,13 @@ impl KeystoneAuth {
             url,
             credentials,
             service_token: Default::default(),
-            cache: Mutex::new(Cache { capacity: c.token_cache_size.max(1), entries: HashMap::new(), order: VecDeque::new() }),
+            cache: Mutex::new(Cache {
+                capacity: c.token_cache_size.max(1),
+                ttl: Duration::from_secs(c.token_cache_time),
+                entries: HashMap::new(),
+                order: VecDeque::new(),
+                inserted: 0,
+            }),
         })
     }
 
@@ -122,7 +133,7 @@ impl KeystoneAuth {
         {
             let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             match cache.entries.get(&key) {
-                Some(id) if id.expires > now => return Ok(id.clone()),
+                Some((id, until, _)) if *until > now => return Ok(id.clone()),
                 Some(_) => {
                     cache.entries.remove(&key);
                 }
@@ -133,14 +144,24 @@ impl KeystoneAuth {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         while cache.entries.len() >= cache.capacity {
             match cache.order.pop_front() {
-                Some(old) => {
-                    cache.entries.remove(&old);
+                Some((old, n)) => {
+                    if cache.entries.get(&old).is_some_and(|e| e.2 == n) {
+                        cache.entries.remove(&old);
+                    }
                 }
                 None => break,
             }
         }
-        cache.order.push_back(key);
-        cache.entries.insert(key, id.clone());
+        // Stale order entries of removed keys would otherwise pile up between evictions.
+        if cache.order.len() > 2 * cache.capacity {
+            let live = std::mem::take(&mut cache.order);
+            cache.order = live.into_iter().filter(|(k, n)| cache.entries.get(k).is_some_and(|e| e.2 == *n)).collect();
+        }
+        let until = id.expires.min(now + cache.ttl);
+        cache.inserted += 1;
+        let n = cache.inserted;
+        cache.order.push_back((key, n));
+        cache.entries.insert(key, (id.clone(), until, n));
         Ok(id)
     }
 

@@ -155,8 +155,11 @@ pub struct AuthConfig {
     pub project_name: String,
     pub user_domain_id: String,
     pub project_domain_id: String,
-    /// Keystone: validated tokens kept (until their expiry) to spare Keystone a round trip.
+    /// Keystone: validated tokens kept to spare Keystone a round trip.
     pub token_cache_size: usize,
+    /// Keystone: seconds a validation is trusted (or until the token expires, if sooner), so a
+    /// revoked token stops working within this time. keystonemiddleware's default, 300.
+    pub token_cache_time: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -231,6 +234,7 @@ impl Default for AuthConfig {
             user_domain_id: "default".into(),
             project_domain_id: "default".into(),
             token_cache_size: 10_000,
+            token_cache_time: 300,
         }
     }
 }

@@ -31,8 +31,13 @@ async fn login(url: &str, user: &str, password: &str, project: &str) -> (String,
 }
 
 async fn env_with_keystone(url: &str) -> Env {
+    env_with_keystone_cache(url, 300).await
+}
+
+async fn env_with_keystone_cache(url: &str, token_cache_time: u64) -> Env {
     let url = url.to_owned();
     Env::start_with(Backend::Sqlite, move |c| {
+        c.auth.token_cache_time = token_cache_time;
         c.auth.strategy = magnum_config::AuthStrategy::Keystone;
         c.auth.auth_url = Some(url);
         c.auth.username = Some("magnum".into());
@@ -312,4 +317,24 @@ async fn keystone_register_puts_the_service_in_the_catalog() {
         ks.delete(&format!("/v3/endpoints/{}", e["id"].as_str().expect("id"))).await.expect("http");
     }
     ks.delete(&format!("/v3/services/{sid}")).await.expect("http");
+}
+
+/// A validation is trusted for `token_cache_time` at most: a token revoked in Keystone stops
+/// working here within it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keystone_revoked_token_stops_working_after_the_cache_time() {
+    let Some(url) = keystone("keystone_revoked_token_stops_working_after_the_cache_time") else { return };
+    let env = env_with_keystone_cache(&url, 1).await;
+    let (token, _, _) = login(&url, "a-member", "tenant-test", "tenant-a").await;
+    let me = with_token(&env.base, &token);
+    assert_eq!(me.get("/v1/clusters").await.expect("http").status, 200);
+    let ks = Client::new(url.trim_end_matches("/v3")).header("X-Auth-Token", &token).header("X-Subject-Token", &token);
+    let r = ks.delete("/v3/auth/tokens").await.expect("keystone");
+    assert_eq!(r.status, 204, "revoke: {}", r.text);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_error(&me.get("/v1/clusters").await.expect("http"), 401, "invalid or expired");
+    // A fresh token works again.
+    let (fresh, _, _) = login(&url, "a-member", "tenant-test", "tenant-a").await;
+    assert_eq!(with_token(&env.base, &fresh).get("/v1/clusters").await.expect("http").status, 200);
+    env.finish().await;
 }
