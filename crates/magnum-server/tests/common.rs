@@ -130,7 +130,13 @@ pub async fn wait_status(c: &Client, path: &str, want: &str) -> Value {
 
 /// Polls `path` until it answers 404 (10 s at most).
 pub async fn wait_gone(c: &Client, path: &str) {
-    for _ in 0..100 {
+    wait_gone_within(c, path, Duration::from_secs(10)).await
+}
+
+/// Polls `path` until it answers 404, for at most `limit`.
+pub async fn wait_gone_within(c: &Client, path: &str, limit: Duration) {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
         if c.get(path).await.expect("http").status == 404 {
             return;
         }
