@@ -175,6 +175,52 @@ impl Op {
     }
 }
 
+type Answers = &'static [(u16, Option<&'static str>)];
+
+/// What differs between the two vocabularies' operations: component names and answers.
+struct VocabDoc {
+    template: &'static str,
+    template_create: &'static str,
+    cluster: &'static str,
+    cluster_create: &'static str,
+    template_created: Answers,
+    template_one: Answers,
+    template_list: Answers,
+    cluster_one: Answers,
+    cluster_list: Answers,
+    cluster_created: Answers,
+    cluster_patched: Answers,
+}
+
+const MODERN: VocabDoc = VocabDoc {
+    template: "ClusterTemplate",
+    template_create: "ClusterTemplateCreate",
+    cluster: "Cluster",
+    cluster_create: "ClusterCreate",
+    template_created: &[(201, Some("ClusterTemplate"))],
+    template_one: &[(200, Some("ClusterTemplate"))],
+    template_list: &[(200, Some("ClusterTemplateList"))],
+    cluster_one: &[(200, Some("Cluster"))],
+    cluster_list: &[(200, Some("ClusterList"))],
+    cluster_created: &[(202, Some("Accepted"))],
+    cluster_patched: &[(202, Some("Accepted"))],
+};
+
+/// Bays answered 201 (create) and 200 (patch) with the bay at 1.1; `{"uuid"}` 202s from 1.2.
+const OF_2015: VocabDoc = VocabDoc {
+    template: "BayModel",
+    template_create: "BayModelCreate",
+    cluster: "Bay",
+    cluster_create: "BayCreate",
+    template_created: &[(201, Some("BayModel"))],
+    template_one: &[(200, Some("BayModel"))],
+    template_list: &[(200, Some("BayModelList"))],
+    cluster_one: &[(200, Some("Bay"))],
+    cluster_list: &[(200, Some("BayList"))],
+    cluster_created: &[(201, Some("Bay")), (202, Some("Accepted"))],
+    cluster_patched: &[(200, Some("Bay")), (202, Some("Accepted"))],
+};
+
 fn operations() -> Vec<Op> {
     let mut ops = vec![
         op("get", "/", "The API versions.").answers(&[(200, Some("Versions"))]).public(),
@@ -214,45 +260,12 @@ fn operations() -> Vec<Op> {
         let a = action.as_str();
         ops.push(op("put", format!("/v1/containers/{{ident}}/{a}"), format!("{a} a container.")).answers(&[(200, Some("Container"))]));
     }
-    for vocab in [Vocab::Cluster, Vocab::Bay] {
+    for (vocab, d) in [(Vocab::Cluster, &MODERN), (Vocab::Bay, &OF_2015)] {
         let (t, c) = (vocab.templates(), vocab.clusters());
-        let (tn, cn): (&'static str, &'static str) = match vocab {
-            Vocab::Cluster => ("ClusterTemplate", "Cluster"),
-            Vocab::Bay => ("BayModel", "Bay"),
-        };
-        let (t_create, c_create): (&'static str, &'static str) = match vocab {
-            Vocab::Cluster => ("ClusterTemplateCreate", "ClusterCreate"),
-            Vocab::Bay => ("BayModelCreate", "BayCreate"),
-        };
-        let t_ok: &'static [(u16, Option<&'static str>)] = match vocab {
-            Vocab::Cluster => &[(201, Some("ClusterTemplate"))],
-            Vocab::Bay => &[(201, Some("BayModel"))],
-        };
-        let t_one: &'static [(u16, Option<&'static str>)] = match vocab {
-            Vocab::Cluster => &[(200, Some("ClusterTemplate"))],
-            Vocab::Bay => &[(200, Some("BayModel"))],
-        };
-        let c_one: &'static [(u16, Option<&'static str>)] = match vocab {
-            Vocab::Cluster => &[(200, Some("Cluster"))],
-            Vocab::Bay => &[(200, Some("Bay"))],
-        };
-        // Bays answered 201 with the bay at 1.1; from 1.2 (and clusters always) 202 `{"uuid"}`.
-        let c_created: &'static [(u16, Option<&'static str>)] = match vocab {
-            Vocab::Cluster => &[(202, Some("Accepted"))],
-            Vocab::Bay => &[(201, Some("Bay")), (202, Some("Accepted"))],
-        };
-        let c_patched: &'static [(u16, Option<&'static str>)] = match vocab {
-            Vocab::Cluster => &[(202, Some("Accepted"))],
-            Vocab::Bay => &[(200, Some("Bay")), (202, Some("Accepted"))],
-        };
-        let t_list_ok: &'static [(u16, Option<&'static str>)] = match vocab {
-            Vocab::Cluster => &[(200, Some("ClusterTemplateList"))],
-            Vocab::Bay => &[(200, Some("BayModelList"))],
-        };
-        let c_list_ok: &'static [(u16, Option<&'static str>)] = match vocab {
-            Vocab::Cluster => &[(200, Some("ClusterList"))],
-            Vocab::Bay => &[(200, Some("BayList"))],
-        };
+        let (tn, cn) = (d.template, d.cluster);
+        let (t_create, c_create, t_ok, t_one, t_list_ok) =
+            (d.template_create, d.cluster_create, d.template_created, d.template_one, d.template_list);
+        let (c_one, c_created, c_patched, c_list_ok) = (d.cluster_one, d.cluster_created, d.cluster_patched, d.cluster_list);
         ops.extend([
             op("get", format!("/v1/{t}"), format!("{tn}s visible to the caller.")).answers(t_list_ok).listing(),
             op("post", format!("/v1/{t}"), format!("Create a {tn}.")).body(t_create).answers(t_ok),

@@ -53,6 +53,17 @@ impl Osc {
     }
 }
 
+/// A client certificate request for `cn` in a temporary file, as `coe ca sign` reads it.
+fn csr_file(cn: &str) -> std::path::PathBuf {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(vec![]).expect("params");
+    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let file = std::env::temp_dir().join(format!("osc-{}.csr", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&file, params.serialize_request(&key).expect("csr").pem().expect("pem")).expect("write");
+    file
+}
+
 fn openstack_bin(test: &str) -> Option<String> {
     let bin = std::env::var("MAGNUM_TEST_OPENSTACK").ok().filter(|b| std::path::Path::new(b).exists());
     if bin.is_none() {
@@ -110,12 +121,7 @@ async fn openstackclient_coe_commands() {
     assert_eq!(names, ["default-master", "default-worker"], "{groups}");
     let (ok, out, err) = osc.run(&["coe", "ca", "show", "c1"]);
     assert!(ok && out.starts_with("-----BEGIN CERTIFICATE-----"), "{out}{err}");
-    let key = rcgen::KeyPair::generate().expect("key");
-    let mut params = rcgen::CertificateParams::new(vec![]).expect("params");
-    params.distinguished_name.push(rcgen::DnType::CommonName, "osc-user");
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    let csr_file = std::env::temp_dir().join(format!("osc-{}.csr", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&csr_file, params.serialize_request(&key).expect("csr").pem().expect("pem")).expect("write");
+    let csr_file = csr_file("osc-user");
     let (ok, out, err) = osc.run(&["coe", "ca", "sign", "c1", csr_file.to_str().expect("utf8")]);
     assert!(ok && out.contains("-----BEGIN CERTIFICATE-----"), "{out}{err}");
     let _ = std::fs::remove_file(&csr_file);
@@ -164,16 +170,7 @@ async fn keystone_openstackclient_coe_commands() {
     let test = "keystone_openstackclient_coe_commands";
     let Some(keystone) = common::service_url("MAGNUM_TEST_KEYSTONE_URL", test, "scripts/start-keystone.sh") else { return };
     let Some(bin) = openstack_bin(test) else { return };
-    let ks = keystone.clone();
-    let env = Env::start_with(Backend::Sqlite, move |c| {
-        c.auth.strategy = magnum_config::AuthStrategy::Keystone;
-        c.auth.auth_url = Some(ks);
-        c.auth.username = Some("magnum".into());
-        c.auth.password = Some("magnum-service-test".into());
-        c.auth.project_name = "service".into();
-    })
-    .await
-    .expect("server");
+    let env = common::env_with_keystone(&keystone, 300).await;
 
     let token = admin_token(&keystone).await;
     let admin = Client::new(keystone.trim_end_matches("/v3")).header("X-Auth-Token", &token);
@@ -239,11 +236,7 @@ async fn keystone_openstackclient_coe_commands() {
     // Upstream's rule: a bay's CA is for the user who made the bay (or an admin).
     let (ok, out, err) = reader.run(&["coe", "ca", "show", "ks-c"]);
     assert!(!ok && err.contains("Policy doesn't allow certificate:get"), "{out}{err}");
-    let key = rcgen::KeyPair::generate().expect("key");
-    let mut params = rcgen::CertificateParams::new(vec![]).expect("params");
-    params.distinguished_name.push(rcgen::DnType::CommonName, "ks-user");
-    let csr_file = std::env::temp_dir().join(format!("osc-ks-{}.csr", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&csr_file, params.serialize_request(&key).expect("csr").pem().expect("pem")).expect("write");
+    let csr_file = csr_file("ks-user");
     let (ok, out, err) = member.run(&["coe", "ca", "sign", "ks-c", csr_file.to_str().expect("utf8")]);
     let _ = std::fs::remove_file(&csr_file);
     assert!(ok && out.contains("-----BEGIN CERTIFICATE-----"), "{out}{err}");

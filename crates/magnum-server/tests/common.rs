@@ -72,6 +72,22 @@ impl Env {
 
 /// The URL of a service a test needs, from `var`; None with a loud SKIP when unset, or a panic
 /// when MAGNUM_REQUIRE_SERVICES=1 (scripts/test.sh and CI start every service).
+/// A server that validates tokens with the Keystone at `url` (scripts/start-keystone.sh and
+/// its `magnum` service user), trusting a validation for `token_cache_time` seconds.
+pub async fn env_with_keystone(url: &str, token_cache_time: u64) -> Env {
+    let url = url.to_owned();
+    Env::start_with(Backend::Sqlite, move |c| {
+        c.auth.token_cache_time = token_cache_time;
+        c.auth.strategy = magnum_config::AuthStrategy::Keystone;
+        c.auth.auth_url = Some(url);
+        c.auth.username = Some("magnum".into());
+        c.auth.password = Some("magnum-service-test".into());
+        c.auth.project_name = "service".into();
+    })
+    .await
+    .expect("server")
+}
+
 pub fn service_url(var: &str, test: &str, start_with: &str) -> Option<String> {
     match std::env::var(var).ok().filter(|u| !u.is_empty()) {
         Some(u) => Some(u),

@@ -19,7 +19,6 @@ struct Browser {
     driver: Child,
     http: reqwest::Client,
     session: String,
-    base: String,
     profile: std::path::PathBuf,
 }
 
@@ -58,7 +57,7 @@ impl Browser {
             "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}}}});
         let r: Value = http.post(format!("{base}/session")).json(&caps).send().await.expect("session").json().await.expect("json");
         let session = r["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {r}")).to_owned();
-        Browser { driver, http, session: format!("{base}/session/{session}"), base, profile }
+        Browser { driver, http, session: format!("{base}/session/{session}"), profile }
     }
 
     async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -138,7 +137,6 @@ impl Browser {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
-        let _ = &self.base;
     }
 }
 

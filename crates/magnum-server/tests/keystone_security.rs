@@ -4,7 +4,7 @@
 //! tenant-b each with a member and a reader, the admin, and the service user magnum.
 
 mod common;
-use common::{assert_error, Backend, Env};
+use common::{assert_error, Env};
 use magnum_client::Client;
 use magnum_types::container::{Container, ContainerStatus, CONTAINER_SCHEMA};
 use serde_json::{json, Value};
@@ -31,21 +31,7 @@ async fn login(url: &str, user: &str, password: &str, project: &str) -> (String,
 }
 
 async fn env_with_keystone(url: &str) -> Env {
-    env_with_keystone_cache(url, 300).await
-}
-
-async fn env_with_keystone_cache(url: &str, token_cache_time: u64) -> Env {
-    let url = url.to_owned();
-    Env::start_with(Backend::Sqlite, move |c| {
-        c.auth.token_cache_time = token_cache_time;
-        c.auth.strategy = magnum_config::AuthStrategy::Keystone;
-        c.auth.auth_url = Some(url);
-        c.auth.username = Some("magnum".into());
-        c.auth.password = Some("magnum-service-test".into());
-        c.auth.project_name = "service".into();
-    })
-    .await
-    .expect("server")
+    common::env_with_keystone(url, 300).await
 }
 
 fn with_token(base: &str, token: &str) -> Client {
@@ -324,7 +310,7 @@ async fn keystone_register_puts_the_service_in_the_catalog() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keystone_revoked_token_stops_working_after_the_cache_time() {
     let Some(url) = keystone("keystone_revoked_token_stops_working_after_the_cache_time") else { return };
-    let env = env_with_keystone_cache(&url, 1).await;
+    let env = common::env_with_keystone(&url, 1).await;
     let (token, _, _) = login(&url, "a-member", "tenant-test", "tenant-a").await;
     let me = with_token(&env.base, &token);
     assert_eq!(me.get("/v1/clusters").await.expect("http").status, 200);
