@@ -2,8 +2,8 @@
 //! processes (release builds) over one PostgreSQL database and one RabbitMQ queue, clients
 //! spread over both APIs.
 //!
-//! 1. `--bays` driverless bays (COE swarm-mode, conductors without the Docker driver: each is failed by a conductor at
-//!    once) created through both APIs: accepted per second, and bays per minute carried through
+//! 1. `--bays` driverless bays (swarm-mode on conductors started without the Docker driver:
+//!    each is failed by a conductor at once) created through both APIs: accepted per second, and bays per minute carried through
 //!    the whole path (API → store → AMQP → conductor → store).
 //! 2. Template create, bay list (limit 50) and bay show: requests/s, p50 and p99.
 //! 3. `--parallel` real swarm bays (1 manager + 1 worker, TLS) at once through both APIs:
@@ -40,7 +40,8 @@ impl Drop for Deployment {
     }
 }
 
-async fn deploy(binary: &Path, db: &str, amqp: &str) -> anyhow::Result<Deployment> {
+/// Two conductors and two APIs; `docker` gives the conductors the Docker (swarm) driver.
+async fn deploy(binary: &Path, db: &str, amqp: &str, docker: bool) -> anyhow::Result<Deployment> {
     let dir = std::env::temp_dir().join(format!("magnum-bench-scale-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
     let topic = format!("magnum-bench-{}", uuid::Uuid::new_v4().simple());
@@ -54,7 +55,7 @@ async fn deploy(binary: &Path, db: &str, amqp: &str) -> anyhow::Result<Deploymen
             .env("MAGNUM_TRANSPORT_URL", amqp)
             .env("MAGNUM_CONDUCTOR__TOPIC", &topic)
             .env("MAGNUM_CONDUCTOR__HOST", host)
-            .env("MAGNUM_DOCKER__ENABLED", "true")
+            .env("MAGNUM_DOCKER__ENABLED", if docker { "true" } else { "false" })
             .env("MAGNUM_QUOTAS__MAX_CLUSTERS_PER_PROJECT", "100000")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -161,7 +162,8 @@ pub(crate) async fn run(args: &Args, binary: &Path) -> anyhow::Result<()> {
 }
 
 async fn measure_all(args: &Args, binary: &Path, db: &str, amqp: &str) -> anyhow::Result<()> {
-    let d = deploy(binary, db, amqp).await?;
+    // Phases 1 and 2 run on conductors without the Docker driver, phase 3 on ones with it.
+    let d = deploy(binary, db, amqp, false).await?;
     let apis = &d.apis;
     let c = &apis[0];
     println!(
@@ -169,12 +171,12 @@ async fn measure_all(args: &Args, binary: &Path, db: &str, amqp: &str) -> anyhow
         args.clients,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
-    let r = c.post("/v1/clustertemplates", &json!({"name": "k8s", "coe": "swarm-mode", "image_id": "img"})).await?;
+    let r = c.post("/v1/clustertemplates", &json!({"name": "driverless", "coe": "swarm-mode", "image_id": "img"})).await?;
     if r.status != 201 {
         bail!("template: {}", r.text);
     }
     let t0 = Instant::now();
-    let uuids = create_bays(apis, args.clients, args.bays, "k8s", 1).await?;
+    let uuids = create_bays(apis, args.clients, args.bays, "driverless", 1).await?;
     let accepted = t0.elapsed().as_secs_f64();
     let (_, failed) = settle_all(c, 600).await?;
     let through = t0.elapsed().as_secs_f64();
@@ -207,9 +209,22 @@ async fn measure_all(args: &Args, binary: &Path, db: &str, amqp: &str) -> anyhow
     }
 
     // Real bays: the whole path down to swarm nodes on the engine.
-    let r = c.post("/v1/clustertemplates", &json!({"name": "swarm", "coe": "swarm-mode", "image_id": "magnum/swarm-node:latest"})).await?;
-    if r.status != 201 {
-        bail!("swarm template: {}", r.text);
+    drop(d);
+    let d = deploy(binary, db, amqp, true).await?;
+    let apis = &d.apis;
+    let c = &apis[0];
+    // The API accepts the node image once a conductor has reported its engine's images.
+    let started = Instant::now();
+    loop {
+        let r =
+            c.post("/v1/clustertemplates", &json!({"name": "swarm", "coe": "swarm-mode", "image_id": "magnum/swarm-node:latest"})).await?;
+        if r.status == 201 {
+            break;
+        }
+        if !r.text.contains("no conductor has reported") || started.elapsed() > Duration::from_secs(30) {
+            bail!("swarm template: {}", r.text);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let t0 = Instant::now();
     let real = create_bays(apis, args.parallel.min(args.clients.max(1)), args.parallel, "swarm", 1).await?;
