@@ -67,7 +67,7 @@ impl Conductor {
             Op::Update => driver.update(&cluster, &template, credentials.as_ref()).await,
             Op::Delete => {
                 if cluster.external {
-                    self.remove_external_containers(&cluster, &template, credentials.as_ref()).await?;
+                    self.remove_external_containers(driver.as_ref(), &cluster, &template, credentials.as_ref()).await?;
                 }
                 driver.delete(&cluster).await.map(|()| Observed::default())
             }
@@ -95,11 +95,11 @@ impl Conductor {
     /// fails the delete (it can be retried).
     async fn remove_external_containers(
         &self,
+        driver: &dyn magnum_drivers::Driver,
         cluster: &magnum_types::cluster::Cluster,
         template: &magnum_types::template::ClusterTemplate,
         credentials: Option<&magnum_drivers::Credentials>,
     ) -> Result<()> {
-        let Some(driver) = self.drivers.for_cluster(cluster, Coe::parse(&template.coe)?) else { return Ok(()) };
         let Some(engine) = driver.containers() else { return Ok(()) };
         let bay = magnum_drivers::containers::Bay { cluster, template, credentials };
         for c in self.store.bay_containers(cluster.uuid).await? {

@@ -33,8 +33,8 @@ fn endpoint<'a>(cluster: &Cluster, credentials: Option<&'a Credentials>) -> std:
     Ok(Endpoint { docker, address, _access: access })
 }
 
-/// The swarm as its manager reports it: the engine's name, version and the members.
-async fn survey(e: &Endpoint<'_>) -> std::result::Result<(String, Option<String>, Vec<NodeObservation>), docker::EngineError> {
+/// The swarm as its manager reports it: the engine's version and the members.
+async fn survey(e: &Endpoint<'_>) -> std::result::Result<(Option<String>, Vec<NodeObservation>), docker::EngineError> {
     let info = e.docker.info().await.map_err(|x| err(&format!("reaching the external endpoint {}", e.address), x))?;
     let swarm = info.swarm.clone().unwrap_or_default();
     if swarm.local_node_state != Some(bollard::models::LocalNodeState::ACTIVE) || swarm.control_available != Some(true) {
@@ -60,7 +60,7 @@ async fn survey(e: &Endpoint<'_>) -> std::result::Result<(String, Option<String>
             }
         })
         .collect();
-    Ok((info.name.unwrap_or_default(), info.server_version, nodes))
+    Ok((info.server_version, nodes))
 }
 
 #[async_trait]
@@ -76,7 +76,7 @@ impl Driver for ExternalSwarm {
         credentials: Option<&Credentials>,
     ) -> std::result::Result<Observed, DriverError> {
         let e = endpoint(cluster, credentials).map_err(|x| DriverError(x.0))?;
-        let (_, version, nodes) = survey(&e).await.map_err(|x| DriverError(format!("{}; fix the endpoint and register it again", x.0)))?;
+        let (version, nodes) = survey(&e).await.map_err(|x| DriverError(format!("{}; fix the endpoint and register it again", x.0)))?;
         let addresses = |role: &str| nodes.iter().filter(|n| n.role == role).filter_map(|n| n.address.clone()).collect();
         Ok(Observed {
             api_address: Some(e.address.clone()),
@@ -107,7 +107,7 @@ impl Driver for ExternalSwarm {
             Err(x) => Err(x),
         };
         Ok(match surveyed {
-            Ok((_, _, nodes)) => {
+            Ok((_, nodes)) => {
                 let reasons: std::collections::BTreeMap<String, String> =
                     nodes.iter().filter_map(|n| n.reason.clone().map(|r| (n.name.clone(), r))).collect();
                 Observation { healthy: reasons.is_empty(), reasons, nodes }
