@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this).
-# Starts what the tests need (PostgreSQL 15, RabbitMQ and Keystone on 127.0.0.1, a Docker
-# engine on /var/run/docker.sock), then: rustfmt, clippy, every test.
+# Starts what the tests need (PostgreSQL 15, RabbitMQ, Keystone and a Kubernetes API server on
+# 127.0.0.1, a Docker engine on /var/run/docker.sock), then: rustfmt, clippy, every test.
 source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,10 @@ export MAGNUM_TEST_AMQP_URL="$AMQP_URL"
 # Keystone on 127.0.0.1:5000 with the security suite's projects and users.
 export MAGNUM_TEST_KEYSTONE_URL=$(scripts/start-keystone.sh)
 [[ $MAGNUM_TEST_KEYSTONE_URL =~ ^http:// ]] || die "start-keystone.sh printed no usable URL: [$MAGNUM_TEST_KEYSTONE_URL]"
+# A real Kubernetes API server (kube-apiserver, controller-manager and scheduler built from
+# Debian's kubernetes source package, etcd from Debian) on 127.0.0.1:6443, for kubernetes_*.
+export MAGNUM_TEST_KUBECONFIG=$(scripts/start-kubernetes.sh)
+[ -f "$MAGNUM_TEST_KUBECONFIG" ] || die "start-kubernetes.sh printed no kubeconfig path: [$MAGNUM_TEST_KUBECONFIG]"
 # Queues of earlier runs' tests (each test declares its own).
 rabbitmqctl -n rabbit@localhost -q list_queues name 2>/dev/null | grep -E '^magnum-test-' | while read -r q; do
   rabbitmqctl -n rabbit@localhost -q delete_queue "$q" >/dev/null 2>&1 || true
