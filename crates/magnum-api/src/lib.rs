@@ -17,6 +17,7 @@ mod error;
 mod input;
 pub mod keystone;
 mod links;
+mod manifest_url;
 pub mod openapi;
 mod policy;
 mod routes;

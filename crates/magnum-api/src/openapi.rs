@@ -1,6 +1,7 @@
 //! The OpenAPI 3.1 document of the API, served without a token at `/v1/openapi.json`.
 //!
-//! The request bodies and the objects of templates, clusters, bays, containers and quotas are
+//! The request bodies and the objects of templates, clusters, bays, containers, pods, RCs,
+//! services and quotas are
 //! generated from the attribute schemas the handlers validate with ([`Schema`]), so the document
 //! says what the API really accepts: an attribute added there appears here. The path table below
 //! sits next to the router it describes; `tests/api_openapi.rs` drives every operation listed
@@ -8,7 +9,8 @@
 
 use crate::views::Vocab;
 use magnum_types::attrs::{Access, AttrType, Schema};
-use magnum_types::{cluster, container, microversion, quota, template};
+use magnum_types::manifest::Kind;
+use magnum_types::{cluster, container, k8s_object, microversion, quota, template};
 use serde_json::{json, Map, Value};
 
 /// One JSON Schema for an attribute type; `nullable` for what responses show as `null` when unset.
@@ -52,6 +54,13 @@ fn collection(key: &str, item: &str) -> Value {
         "properties": {key: {"type": "array", "items": reference(item)}, "next": {"type": "string"}}})
 }
 
+const KINDS: [Kind; 3] = [Kind::Pod, Kind::ReplicationController, Kind::Service];
+
+/// The component naming a Kubernetes object kind (`Pod`, `ReplicationController`, `Service`).
+fn kind_component(kind: Kind) -> &'static str {
+    kind.as_str()
+}
+
 fn loose_object(required: &[&str]) -> Value {
     json!({"type": "object", "required": required})
 }
@@ -72,8 +81,13 @@ fn components() -> Value {
     put("ClusterCreate", body_schema(&cluster::CLUSTER_SCHEMA));
     put("Bay", object_schema(&cluster::BAY_SCHEMA, &cluster_extra));
     put("BayCreate", body_schema(&cluster::BAY_SCHEMA));
-    put("Container", object_schema(&container::CONTAINER_SCHEMA, &[("uuid", json!({"type": "string"})), ("links", links)]));
+    put("Container", object_schema(&container::CONTAINER_SCHEMA, &[("uuid", json!({"type": "string"})), ("links", links.clone())]));
     put("ContainerCreate", body_schema(&container::CONTAINER_SCHEMA));
+    for kind in KINDS {
+        let name = kind_component(kind);
+        put(name, object_schema(k8s_object::schema(kind), &[("links", links.clone())]));
+        put(&format!("{name}Create"), body_schema(k8s_object::schema(kind)));
+    }
     put("Quota", object_schema(&quota::QUOTA_SCHEMA, &[]));
     put("QuotaCreate", body_schema(&quota::QUOTA_SCHEMA));
     put("Accepted", json!({"type": "object", "required": ["uuid"], "properties": {"uuid": {"type": "string", "format": "uuid"}}}));
@@ -119,6 +133,9 @@ fn components() -> Value {
         ("clusters", "Cluster"),
         ("bays", "Bay"),
         ("containers", "Container"),
+        ("pods", "Pod"),
+        ("rcs", "ReplicationController"),
+        ("services", "Service"),
         ("quotas", "Quota"),
         ("nodegroups", "NodeGroup"),
         ("nodes", "Node"),
@@ -260,6 +277,35 @@ fn operations() -> Vec<Op> {
     for action in magnum_types::container::ContainerAction::ALL {
         let a = action.as_str();
         ops.push(op("put", format!("/v1/containers/{{ident}}/{a}"), format!("{a} a container.")).answers(&[(200, Some("Container"))]));
+    }
+    for kind in KINDS {
+        let (coll, name) = (kind.collection(), kind_component(kind));
+        let (one, list, create): (Answers, Answers, &'static str) = match kind {
+            Kind::Pod => (&[(200, Some("Pod"))], &[(200, Some("PodList"))], "PodCreate"),
+            Kind::ReplicationController => {
+                (&[(200, Some("ReplicationController"))], &[(200, Some("ReplicationControllerList"))], "ReplicationControllerCreate")
+            }
+            Kind::Service => (&[(200, Some("Service"))], &[(200, Some("ServiceList"))], "ServiceCreate"),
+        };
+        let created: Answers = match kind {
+            Kind::Pod => &[(201, Some("Pod"))],
+            Kind::ReplicationController => &[(201, Some("ReplicationController"))],
+            Kind::Service => &[(201, Some("Service"))],
+        };
+        ops.extend([
+            op("get", format!("/v1/{coll}"), format!("{name}s of the caller's Kubernetes bays (`?bay_ident=` narrows)."))
+                .answers(list)
+                .listing(),
+            op("post", format!("/v1/{coll}"), format!("Create a {name} from a manifest on a Kubernetes bay."))
+                .body(create)
+                .answers(created),
+            op("get", format!("/v1/{coll}/detail"), format!("{name}s, every field.")).answers(list).listing(),
+            op("get", format!("/v1/{coll}/{{ident}}"), format!("One {name}, as Kubernetes reports it now.")).answers(one),
+            op("patch", format!("/v1/{coll}/{{ident}}"), format!("Replace a {name} with a new manifest (JSON patch of /manifest)."))
+                .body("Patch")
+                .answers(one),
+            op("delete", format!("/v1/{coll}/{{ident}}"), format!("Delete a {name} from Kubernetes.")).answers(&[(204, None)]),
+        ]);
     }
     for (vocab, d) in [(Vocab::Cluster, &MODERN), (Vocab::Bay, &OF_2015)] {
         let (t, c) = (vocab.templates(), vocab.clusters());

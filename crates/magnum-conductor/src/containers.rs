@@ -62,6 +62,10 @@ impl Conductor {
                 self.container_exec(uuid, &command).await.map(|o| output(o.output, o.exit_code))
             }
             ConductorCall::ContainerDelete { uuid } => self.container_delete(uuid).await.map(|()| CallReply::Done),
+            kube @ (ConductorCall::KubeCreate { .. }
+            | ConductorCall::KubeShow { .. }
+            | ConductorCall::KubeReplace { .. }
+            | ConductorCall::KubeDelete { .. }) => self.handle_kube_call(kube).await,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Health and nodes of settled clusters: every `health_interval`, ask the driver what each
-//! cluster looks like, record its nodes (for `/v1/nodes`), its containers' statuses, and its
-//! health (with a reason per unhealthy node) when they changed.
+//! cluster looks like, record its nodes (for `/v1/nodes`), its containers' statuses, its
+//! Kubernetes objects' state, and its health (with a reason per unhealthy node) when they changed.
 
 use crate::Conductor;
 use magnum_types::coe::Coe;
@@ -103,6 +103,9 @@ impl Conductor {
         }
         if let Err(e) = self.refresh_containers(&cluster, &template, credentials.as_ref()).await {
             tracing::debug!(cluster = %uuid, error = %e, "container statuses not refreshed; next tick retries");
+        }
+        if let Err(e) = self.refresh_kube_objects(&cluster, &template, credentials.as_ref()).await {
+            tracing::debug!(cluster = %uuid, error = %e, "Kubernetes objects not refreshed; next tick retries");
         }
         if cluster.health_status == Some(health) && cluster.health_status_reason == reasons {
             return Ok(());

@@ -12,6 +12,7 @@
 mod containers;
 mod health;
 mod heartbeat;
+mod kube_objects;
 mod leases;
 mod locks;
 mod placement;

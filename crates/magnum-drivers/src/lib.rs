@@ -10,6 +10,7 @@
 
 pub mod containers;
 pub mod docker;
+pub mod kubernetes;
 pub mod swarm;
 
 use async_trait::async_trait;
@@ -97,13 +98,18 @@ pub trait Driver: Send + Sync {
     fn containers(&self) -> Option<&dyn containers::ContainerDriver> {
         None
     }
+    /// The Kubernetes object API (pods, services, RCs) on this driver's bays, if it has one.
+    fn kube_objects(&self) -> Option<&dyn kubernetes::KubeObjects> {
+        None
+    }
 }
 
-/// Drivers by COE (swarm and swarm-mode share one), and the one for external bays.
+/// Drivers by COE (swarm and swarm-mode share one), and those for external bays (one for
+/// swarm endpoints, one for Kubernetes API servers).
 #[derive(Clone, Default)]
 pub struct DriverRegistry {
     by_coe: HashMap<Coe, Arc<dyn Driver>>,
-    external: Option<Arc<dyn Driver>>,
+    external: HashMap<Coe, Arc<dyn Driver>>,
 }
 
 impl DriverRegistry {
@@ -115,30 +121,22 @@ impl DriverRegistry {
         self.by_coe.insert(coe, driver);
     }
 
-    /// Registered endpoints (external bays) go to this driver, whatever their COE.
-    pub fn register_external(&mut self, driver: Arc<dyn Driver>) {
-        self.external = Some(driver);
+    /// Registered endpoints (external bays) of `coe` go to this driver (swarm and swarm-mode
+    /// share one).
+    pub fn register_external(&mut self, coe: Coe, driver: Arc<dyn Driver>) {
+        self.external.insert(coe, driver);
     }
 
     /// The driver of one cluster: the external one for registered endpoints, else by COE.
     pub fn for_cluster(&self, cluster: &Cluster, coe: Coe) -> Option<Arc<dyn Driver>> {
         if cluster.external {
-            return self.external.clone();
+            return lookup(&self.external, coe);
         }
         self.for_coe(coe)
     }
 
     pub fn for_coe(&self, coe: Coe) -> Option<Arc<dyn Driver>> {
-        let key = if coe.is_swarm() && !self.by_coe.contains_key(&coe) {
-            if coe == Coe::Swarm {
-                Coe::SwarmMode
-            } else {
-                Coe::Swarm
-            }
-        } else {
-            coe
-        };
-        self.by_coe.get(&key).cloned()
+        lookup(&self.by_coe, coe)
     }
 
     /// Every registered driver once (swarm and swarm-mode share one).
@@ -158,4 +156,18 @@ impl DriverRegistry {
         v.sort_unstable();
         v
     }
+}
+
+/// By COE, letting swarm and swarm-mode stand for each other.
+fn lookup(map: &HashMap<Coe, Arc<dyn Driver>>, coe: Coe) -> Option<Arc<dyn Driver>> {
+    let key = if coe.is_swarm() && !map.contains_key(&coe) {
+        if coe == Coe::Swarm {
+            Coe::SwarmMode
+        } else {
+            Coe::Swarm
+        }
+    } else {
+        coe
+    };
+    map.get(&key).cloned()
 }

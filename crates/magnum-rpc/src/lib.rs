@@ -20,8 +20,10 @@ pub mod amqp;
 
 use async_trait::async_trait;
 use magnum_types::container::{Container, ContainerAction};
+use magnum_types::k8s_object::KubeObject;
 use magnum_types::MagnumError;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -73,6 +75,25 @@ pub enum ConductorCall {
     ContainerDelete {
         uuid: Uuid,
     },
+    /// Record the pod, RC or service and create `document` (its manifest) in the bay's
+    /// Kubernetes; answers it as Kubernetes stored it.
+    KubeCreate {
+        object: Box<KubeObject>,
+        document: Value,
+    },
+    /// Read it from the bay's Kubernetes now (and record what was read).
+    KubeShow {
+        uuid: Uuid,
+    },
+    /// Replace it in Kubernetes with `document` (a new manifest).
+    KubeReplace {
+        uuid: Uuid,
+        document: Value,
+    },
+    /// Delete it from Kubernetes and forget it.
+    KubeDelete {
+        uuid: Uuid,
+    },
 }
 
 /// A conductor's answer to a call.
@@ -80,6 +101,7 @@ pub enum ConductorCall {
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum CallReply {
     Container { container: Box<Container> },
+    KubeObject { object: Box<KubeObject> },
     Output { output: String, exit_code: Option<i64> },
     Done,
 }
@@ -160,7 +182,7 @@ impl ConductorRpc for StoreSweep {
         tracing::debug!(?call, "a call cannot travel without a message bus");
         Err(MagnumError::unavailable(
             "This API server reaches its conductors through the database only, which cannot carry operations that \
-             answer at once (containers). Run `magnum-server all`, or give api and conductors a message bus.",
+             answer at once (containers, pods, services, RCs). Run `magnum-server all`, or give api and conductors a message bus.",
         ))
     }
     fn transport(&self) -> &'static str {

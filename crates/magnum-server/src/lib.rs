@@ -135,7 +135,8 @@ pub fn drivers(config: &Config) -> DriverRegistry {
         registry.register(Coe::SwarmMode, Arc::new(swarm));
     }
     // Registered endpoints need no engine of ours.
-    registry.register_external(Arc::new(magnum_drivers::swarm::external::ExternalSwarm));
+    registry.register_external(Coe::SwarmMode, Arc::new(magnum_drivers::swarm::external::ExternalSwarm));
+    registry.register_external(Coe::Kubernetes, Arc::new(magnum_drivers::kubernetes::external::ExternalKubernetes));
     registry
 }
 

@@ -7,6 +7,8 @@ mod common;
 use common::{mark_complete, Backend, Env};
 use magnum_client::Method;
 use magnum_client::{Client, Reply};
+use magnum_types::k8s_object::KubeObject;
+use magnum_types::manifest::Kind;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
@@ -127,6 +129,33 @@ async fn openapi_document_matches_real_answers() {
         rec.call(c, Method::PUT, &format!("/v1/containers/{{ident}}/{a}"), &format!("/v1/containers/web2/{a}"), None).await;
     }
     rec.call(c, Method::DELETE, "/v1/containers/{ident}", "/v1/containers/web2", None).await;
+
+    // A pod, an RC and a service as the conductor records them. Bay c1 is a swarm bay, so the
+    // calls that reach Kubernetes are refused; their errors are checked against the document.
+    for (kind, manifest) in [
+        (Kind::Pod, "metadata: {name: web, labels: {app: web}}\nspec: {containers: [{name: w, image: busybox}]}\n"),
+        (
+            Kind::ReplicationController,
+            "metadata: {name: web}\nspec: {replicas: 2, selector: {app: web}, template: {metadata: {labels: {app: web}}, spec: {containers: [{name: w, image: busybox}]}}}\n",
+        ),
+        (Kind::Service, "metadata: {name: web}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n"),
+    ] {
+        let coll = kind.collection();
+        let parsed = magnum_types::manifest::parse(manifest, kind).expect("manifest");
+        let o = KubeObject::from_create(kind, &Default::default(), &parsed, node.cluster_uuid, project, "admin", now).expect("object");
+        env.store.insert_kube_object(&o).await.expect("recorded");
+        rec.call(c, Method::GET, &format!("/v1/{coll}"), &format!("/v1/{coll}?bay_ident=c1"), None).await;
+        rec.call(c, Method::GET, &format!("/v1/{coll}/detail"), &format!("/v1/{coll}/detail"), None).await;
+        let item = format!("/v1/{coll}/{{ident}}");
+        let r = rec.call(c, Method::GET, &item, &format!("/v1/{coll}/web"), None).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        let body = json!({"bay_uuid": "c1", "manifest": manifest});
+        let r = rec.call(c, Method::POST, &format!("/v1/{coll}"), &format!("/v1/{coll}"), Some(body)).await;
+        assert!(r.text.contains("expecting a kubernetes bay"), "{}", r.text);
+        let patch = json!([{"op": "replace", "path": "/manifest", "value": manifest}]);
+        assert_eq!(rec.call(c, Method::PATCH, &item, &format!("/v1/{coll}/web"), Some(patch)).await.status, 400);
+        assert_eq!(rec.call(c, Method::DELETE, &item, &format!("/v1/{coll}/web"), None).await.status, 400);
+    }
 
     let patch = json!([{"op": "replace", "path": "/node_count", "value": 2}]);
     assert_eq!(rec.call(c, Method::PATCH, "/v1/clusters/{ident}", "/v1/clusters/c1", Some(patch)).await.status, 202);

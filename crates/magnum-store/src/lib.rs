@@ -22,6 +22,7 @@ mod certificates;
 mod clusters;
 mod containers;
 mod error;
+mod kube_objects;
 mod leases;
 mod migrate;
 mod nodes;

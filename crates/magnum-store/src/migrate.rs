@@ -6,13 +6,14 @@ use crate::{Backend, Store};
 use magnum_types::Result;
 use sqlx::Row;
 
-const MIGRATIONS: [(i64, &str, &str); 6] = [
+const MIGRATIONS: [(i64, &str, &str); 7] = [
     (1, "initial", include_str!("../migrations/0001_initial.sql")),
     (2, "certificates", include_str!("../migrations/0002_certificates.sql")),
     (3, "nodes", include_str!("../migrations/0003_nodes.sql")),
     (4, "engine_images", include_str!("../migrations/0004_engine_images.sql")),
     (5, "containers", include_str!("../migrations/0005_containers.sql")),
     (6, "cluster_leases", include_str!("../migrations/0006_cluster_leases.sql")),
+    (7, "kube_objects", include_str!("../migrations/0007_kube_objects.sql")),
 ];
 
 /// An arbitrary constant naming our migration lock.
@@ -54,8 +55,9 @@ async fn apply_all(backend: Backend, conn: &mut sqlx::AnyConnection) -> Result<(
         };
         let sql = sql.replace("{serial}", serial).replace("{bigint}", bigint);
         let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(from_sqlx)?;
-        for stmt in sql.split(';').map(strip_comments).filter(|s| !s.is_empty()) {
-            sqlx::query(&stmt).execute(&mut *tx).await.map_err(from_sqlx)?;
+        // Comments go first: a ';' in one must not split a statement.
+        for stmt in strip_comments(&sql).split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            sqlx::query(stmt).execute(&mut *tx).await.map_err(from_sqlx)?;
         }
         sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
             .bind(version)
@@ -70,6 +72,6 @@ async fn apply_all(backend: Backend, conn: &mut sqlx::AnyConnection) -> Result<(
     Ok(())
 }
 
-fn strip_comments(stmt: &str) -> String {
-    stmt.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n").trim().to_owned()
+fn strip_comments(sql: &str) -> String {
+    sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n")
 }

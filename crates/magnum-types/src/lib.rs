@@ -11,6 +11,7 @@ pub mod container;
 pub mod context;
 pub mod error;
 pub mod external;
+pub mod k8s_object;
 pub mod manifest;
 pub mod microversion;
 pub mod mservice;

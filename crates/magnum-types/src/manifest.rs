@@ -28,7 +28,7 @@ pub struct Parsed {
     pub document: Value,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
     Pod,
     ReplicationController,
@@ -42,6 +42,42 @@ impl Kind {
             Kind::ReplicationController => "ReplicationController",
             Kind::Service => "Service",
         }
+    }
+
+    /// The collection in the Kubernetes API (`/api/v1/namespaces/<ns>/<plural>`).
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::Pod => "pods",
+            Kind::ReplicationController => "replicationcontrollers",
+            Kind::Service => "services",
+        }
+    }
+
+    /// The collection in Magnum's API (`/v1/<collection>`).
+    pub fn collection(self) -> &'static str {
+        match self {
+            Kind::Pod => "pods",
+            Kind::ReplicationController => "rcs",
+            Kind::Service => "services",
+        }
+    }
+
+    /// The resource word of Magnum's messages and policy rules (`pod:create`, `rc:get`).
+    pub fn resource(self) -> &'static str {
+        match self {
+            Kind::Pod => "pod",
+            Kind::ReplicationController => "rc",
+            Kind::Service => "service",
+        }
+    }
+
+    /// How Magnum's messages name it (`Pod`, `ReplicationController`, `Service`).
+    pub fn title(self) -> &'static str {
+        self.as_str()
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        [Kind::Pod, Kind::ReplicationController, Kind::Service].into_iter().find(|k| k.as_str() == s)
     }
 }
 

@@ -34,17 +34,19 @@ pub(crate) fn new_bay_certificates(s: &AppState, c: &Cluster) -> Result<StoredCe
 }
 
 /// An external bay's TLS material, as given at registration: its CA (shown by ca-show; its key is
-/// not ours, so nothing is signed with it) and the client certificate the conductor uses.
+/// not ours, so nothing is signed with it) and the client certificate or token the conductor uses.
 pub(crate) fn external_bay_certificates(
     s: &AppState,
     e: &magnum_types::external::ExternalEndpoint,
 ) -> Result<Option<StoredCertificates>, MagnumError> {
     let Some(tls) = &e.tls else { return Ok(None) };
+    // A token is kept where a client key would be, sealed alike (its certificate is empty).
+    let (cert, secret) = tls.client.stored_parts();
     Ok(Some(StoredCertificates {
         ca_cert: tls.ca_cert.clone(),
         ca_key: s.cipher.encrypt("")?,
-        client_cert: tls.client_cert.clone(),
-        client_key: s.cipher.encrypt(&tls.client_key)?,
+        client_cert: cert.to_owned(),
+        client_key: s.cipher.encrypt(secret)?,
     }))
 }
 

@@ -147,7 +147,8 @@ fn check_buildable(t: &magnum_types::template::ClusterTemplate) -> Result<(), Ma
     if magnum_types::coe::Coe::parse(&t.coe).is_ok_and(|c| !c.is_swarm()) {
         return Err(MagnumError::invalid(format!(
             "Cluster template {} is for {}, and this deployment cannot build {} bays: no {} node image or driver is \
-             configured for the Docker provider. Use a swarm-mode cluster template.",
+             configured for the Docker provider. Use a swarm-mode cluster template, or register a running cluster \
+             as an external bay (external_endpoint with its api_address, ca_cert and credentials).",
             t.name.as_deref().unwrap_or(&t.uuid.to_string()),
             t.coe,
             t.coe,

@@ -5,6 +5,7 @@ mod certificates;
 mod clusters;
 mod containers;
 mod dashboard;
+mod kube_objects;
 mod nodegroups;
 mod nodes;
 mod quotas;
@@ -16,8 +17,10 @@ mod templates;
 use crate::error::{ApiError, ApiResult};
 use crate::views::Vocab;
 use crate::AppState;
+use axum::extract::{Path, RawQuery};
 use axum::routing::{get, post, put};
 use axum::Router;
+use magnum_types::manifest::Kind;
 use magnum_types::microversion::Version;
 use magnum_types::MagnumError;
 
@@ -51,6 +54,35 @@ pub(crate) fn all() -> Router<AppState> {
         .route("/v1/containers/{ident}/execute", put(containers::execute));
     for action in magnum_types::container::ContainerAction::ALL {
         r = r.route(&format!("/v1/containers/{{ident}}/{}", action.as_str()), put(move |s, c, p| containers::act(s, c, p, action)));
+    }
+    for kind in [Kind::Pod, Kind::ReplicationController, Kind::Service] {
+        use kube_objects::Item;
+        let coll = kind.collection();
+        r = r
+            .route(
+                &format!("/v1/{coll}"),
+                get(move |s, c, q| kube_objects::list(s, c, q, kind, false)).post(move |s, c, b| kube_objects::create(s, c, b, kind)),
+            )
+            .route(&format!("/v1/{coll}/detail"), get(move |s, c, q| kube_objects::list(s, c, q, kind, true)))
+            .route(
+                &format!("/v1/{coll}/{{ident}}"),
+                get(move |s, c, Path(i): Path<String>, RawQuery(q): RawQuery| async move {
+                    kube_objects::show(s, c, Item::one(i, q.as_deref())?, kind).await
+                })
+                .patch(move |s, c, Path(i): Path<String>, RawQuery(q): RawQuery, b| async move {
+                    kube_objects::update(s, c, Item::one(i, q.as_deref())?, b, kind).await
+                })
+                .delete(move |s, c, Path(i): Path<String>, RawQuery(q): RawQuery| async move {
+                    kube_objects::delete(s, c, Item::one(i, q.as_deref())?, kind).await
+                }),
+            )
+            // Upstream's item URLs name the bay as a second segment.
+            .route(
+                &format!("/v1/{coll}/{{ident}}/{{bay_ident}}"),
+                get(move |s, c, Path((i, b)): Path<(String, String)>| kube_objects::show(s, c, Item::two(i, b), kind))
+                    .patch(move |s, c, Path((i, b)): Path<(String, String)>, body| kube_objects::update(s, c, Item::two(i, b), body, kind))
+                    .delete(move |s, c, Path((i, b)): Path<(String, String)>| kube_objects::delete(s, c, Item::two(i, b), kind)),
+            );
     }
     for vocab in [Vocab::Bay, Vocab::Cluster] {
         r = r

@@ -47,6 +47,9 @@ pub(crate) async fn v1(BaseUrl(base): BaseUrl) -> Response {
         "nodegroups",
         "nodes",
         "containers",
+        "pods",
+        "rcs",
+        "services",
     ] {
         let links: Value = json!([
             {"href": format!("{base}/v1/{coll}/"), "rel": "self"},
