@@ -3,6 +3,7 @@
 //! Exit codes scripts can trust: 0 done; 1 the API (or the operation waited for with `--wait`)
 //! failed, with Magnum's reason on stderr; 2 bad usage.
 
+mod kube;
 mod more;
 mod output;
 mod session;
@@ -103,6 +104,8 @@ enum Command {
     StatsList,
     #[command(flatten)]
     More(more::More),
+    #[command(flatten)]
+    Kube(kube::Kube),
 }
 
 fn body(pairs: &[(&str, Value)]) -> Value {
@@ -209,6 +212,7 @@ async fn run(c: &Client, cmd: Command, format: Format) -> anyhow::Result<()> {
             list(r.body["mservices"].as_array().map(Vec::as_slice).unwrap_or(&[]), &cols, format);
         }
         Command::More(m) => more::run(c, m, format).await?,
+        Command::Kube(k) => kube::run(c, k, format).await?,
         Command::StatsList => {
             let r = expect(c.get("/v1/stats").await?, &[200], "stats-list")?;
             show(&r.body, format);

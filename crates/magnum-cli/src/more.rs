@@ -144,13 +144,13 @@ pub enum More {
     },
 }
 
-fn items<'a>(r: &'a Value, key: &str) -> &'a [Value] {
+pub(crate) fn items<'a>(r: &'a Value, key: &str) -> &'a [Value] {
     r[key].as_array().map(Vec::as_slice).unwrap_or(&[])
 }
 
 /// Upstream's `key=value` patch arguments; values are JSON-decoded when they can be.
-fn patch(op: &str, attributes: &[String]) -> anyhow::Result<Value> {
-    let ops: anyhow::Result<Vec<Value>> = attributes
+pub(crate) fn patch(op: &str, attributes: &[String]) -> anyhow::Result<Vec<Value>> {
+    attributes
         .iter()
         .map(|a| {
             let (k, v) = a.split_once('=').map(|(k, v)| (k, Some(v))).unwrap_or((a.as_str(), None));
@@ -162,8 +162,7 @@ fn patch(op: &str, attributes: &[String]) -> anyhow::Result<Value> {
             }
             Ok(o)
         })
-        .collect();
-    Ok(Value::Array(ops?))
+        .collect()
 }
 
 pub async fn run(c: &Client, cmd: More, format: Format) -> anyhow::Result<()> {
@@ -211,7 +210,7 @@ pub async fn run(c: &Client, cmd: More, format: Format) -> anyhow::Result<()> {
         }
         More::BayShow { bay } => show(&expect(c.get(&format!("/v1/bays/{bay}")).await?, &[200], "bay-show")?.body, format),
         More::BayUpdate { bay, op, attributes, wait } => {
-            let r = expect(c.patch(&format!("/v1/bays/{bay}"), &patch(&op, &attributes)?).await?, &[202], "bay-update")?;
+            let r = expect(c.patch(&format!("/v1/bays/{bay}"), &Value::Array(patch(&op, &attributes)?)).await?, &[202], "bay-update")?;
             let uuid = r.body["uuid"].as_str().unwrap_or(&bay).to_owned();
             eprintln!("Request to update bay {uuid} accepted");
             if wait {

@@ -2,56 +2,10 @@
 //! checked, `--wait` followed to the end. Docker and Keystone variants need those services
 //! (scripts/test.sh starts them).
 
+mod common;
+use common::{json, magnum, magnum_stdin, server};
 use serde_json::Value;
 use std::process::Command;
-
-struct Server {
-    base: String,
-    running: magnum_server::Running,
-    store: magnum_store::testing::TestStore,
-}
-
-async fn server(docker: bool, keystone: Option<&str>) -> Server {
-    let store = magnum_store::testing::sqlite().await;
-    let mut config = magnum_config::Config::load(None, Vec::<(String, String)>::new()).expect("config");
-    config.api.bind = "127.0.0.1:0".parse().expect("addr");
-    config.data_dir = std::env::temp_dir().join(format!("magnum-cli-{}", uuid::Uuid::new_v4().simple()));
-    config.conductor.periodic_interval = 1;
-    config.conductor.health_interval = 1;
-    config.conductor.host = "cli-test".into();
-    config.docker.enabled = docker;
-    config.docker.node_timeout = 90;
-    if let Some(url) = keystone {
-        config.auth.strategy = magnum_config::AuthStrategy::Keystone;
-        config.auth.auth_url = Some(url.to_owned());
-        config.auth.username = Some("magnum".into());
-        config.auth.password = Some("magnum-service-test".into());
-    }
-    let running = magnum_server::start_with_store(magnum_server::Mode::All, config, store.store.clone(), std::future::pending::<()>())
-        .await
-        .expect("server");
-    let base = format!("http://{}", running.addr.expect("listening"));
-    Server { base, running, store }
-}
-
-/// Runs `magnum args...` as project p1's member; (exit code, stdout, stderr).
-fn magnum(base: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_magnum"))
-        .args(args)
-        .env_clear()
-        .env("OS_ENDPOINT_OVERRIDE", base)
-        .env("OS_PROJECT_ID", "p1")
-        .env("OS_USER_ID", "u1")
-        .env("OS_ROLES", "member")
-        .envs(env.iter().copied())
-        .output()
-        .expect("run magnum");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-fn json(out: &str) -> Value {
-    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_templates_clusters_errors_and_exit_codes() {
@@ -132,6 +86,74 @@ async fn cli_templates_clusters_errors_and_exit_codes() {
         let (code, _, err) = magnum(b, &["cluster-template-delete", t], &[]);
         assert_eq!(code, 0, "{err}");
     }
+    s.running.stop();
+    s.store.finish().await;
+}
+
+/// pod-*, rc-* and coe-service-* without Kubernetes: usage errors, unreadable manifests, the
+/// server's refusal of a bay that is not a Kubernetes one, and empty lists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_kubernetes_objects_without_kubernetes() {
+    let s = server(false, None).await;
+    let b = s.base.as_str();
+    let dir = std::env::temp_dir().join(format!("magnum-cli-kube-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let pod = dir.join("pod.yaml");
+    std::fs::write(&pod, "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: web, image: nginx}]\n")
+        .expect("manifest");
+    let pod = pod.to_str().expect("utf8");
+
+    // Bad usage is exit 2, before anything is sent.
+    for args in [
+        &["pod-create", "--manifest", pod][..],
+        &["rc-create", "--bay", "k"],
+        &["coe-service-create", "--bay", "k", "--manifest", pod, "--manifest-url", "http://example.com/s.yaml"],
+        &["pod-update", "web"],
+        &["rc-update", "web", "replace"],
+        &["coe-service-delete"],
+    ] {
+        let (code, _, err) = magnum(b, args, &[]);
+        assert_eq!(code, 2, "{args:?}: {err}");
+    }
+    // A manifest that cannot be read: exit 1 naming it, as ca-sign's --csr.
+    for cmd in ["pod-create", "rc-create", "coe-service-create"] {
+        let (code, _, err) = magnum(b, &[cmd, "--bay", "k", "--manifest", "/nonexistent/m.yaml"], &[]);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("/nonexistent/m.yaml"), "{err}");
+    }
+    let (code, _, err) = magnum(b, &["pod-update", "web", "--manifest", "/nonexistent/m.yaml"], &[]);
+    assert!(code == 1 && err.contains("/nonexistent/m.yaml"), "{err}");
+
+    // Empty project: empty tables (header only), empty JSON lists, for all bays or one.
+    let (code, _, err) = magnum(b, &["cluster-template-create", "--name", "sw", "--coe", "swarm-mode", "--image", "img"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = magnum(b, &["cluster-create", "swarmbay", "--cluster-template", "sw"], &[]);
+    assert_eq!(code, 0, "{err}");
+    for (cmd, column) in [("pod-list", "| status "), ("rc-list", "| ready_replicas "), ("coe-service-list", "| ports ")] {
+        let (code, out, err) = magnum(b, &[cmd], &[]);
+        assert_eq!(code, 0, "{cmd}: {err}");
+        assert!(out.contains(column) && out.lines().count() == 4, "{cmd}: {out}");
+        let (code, out, err) = magnum(b, &["--format", "json", cmd, "--bay", "swarmbay"], &[]);
+        assert_eq!((code, json(&out)), (0, Value::Array(vec![])), "{cmd}: {err}");
+    }
+
+    // A swarm bay is refused with the server's 400; so is a bay that does not exist.
+    let (code, _, err) = magnum(b, &["pod-create", "--bay", "swarmbay", "--manifest", pod, "--desc", "d"], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("HTTP 400") && err.contains("expecting a kubernetes bay"), "{err}");
+    let rc = "kind: ReplicationController\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: w, image: nginx}]}\n";
+    let (code, _, err) = magnum_stdin(b, &["rc-create", "--bay", "swarmbay", "--manifest", "-"], rc);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("HTTP 400") && err.contains("expecting a kubernetes bay"), "{err}");
+    let (code, _, err) = magnum(b, &["coe-service-create", "--bay", "nobay", "--manifest-url", "http://127.0.0.1:1/s.yaml"], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("HTTP 400"), "{err}");
+    let (code, _, err) = magnum(b, &["pod-show", "web", "--bay", "swarmbay"], &[]);
+    assert!(code == 1 && err.contains("HTTP 404"), "{err}");
+
+    let (code, _, err) = magnum(b, &["cluster-delete", "swarmbay", "--wait"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
     s.running.stop();
     s.store.finish().await;
 }
