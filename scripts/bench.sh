@@ -3,6 +3,7 @@
 #   bash scripts/bench.sh [api] [--seconds 10 --bays 1000]   control plane, SQLite and PostgreSQL
 #   bash scripts/bench.sh bays [--rounds 5 --parallel 10]    real swarm bays on the local Docker engine
 #   bash scripts/bench.sh containers [--sequential 20 --burst 50]   the container API on a real bay
+#   bash scripts/bench.sh kube [--sequential 20]   pods on a real Kubernetes API server (external bay)
 #   bash scripts/bench.sh scale-out [--clients 4 --bays 1000 --parallel 6]   2 apis + 2 conductors, PostgreSQL, RabbitMQ
 #   bash scripts/bench.sh auth [--clients 2 --seconds 10]   what Keystone token validation costs
 source "$(dirname "$0")/lib.sh"
@@ -11,6 +12,9 @@ export MAGNUM_TEST_POSTGRES_URL=$(scripts/start-postgres.sh)
 cargo build --release --quiet -p magnum-server -p magnum-bench
 if [ "${1:-api}" = auth ]; then
   export MAGNUM_TEST_KEYSTONE_URL=$(scripts/start-keystone.sh)
+fi
+if [ "${1:-api}" = kube ]; then
+  export MAGNUM_TEST_KUBECONFIG=$(scripts/start-kubernetes.sh)
 fi
 if [ "${1:-api}" = scale-out ]; then
   export MAGNUM_TEST_AMQP_URL=$(scripts/start-rabbitmq.sh)

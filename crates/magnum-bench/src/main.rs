@@ -9,6 +9,7 @@
 mod auth;
 mod bays;
 mod containers;
+mod kube;
 mod scale_out;
 
 use anyhow::{bail, Context};
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 #[command(
-    about = "Benchmarks magnum-rs: `api` (the control plane with N stored bays), `bays` (real swarm bays on Docker) or `containers` (the container API on a real bay)"
+    about = "Benchmarks magnum-rs: `api` (the control plane with N stored bays), `bays` (real swarm bays on Docker) or `containers` (the container API on a real bay), `kube` (pods on a real Kubernetes API server)"
 )]
 pub(crate) struct Args {
     /// Which benchmark: api or bays.
@@ -34,7 +35,7 @@ pub(crate) struct Args {
     /// bays: bays created at once.
     #[arg(long, default_value_t = 10)]
     parallel: usize,
-    /// containers: sequential create+start rounds (median reported).
+    /// containers: sequential create+start rounds (median reported); kube: pods created one at a time.
     #[arg(long, default_value_t = 20)]
     sequential: usize,
     /// containers: containers created and started at once.
@@ -307,10 +308,11 @@ async fn main() -> anyhow::Result<()> {
     match args.suite.as_str() {
         "bays" => return bays::run(&args, &binary).await,
         "containers" => return containers::run(&args, &binary).await,
+        "kube" => return kube::run(&args, &binary).await,
         "scale-out" => return scale_out::run(&args, &binary).await,
         "auth" => return auth::run(&args, &binary).await,
         "api" => {}
-        other => bail!("unknown benchmark {other}: use api, bays, containers, scale-out or auth"),
+        other => bail!("unknown benchmark {other}: use api, bays, containers, kube, scale-out or auth"),
     }
     println!(
         "# magnum-bench api: {} bays, {} clients, {} s per scenario, {} CPUs",

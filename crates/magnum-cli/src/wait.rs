@@ -39,12 +39,10 @@ pub async fn settle(c: &Client, cluster: &str, goal: Goal) -> anyhow::Result<Val
         }
         let status = r.body["status"].as_str().unwrap_or_default().to_owned();
         let total = r.body["node_count"].as_i64().unwrap_or(0) + r.body["master_count"].as_i64().unwrap_or(0);
-        let line = format!(
-            "{} {status}  {}  elapsed {:.0} s",
-            r.body["name"].as_str().unwrap_or(cluster),
-            ready(c, cluster, total).await,
-            started.elapsed().as_secs_f64()
-        );
+        // An external bay's size is its owner's: its counts are not what magnum waits for.
+        let nodes = if r.body["external"] == true { "external".to_owned() } else { ready(c, cluster, total).await };
+        let line =
+            format!("{} {status}  {nodes}  elapsed {:.0} s", r.body["name"].as_str().unwrap_or(cluster), started.elapsed().as_secs_f64());
         if tty {
             eprint!("\r\x1b[2K{line}");
             let _ = std::io::stderr().flush();

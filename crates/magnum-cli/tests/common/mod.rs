@@ -67,8 +67,7 @@ pub fn magnum(base: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, String, 
 /// `magnum args...` with `input` on stdin (`--manifest -`).
 pub fn magnum_stdin(base: &str, args: &[&str], input: &str) -> (i32, String, String) {
     use std::io::Write;
-    let mut child =
-        command(base, args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run magnum");
+    let mut child = command(base, args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run magnum");
     child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
     outcome(child.wait_with_output().expect("magnum ends"))
 }
