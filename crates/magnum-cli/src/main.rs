@@ -3,6 +3,7 @@
 //! Exit codes scripts can trust: 0 done; 1 the API (or the operation waited for with `--wait`)
 //! failed, with Magnum's reason on stderr; 2 bad usage.
 
+mod cluster_config;
 mod kube;
 mod more;
 mod output;
@@ -93,8 +94,10 @@ enum Command {
         #[arg(long)]
         cluster: String,
     },
-    /// Writes ca.pem, cert.pem and key.pem (a fresh key, signed by the cluster's CA) into --dir
-    /// and prints the environment that points the docker CLI at the cluster.
+    /// Swarm: writes ca.pem, cert.pem and key.pem (a fresh key, signed by the cluster's CA) into
+    /// --dir and prints the environment that points the docker CLI at the cluster. Kubernetes:
+    /// writes a kubeconfig (`config`) and prints KUBECONFIG.
+    #[command(alias = "bay-config")]
     ClusterConfig {
         cluster: String,
         #[arg(long, default_value = ".")]
@@ -205,7 +208,7 @@ async fn run(c: &Client, cmd: Command, format: Format) -> anyhow::Result<()> {
                 Format::Table => print!("{}", r.body["pem"].as_str().unwrap_or_default()),
             }
         }
-        Command::ClusterConfig { cluster, dir } => cluster_config(c, &cluster, &dir).await?,
+        Command::ClusterConfig { cluster, dir } => cluster_config::run(c, &cluster, &dir).await?,
         Command::ServiceList => {
             let r = expect(c.get("/v1/mservices").await?, &[200], "service-list")?;
             let cols = ["id", "host", "binary", "state", "disabled", "disabled_reason", "created_at", "updated_at"];
@@ -218,42 +221,6 @@ async fn run(c: &Client, cmd: Command, format: Format) -> anyhow::Result<()> {
             show(&r.body, format);
         }
     }
-    Ok(())
-}
-
-/// A fresh key, its CSR signed by the cluster's CA (ca-sign), and the CA (ca-show), written
-/// for the docker CLI; prints the variables that point it at the cluster.
-async fn cluster_config(c: &Client, cluster: &str, dir: &std::path::Path) -> anyhow::Result<()> {
-    let shown = expect(c.get(&format!("/v1/clusters/{cluster}")).await?, &[200], "cluster-config")?.body;
-    let api = shown["api_address"].as_str().context("the cluster has no api_address yet: wait for CREATE_COMPLETE")?.to_owned();
-    let uuid = shown["uuid"].as_str().unwrap_or(cluster).to_owned();
-    let ca = expect(c.get(&format!("/v1/certificates/{uuid}")).await?, &[200], "ca-show")?.body;
-    let key = rcgen::KeyPair::generate().context("generating a key")?;
-    let mut params = rcgen::CertificateParams::new(vec![]).context("certificate parameters")?;
-    params.distinguished_name.push(rcgen::DnType::CommonName, "magnum-cli");
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    let csr = params.serialize_request(&key).context("building the CSR")?.pem().context("encoding the CSR")?;
-    let signed = expect(c.post("/v1/certificates", &json!({"cluster_uuid": uuid, "csr": csr})).await?, &[201], "ca-sign")?.body;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let write = |name: &str, content: &str, private: bool| -> anyhow::Result<()> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let path = dir.join(name);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(if private { 0o600 } else { 0o644 })
-            .open(&path)
-            .with_context(|| format!("writing {}", path.display()))?;
-        std::io::Write::write_all(&mut f, content.as_bytes()).with_context(|| format!("writing {}", path.display()))
-    };
-    write("ca.pem", ca["pem"].as_str().unwrap_or_default(), false)?;
-    write("cert.pem", signed["pem"].as_str().unwrap_or_default(), false)?;
-    write("key.pem", &key.serialize_pem(), true)?;
-    let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
-    println!("export DOCKER_HOST={api}");
-    println!("export DOCKER_CERT_PATH={}", abs.display());
-    println!("export DOCKER_TLS_VERIFY=1");
     Ok(())
 }
 

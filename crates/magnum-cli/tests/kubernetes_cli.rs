@@ -228,6 +228,23 @@ async fn kubernetes_cli_pods_rcs_and_services() {
     assert!(err.contains("deleting pod cli-web failed (HTTP 404): Pod cli-web could not be found."), "{err}");
     assert!(!err.contains("has been accepted"), "{err}");
 
+    // bay-config writes a kubeconfig naming the API server and its CA. An external bay's CA is
+    // not magnum's to sign with, so it carries no credentials and the note says how to add them.
+    let cfg_dir = dir.join("kube");
+    let (code, out, err) = magnum(b, &["bay-config", "kb", "--dir", cfg_dir.to_str().expect("utf-8")], &[]);
+    assert_eq!(code, 0, "{err}");
+    let path = std::fs::canonicalize(&cfg_dir).expect("dir").join("config");
+    assert_eq!(out.trim(), format!("export KUBECONFIG={}", path.display()), "{out}");
+    assert!(err.contains("external bay") && err.contains("set-credentials kb"), "{err}");
+    let written: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).expect("config")).expect("YAML");
+    assert_eq!(written.pointer("/clusters/0/cluster/server").and_then(Value::as_str), Some(k8s.server.as_str()), "{written}");
+    assert_eq!(written.pointer("/users/0/user"), Some(&json!({})), "{written}");
+    let ca = written.pointer("/clusters/0/cluster/certificate-authority-data").and_then(Value::as_str).expect("CA");
+    let ca = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(ca).expect("base64")).expect("PEM");
+    // With the user's own credential added, it reaches the cluster: the CA is the server's.
+    let theirs = ClientAuth::Certificate { cert: k8s.cert.clone(), key: k8s.key.clone() };
+    assert!(KubeClient::new(&k8s.server, &ca, &theirs).expect("client").version().await.is_ok());
+
     // The bay: forgotten by magnum (the cluster is its owner's).
     let (code, _, err) = magnum(b, &["bay-delete", "kb", "--wait"], &[]);
     assert_eq!(code, 0, "{err}");
