@@ -42,6 +42,20 @@ pub struct Observation {
     pub nodes: Vec<NodeObservation>,
 }
 
+impl Observation {
+    /// Health from the nodes' own reasons (healthy when none has one).
+    pub fn from_nodes(nodes: Vec<NodeObservation>) -> Observation {
+        let reasons: std::collections::BTreeMap<String, String> =
+            nodes.iter().filter_map(|n| n.reason.clone().map(|r| (n.name.clone(), r))).collect();
+        Observation { healthy: reasons.is_empty(), reasons, nodes }
+    }
+
+    /// A bay that could not be looked at: unhealthy, with why.
+    pub fn unreachable(why: String) -> Observation {
+        Observation { healthy: false, reasons: [("bay".to_owned(), why)].into(), nodes: vec![] }
+    }
+}
+
 /// What a driver saw of a cluster after acting on it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observed {

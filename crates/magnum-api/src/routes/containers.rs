@@ -16,10 +16,9 @@ use bytes::Bytes;
 use http::header::LOCATION;
 use http::{HeaderValue, StatusCode};
 use magnum_rpc::{CallReply, ConductorCall};
-use magnum_store::ClusterScope;
 use magnum_types::coe::Coe;
 use magnum_types::container::{self, split_command, Container, ContainerAction, CONTAINER_PATCH_RULES, CONTAINER_SCHEMA};
-use magnum_types::{patch, ErrorKind, MagnumError};
+use magnum_types::{patch, MagnumError};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -75,12 +74,7 @@ pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Byte
     policy::enforce("container:create", &caller, &caller.ctx.project_id)?;
     let checked = CONTAINER_SCHEMA.check_create(&input::json_body(&body)?)?;
     let bay_ident = checked.get("bay_uuid").and_then(Value::as_str).unwrap_or_default();
-    // The bay must be the caller's own; naming a missing one is a bad request, as upstream.
-    let bay = s.store.get_cluster(&ClusterScope::project(&caller.ctx.project_id), bay_ident).await.map_err(|e| match e.kind {
-        ErrorKind::NotFound => MagnumError::invalid(e.message),
-        _ => e,
-    })?;
-    let template = s.store.get_template_by_uuid(bay.cluster_template_id).await?;
+    let (bay, template) = super::own_bay(&s, &caller, bay_ident).await?;
     if !Coe::parse(&template.coe).is_ok_and(Coe::is_swarm) {
         return Err(MagnumError::invalid(format!(
             "Bay {} is a {} bay; containers run on swarm bays only (coe swarm or swarm-mode).",

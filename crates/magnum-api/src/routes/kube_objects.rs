@@ -152,12 +152,7 @@ pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Byte
     policy::enforce(&format!("{}:create", kind.resource()), &caller, &caller.ctx.project_id)?;
     let checked = k8s_object::schema(kind).check_create(&input::json_body(&body)?)?;
     let bay_ident = checked.get("bay_uuid").and_then(Value::as_str).unwrap_or_default();
-    // The bay must be the caller's own; naming a missing one is a bad request, as upstream.
-    let bay = s.store.get_cluster(&ClusterScope::project(&caller.ctx.project_id), bay_ident).await.map_err(|e| match e.kind {
-        ErrorKind::NotFound => MagnumError::invalid(e.message),
-        _ => e,
-    })?;
-    let template = s.store.get_template_by_uuid(bay.cluster_template_id).await?;
+    let (bay, template) = super::own_bay(&s, &caller, bay_ident).await?;
     if Coe::parse(&template.coe).ok() != Some(Coe::Kubernetes) {
         return Err(not_kubernetes(&template.coe).into());
     }

@@ -138,6 +138,22 @@ pub(crate) fn collection(key: &str, items: Vec<serde_json::Value>, next: Option<
     crate::envelope::json_response(http::StatusCode::OK, &serde_json::Value::Object(body))
 }
 
+/// The bay an object is created on: the caller's own; naming a missing one is a bad request
+/// (400, as upstream), not a 404 of the object's URL. Answers it with its template.
+pub(crate) async fn own_bay(
+    s: &AppState,
+    caller: &crate::caller::Caller,
+    ident: &str,
+) -> ApiResult<(magnum_types::cluster::Cluster, magnum_types::template::ClusterTemplate)> {
+    let scope = magnum_store::ClusterScope::project(&caller.ctx.project_id);
+    let bay = s.store.get_cluster(&scope, ident).await.map_err(|e| match e.kind {
+        magnum_types::ErrorKind::NotFound => MagnumError::invalid(e.message),
+        _ => e,
+    })?;
+    let template = s.store.get_template_by_uuid(bay.cluster_template_id).await?;
+    Ok((bay, template))
+}
+
 pub(crate) async fn not_found() -> ApiError {
     ApiError(MagnumError::not_found("The resource could not be found."))
 }

@@ -114,15 +114,11 @@ impl Driver for ExternalKubernetes {
             Err(e) => Err(e),
         };
         Ok(match surveyed {
-            Ok((_, nodes)) => {
-                let mut reasons: std::collections::BTreeMap<String, String> =
-                    nodes.iter().filter_map(|n| n.reason.clone().map(|r| (n.name.clone(), r))).collect();
-                if nodes.is_empty() {
-                    reasons.insert("bay".into(), "the Kubernetes API answers but reports no node, so no pod can run".into());
-                }
-                Observation { healthy: reasons.is_empty(), reasons, nodes }
+            Ok((_, nodes)) if nodes.is_empty() => {
+                Observation::unreachable("the Kubernetes API answers but reports no node, so no pod can run".into())
             }
-            Err(e) => Observation { healthy: false, reasons: [("bay".to_owned(), e.message)].into(), nodes: vec![] },
+            Ok((_, nodes)) => Observation::from_nodes(nodes),
+            Err(e) => Observation::unreachable(e.message),
         })
     }
 

@@ -107,12 +107,8 @@ impl Driver for ExternalSwarm {
             Err(x) => Err(x),
         };
         Ok(match surveyed {
-            Ok((_, nodes)) => {
-                let reasons: std::collections::BTreeMap<String, String> =
-                    nodes.iter().filter_map(|n| n.reason.clone().map(|r| (n.name.clone(), r))).collect();
-                Observation { healthy: reasons.is_empty(), reasons, nodes }
-            }
-            Err(x) => Observation { healthy: false, reasons: [("bay".to_owned(), x.0)].into(), nodes: vec![] },
+            Ok((_, nodes)) => Observation::from_nodes(nodes),
+            Err(x) => Observation::unreachable(x.0),
         })
     }
 
