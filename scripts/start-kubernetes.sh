@@ -35,12 +35,7 @@ source "$(dirname "$0")/lib.sh"
 # stdout carries only the result line: everything the tools print goes to stderr.
 exec 3>&1 1>&2
 
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-TARGET=${CARGO_TARGET_DIR:-$REPO/target}
-case "$TARGET" in /*) ;; *) TARGET=$PWD/$TARGET ;; esac
-CACHE=$TARGET/kubernetes
-BIN=$CACHE/bin
-STATE=$CACHE/run
+source "$(dirname "$0")/kubernetes-processes.sh"
 LOGS=$STATE/logs
 TIMEOUT=${MAGNUM_KUBERNETES_TIMEOUT:-120}
 
@@ -134,39 +129,13 @@ build_kubernetes() {
 binaries_present || build_kubernetes
 
 # ---------------------------------------------------------------------------------------------
-# Our processes, known by their pid files.
+# Our processes, known by their pid files (pid_of, stop_one, stop_all: kubernetes-processes.sh).
 
-ALL=(etcd kube-apiserver kube-controller-manager kube-scheduler)
-binary_of() { [ "$1" = etcd ] && echo /usr/bin/etcd || echo "$BIN/$1"; }
-
-# The pid of our running NAME, from its pid file (checked against the executable, which may
-# have been replaced since: rebuilt or upgraded).
-pid_of() {
-  local pid exe
-  pid=$(cat "$STATE/$1.pid" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
-  [ "${exe% (deleted)}" = "$(readlink -f "$(binary_of "$1")")" ] || return 1
-  echo "$pid"
-}
 # Running, and the current binary (an old one is restarted).
 alive() {
   local pid
   pid=$(pid_of "$1") && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$(readlink -f "$(binary_of "$1")")" ]
 }
-
-stop_one() {
-  local pid
-  if pid=$(pid_of "$1"); then
-    log "stopping $1 (pid $pid)"
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 75); do [ -d "/proc/$pid" ] || break; sleep 0.2; done
-    [ -d "/proc/$pid" ] && kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$STATE/$1.pid"
-}
-
-stop_all() { local i; for ((i = ${#ALL[@]} - 1; i >= 0; i--)); do stop_one "${ALL[i]}"; done; }
 
 # ---------------------------------------------------------------------------------------------
 # Certificates, keys, token, kubeconfigs (made once; a new CA makes a new cluster).
