@@ -1,8 +1,16 @@
 # Shared helpers for the project's scripts. Source it; do not run it.
-set -euo pipefail
+set -Eeuo pipefail
 
 log() { printf '\033[1m[magnum-rs]\033[0m %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+
+# No step ends a run silently: a command that fails under `set -e` (functions and subshells
+# included, through -E) names itself, its exit code and where it stood.
+magnum_on_error() {
+  local status=$1 line=$2 command=$3
+  log "ERROR: \`$command\` failed (exit $status) at ${BASH_SOURCE[1]:-$0}:$line"
+}
+trap 'magnum_on_error $? $LINENO "$BASH_COMMAND"' ERR
 
 # apt-get install only what is missing; `apt-get update` once per run.
 apt_install() {

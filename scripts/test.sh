@@ -20,10 +20,12 @@ export MAGNUM_TEST_KEYSTONE_URL=$(scripts/start-keystone.sh)
 # Debian's kubernetes source package, etcd from Debian) on 127.0.0.1:6443, for kubernetes_*.
 export MAGNUM_TEST_KUBECONFIG=$(scripts/start-kubernetes.sh)
 [ -f "$MAGNUM_TEST_KUBECONFIG" ] || die "start-kubernetes.sh printed no kubeconfig path: [$MAGNUM_TEST_KUBECONFIG]"
-# Queues of earlier runs' tests (each test declares its own).
-rabbitmqctl -n rabbit@localhost -q list_queues name 2>/dev/null | grep -E '^magnum-test-' | while read -r q; do
-  rabbitmqctl -n rabbit@localhost -q delete_queue "$q" >/dev/null 2>&1 || true
-done
+# Queues of earlier runs' tests (each test declares its own). A fresh broker has none: every
+# clean-up step here must succeed when there is nothing to clean.
+{ rabbitmqctl -n rabbit@localhost -q list_queues name 2>/dev/null || true; } | { grep -E '^magnum-test-' || true; } \
+  | while read -r q; do
+    rabbitmqctl -n rabbit@localhost -q delete_queue "$q" >/dev/null 2>&1 || true
+  done
 # The real python-magnumclient 3.7.0 (the last with bay-*/baymodel-*), from PyPI, in a venv.
 CLIENTS=target/clients/magnumclient-3.7.0
 if [ ! -x "$CLIENTS/bin/magnum" ]; then
@@ -63,7 +65,7 @@ export MAGNUM_REQUIRE_SERVICES=1
 
 # Databases left by an interrupted earlier run.
 su postgres -c "psql -qtAc \"SELECT datname FROM pg_database WHERE datname ~ '^magnum_t_[0-9a-f]{32}$'\"" | while read -r db; do
-  [ -n "$db" ] && su postgres -c "psql -qc 'DROP DATABASE IF EXISTS $db WITH (FORCE)'" >/dev/null
+  [ -z "$db" ] || su postgres -c "psql -qc 'DROP DATABASE IF EXISTS $db WITH (FORCE)'" >/dev/null
 done
 
 # CI builds once from scratch: incremental caches would only double the disk the build needs.
@@ -81,7 +83,8 @@ cargo test --workspace --quiet --no-fail-fast 2>&1 | tee "$output"
 status=${PIPESTATUS[0]}
 set -e
 log "disk free after the tests: $(df -h --output=avail . | tail -1 | tr -d ' '), target/ uses $(du -sh target 2>/dev/null | cut -f1)"
-passed=$(grep -Eo '[0-9]+ passed' "$output" | awk '{s+=$1} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed' "$output" | awk '{s+=$1} END {print s+0}')
+# (A build that fails prints no counts: grep finding nothing must not end the script here.)
+passed=$({ grep -Eo '[0-9]+ passed' "$output" || true; } | awk '{s+=$1} END {print s+0}')
+failed=$({ grep -Eo '[0-9]+ failed' "$output" || true; } | awk '{s+=$1} END {print s+0}')
 echo "$passed passed, $failed failed"
 exit "$status"
