@@ -9,12 +9,9 @@
 #   kube-scheduler           secure port 127.0.0.1:10259, no insecure port
 # No kubelet: pods are stored (and replication controllers create theirs) but stay Pending.
 #
-# The three Kubernetes binaries are built once, from the source of Debian bookworm's
-# `kubernetes` package (the upstream 1.20.2 tree with vendor/, fetched from deb.debian.org and
-# checked against its sha256) with Debian's golang-go 1.19 and Debian's reflect2 1.0.2 in place
-# of the vendored 1.0.1 (see build_kubernetes), into $TARGET/kubernetes/bin (about 5 minutes on
-# 2 cores; the source tree and Go's caches are removed afterwards). Set
-# MAGNUM_KUBERNETES_SOURCE_TARBALL to a local copy of the tarball to skip the download.
+# The binaries come from scripts/build-kubernetes.sh (built once from Debian bookworm's
+# `kubernetes` source package, fetched through apt; about 9 minutes on 2 cores), in
+# $TARGET/kubernetes/bin.
 #
 # Everything else lives in $STATE = $TARGET/kubernetes/run, where TARGET=${CARGO_TARGET_DIR:-target}
 # (so `cargo clean` removes the binaries and the state too: stop the servers first):
@@ -40,12 +37,6 @@ LOGS=$STATE/logs
 TIMEOUT=${MAGNUM_KUBERNETES_TIMEOUT:-120}
 
 K8S_VERSION=1.20.2
-SOURCE_URL=http://deb.debian.org/debian/pool/main/k/kubernetes/kubernetes_1.20.5+really1.20.2.orig.tar.gz
-SOURCE_SHA256=b83c0780efb182d928dc63d46488a847f161f04e40a94b96bf5247dd671ecdfc
-COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler)
-# What the cached binaries were built from: a change here rebuilds them.
-BUILD_ID="$SOURCE_SHA256 reflect2-from-debian"
-REFLECT2=/usr/share/gocode/src/github.com/modern-go/reflect2
 
 API_PORT=6443
 API_URL=https://127.0.0.1:$API_PORT
@@ -63,70 +54,9 @@ mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock"
 flock 9
 
-# ---------------------------------------------------------------------------------------------
-# The binaries.
-
-binaries_present() {
-  local c
-  for c in "${COMPONENTS[@]}"; do [ -x "$BIN/$c" ] || return 1; done
-  [ "$(cat "$BIN/.build-id" 2>/dev/null)" = "$BUILD_ID" ]
-}
-
-build_kubernetes() {
-  apt_install golang-go make rsync curl golang-github-modern-go-reflect2-dev
-  local work
-  rm -rf "$CACHE"/build.*/  # an interrupted earlier build's (we hold the lock)
-  work=$(mktemp -d "$CACHE/build.XXXXXX")
-  # Removed however the build ends: the source tree (~1 GB once built) and Go's caches (~1.5 GB).
-  trap 'rm -rf "$work"' EXIT
-  log "building Kubernetes $K8S_VERSION (kube-apiserver, kube-controller-manager, kube-scheduler) into $BIN"
-  log "disk free before the build: $(df -h --output=avail "$CACHE" | tail -1 | tr -d ' ') (it needs about 3 GB while it runs)"
-  local tarball=${MAGNUM_KUBERNETES_SOURCE_TARBALL:-}
-  if [ -z "$tarball" ]; then
-    tarball=$work/kubernetes.orig.tar.gz
-    log "downloading $SOURCE_URL"
-    curl -fsSL --retry 3 -o "$tarball" "$SOURCE_URL" || die "could not download $SOURCE_URL"
-  fi
-  echo "$SOURCE_SHA256  $tarball" | sha256sum -c --status \
-    || die "$tarball does not have sha256 $SOURCE_SHA256"
-  log "extracting the source"
-  tar -xzf "$tarball" -C "$work"
-  [ -z "${MAGNUM_KUBERNETES_SOURCE_TARBALL:-}" ] && rm -f "$tarball"
-  local src=$work/kubernetes-$K8S_VERSION
-  [ -d "$src/vendor" ] || die "$tarball has no kubernetes-$K8S_VERSION/vendor"
-  # The vendored github.com/modern-go/reflect2 v1.0.1 finds types through runtime internals
-  # that Go 1.18 changed: built with Debian's Go 1.19, the API server panics (nil pointer in
-  # reflect2.Type2) on the first JSON object it decodes, so every create fails. v1.0.2 (same
-  # API) fixes that; Debian packages it.
-  [ -f "$REFLECT2/go_above_118.go" ] || die "$REFLECT2 is not reflect2 >= 1.0.2"
-  rm -f "$src/vendor/github.com/modern-go/reflect2/"*.go "$src/vendor/github.com/modern-go/reflect2/"*.s
-  cp "$REFLECT2/"*.go "$REFLECT2/"*.s "$src/vendor/github.com/modern-go/reflect2/"
-  mkdir -p "$src/.go/src/k8s.io" "$work/home" "$work/gocache"
-  ln -sfn ../../.. "$src/.go/src/k8s.io/kubernetes"
-  local started=$SECONDS buildlog=$CACHE/build.log
-  log "compiling with $(go version | cut -d' ' -f3) (about 5 minutes on 2 cores; log: $buildlog)"
-  # GOPATH mode with vendor/ (hack/lib sets GO111MODULE=off and its own GOPATH and GOCACHE
-  # inside the tree): nothing is fetched. The tree is a release archive, so its version comes
-  # from hack/lib/version.sh, not git; the ceiling keeps git from finding an enclosing repository.
-  if ! (cd "$src" && env GOPATH="$src/.go" GOCACHE="$work/gocache" HOME="$work/home" CGO_ENABLED=0 \
-      GOPROXY=off GOFLAGS= GIT_CEILING_DIRECTORIES="$work" \
-      make WHAT="cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler") 2>&1 | tee "$buildlog" >&2; then
-    die "building Kubernetes failed; see $buildlog"
-  fi
-  local c
-  rm -rf "$BIN.new" && mkdir -p "$BIN.new"
-  for c in "${COMPONENTS[@]}"; do
-    install -m 755 "$src/_output/bin/$c" "$BIN.new/$c" || die "the build made no $c; see $buildlog"
-  done
-  echo "$BUILD_ID" >"$BIN.new/.build-id"
-  rm -rf "$BIN" && mv "$BIN.new" "$BIN"
-  chmod 755 "$CACHE" "$BIN"
-  rm -rf "$work"
-  trap - EXIT
-  log "built in $((SECONDS - started)) s: $("$BIN/kube-apiserver" --version), $(du -sh "$BIN" | cut -f1) in $BIN"
-}
-
-binaries_present || build_kubernetes
+# The binaries (built once; a build in progress is waited for).
+BUILT=$("$(dirname "$0")/build-kubernetes.sh" 3>&-)
+[ "$BUILT" = "$BIN" ] || die "build-kubernetes.sh printed [$BUILT], expected $BIN"
 
 # ---------------------------------------------------------------------------------------------
 # Our processes, known by their pid files (pid_of, stop_one, stop_all: kubernetes-processes.sh).

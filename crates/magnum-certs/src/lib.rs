@@ -91,9 +91,18 @@ fn issuer(ca: &CaBundle) -> Result<Issuer<'static, KeyPair>> {
 
 /// Issues a certificate with a fresh key, signed by `ca`.
 pub fn issue(ca: &CaBundle, common_name: &str, purpose: Purpose) -> Result<Issued> {
+    issue_in(ca, common_name, None, purpose)
+}
+
+/// As [`issue`], with an organization in the subject: Kubernetes reads it as the group of the
+/// user the common name names (e.g. `system:nodes`, `system:masters`).
+pub fn issue_in(ca: &CaBundle, common_name: &str, organization: Option<&str>, purpose: Purpose) -> Result<Issued> {
     let key = KeyPair::generate().map_err(|e| crypto("generating a key", e))?;
     let mut params = CertificateParams::default();
     params.distinguished_name.push(DnType::CommonName, common_name);
+    if let Some(o) = organization {
+        params.distinguished_name.push(DnType::OrganizationName, o);
+    }
     params.serial_number = Some(serial()?);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     match purpose {
@@ -112,6 +121,13 @@ pub fn issue(ca: &CaBundle, common_name: &str, purpose: Purpose) -> Result<Issue
     validity(&mut params, 1825);
     let cert = params.signed_by(&key, &issuer(ca)?).map_err(|e| crypto("signing a certificate", e))?;
     Ok(Issued { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+}
+
+/// A fresh signing key pair that is no certificate (e.g. a Kubernetes service-account key):
+/// (private key PEM, public key PEM).
+pub fn key_pair() -> Result<(String, String)> {
+    let key = KeyPair::generate().map_err(|e| crypto("generating a key", e))?;
+    Ok((key.serialize_pem(), key.public_key_pem()))
 }
 
 fn invalid_csr(why: impl std::fmt::Display) -> MagnumError {

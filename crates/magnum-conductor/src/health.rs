@@ -52,6 +52,7 @@ impl Conductor {
                 }
             }
         }
+        names.extend(self.images_being_built());
         names.sort();
         names.dedup();
         let mut last = self.reported_images.lock().await;
@@ -62,6 +63,26 @@ impl Conductor {
             Ok(()) => *last = names,
             Err(e) => tracing::warn!(error = %e, "cannot record the engine's images"),
         }
+    }
+
+    /// Images being built on this host, as `building:<image>`: each announced by a file in
+    /// `image_builds_dir` holding the image's name and the builder's pid. A file whose builder
+    /// is gone (it died, or finished without cleaning up) is removed.
+    fn images_being_built(&self) -> Vec<String> {
+        let Some(dir) = &self.config.image_builds_dir else { return vec![] };
+        let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
+        let mut out = vec![];
+        for path in entries.flatten().map(|e| e.path()) {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let mut lines = text.lines().map(str::trim);
+            let (Some(image), Some(pid)) = (lines.next(), lines.next()) else { continue };
+            if pid.parse::<u32>().is_ok() && std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                out.push(format!("{}{image}", magnum_store::BUILDING));
+            } else {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        out
     }
 
     /// Observes one cluster through its driver and records nodes and health.

@@ -119,6 +119,11 @@ pub struct ConductorConfig {
     /// Seconds a conductor's lease on a bay lasts unless renewed (it renews every third of
     /// it while working). After a conductor dies, others take its bays over this late.
     pub lease_ttl: u64,
+    /// Where image builds in progress on this host announce themselves (one file each: the
+    /// image's name, then the builder's pid), so templates naming them are told to wait. Set
+    /// from `data_dir` when the service is assembled (`Config::image_builds_dir`).
+    #[serde(skip)]
+    pub image_builds_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -210,6 +215,7 @@ impl Default for ConductorConfig {
             health_interval: 5,
             topic: "magnum-conductor".into(),
             lease_ttl: 30,
+            image_builds_dir: None,
         }
     }
 }
@@ -293,6 +299,11 @@ impl Config {
 
     pub fn flavor_names(&self) -> Vec<String> {
         self.flavors.iter().map(|f| f.name.clone()).collect()
+    }
+
+    /// `data_dir/image-builds`: see [`ConductorConfig::image_builds_dir`].
+    pub fn image_builds_dir(&self) -> PathBuf {
+        self.data_dir.join("image-builds")
     }
 
     pub fn certificate_key_file(&self) -> std::path::PathBuf {

@@ -7,7 +7,9 @@ use anyhow::{bail, Context};
 use magnum_api::AppState;
 use magnum_conductor::Conductor;
 use magnum_config::Config;
-use magnum_drivers::swarm::{Limits, SwarmDriver};
+use magnum_drivers::docker::nodes::Limits;
+use magnum_drivers::kubernetes::bay::KubernetesDriver;
+use magnum_drivers::swarm::SwarmDriver;
 use magnum_drivers::DriverRegistry;
 use magnum_rpc::amqp::{self, AmqpRpc};
 use magnum_rpc::{ConductorRpc, Delivery, InProcessBus, StoreSweep};
@@ -129,10 +131,14 @@ pub fn engine_access(config: &Config) -> magnum_drivers::docker::EngineAccess {
 pub fn drivers(config: &Config) -> DriverRegistry {
     let mut registry = DriverRegistry::empty();
     if config.docker.enabled {
-        let flavors = config.flavors.iter().map(|f| (f.name.clone(), Limits { vcpus: f.vcpus, ram_mb: f.ram_mb })).collect();
-        let mut swarm = SwarmDriver::new(engine_access(config), flavors);
+        let flavors: std::collections::HashMap<_, _> =
+            config.flavors.iter().map(|f| (f.name.clone(), Limits { vcpus: f.vcpus, ram_mb: f.ram_mb })).collect();
+        let mut swarm = SwarmDriver::new(engine_access(config), flavors.clone());
         swarm.node_timeout = std::time::Duration::from_secs(config.docker.node_timeout);
         registry.register(Coe::SwarmMode, Arc::new(swarm));
+        let mut kubernetes = KubernetesDriver::new(engine_access(config), flavors);
+        kubernetes.node_timeout = std::time::Duration::from_secs(config.docker.node_timeout.max(180));
+        registry.register(Coe::Kubernetes, Arc::new(kubernetes));
     }
     // Registered endpoints need no engine of ours.
     registry.register_external(Coe::SwarmMode, Arc::new(magnum_drivers::swarm::external::ExternalSwarm));
@@ -169,8 +175,10 @@ where
     let cipher = Arc::new(load_cipher(&config)?);
     // A conductor listening on the in-process bus (all-in-one), on RabbitMQ, or on nothing but
     // its sweep of the database.
+    let mut conductor_config = config.conductor.clone();
+    conductor_config.image_builds_dir = Some(config.image_builds_dir());
     let start_conductor = |commands: Option<tokio::sync::mpsc::UnboundedReceiver<Delivery>>| {
-        let conductor = Conductor::with_cipher(store.clone(), drivers.clone(), config.conductor.clone(), Some(cipher.clone()));
+        let conductor = Conductor::with_cipher(store.clone(), drivers.clone(), conductor_config.clone(), Some(cipher.clone()));
         async move {
             // Templates are checked against the engine's images: know them before serving.
             conductor.report_images().await;

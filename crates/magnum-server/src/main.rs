@@ -53,8 +53,13 @@ enum Command {
 #[derive(Subcommand)]
 enum NodeImageAction {
     /// Builds magnum/swarm-node (from the host's docker.io) and magnum/busybox (busybox-static)
-    /// on the configured Docker engine.
-    Build,
+    /// on the configured Docker engine; with --kubernetes-bin, also magnum/pause and
+    /// magnum/kubernetes-node (the Kubernetes binaries scripts/build-kubernetes.sh makes).
+    Build {
+        /// The directory scripts/build-kubernetes.sh prints (kubelet, kube-apiserver, ..., pause).
+        #[arg(long)]
+        kubernetes_bin: Option<PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -75,7 +80,9 @@ async fn main() -> anyhow::Result<()> {
         Command::All => Mode::All,
         Command::Api => Mode::Api,
         Command::Conductor => Mode::Conductor,
-        Command::NodeImage { action: NodeImageAction::Build } => return build_images(&config).await,
+        Command::NodeImage { action: NodeImageAction::Build { kubernetes_bin } } => {
+            return build_images(&config, kubernetes_bin.as_deref()).await
+        }
         Command::KeystoneRegister { public_url, region, name } => {
             let keystone = magnum_api::keystone::KeystoneAuth::new(&config.auth).map_err(|e| anyhow::anyhow!("{e}"))?;
             let done = keystone.register(&name, &public_url, &region).await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -109,11 +116,21 @@ fn announce_noauth(config: &Config) {
     tracing::warn!("{banner}");
 }
 
-async fn build_images(config: &Config) -> anyhow::Result<()> {
+async fn build_images(config: &Config, kubernetes_bin: Option<&std::path::Path>) -> anyhow::Result<()> {
     let docker = magnum_server::engine_access(config).connect(600)?;
     let started = std::time::Instant::now();
     tracing::info!(engine = %config.docker.url, "building images from this host's packages");
-    for (image, bytes) in magnum_drivers::docker::images::build_all(&docker).await? {
+    let mut built = magnum_drivers::docker::images::build_all(&docker).await?;
+    match kubernetes_bin {
+        Some(bin) => {
+            tracing::info!(binaries = %bin.display(), "building the Kubernetes node image (about 500 MB)");
+            built.extend(magnum_drivers::kubernetes::bay::image::build(&docker, bin).await?);
+        }
+        None => tracing::info!(
+            "no --kubernetes-bin: the Kubernetes node image is not built (scripts/build-kubernetes.sh makes the binaries it needs)"
+        ),
+    }
+    for (image, bytes) in built {
         println!("{image}\t{:.1} MB", bytes as f64 / 1e6);
     }
     tracing::info!(seconds = started.elapsed().as_secs_f64(), "images built");

@@ -7,6 +7,20 @@ use magnum_types::time::{from_storage, now, to_storage};
 use magnum_types::Result;
 use sqlx::Row;
 
+/// A conductor reports an image it is building as this prefix and the image's name.
+pub const BUILDING: &str = "building:";
+
+/// What the conductors said of one image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageReport {
+    /// Some conductor's engine holds it.
+    pub present: bool,
+    /// Some conductor's host is building it.
+    pub building: bool,
+    /// Some conductor reported its images at all.
+    pub reported: bool,
+}
+
 impl Store {
     /// Records that `binary` on `host` is alive: creates its row or bumps `report_count`.
     pub async fn heartbeat(&self, host: &str, binary: &str) -> Result<()> {
@@ -78,24 +92,28 @@ impl Store {
         Ok(())
     }
 
-    /// Whether any conductor's engine holds `name` (`repo` alone means `repo:latest`), and
-    /// whether any conductor reported at all.
-    pub async fn engine_image_known(&self, name: &str) -> Result<(bool, bool)> {
+    /// What the conductors reported of image `name` (`repo` alone means `repo:latest`).
+    pub async fn engine_image_known(&self, name: &str) -> Result<ImageReport> {
         let with_tag = if name.contains(':') || name.starts_with("sha256:") { name.to_owned() } else { format!("{name}:latest") };
-        let found = sqlx::query("SELECT COUNT(*) AS n FROM engine_images WHERE name = $1 OR name = $2")
+        let rows = sqlx::query("SELECT DISTINCT name FROM engine_images WHERE name IN ($1, $2, $3, $4)")
             .bind(name)
             .bind(&with_tag)
+            .bind(format!("{BUILDING}{name}"))
+            .bind(format!("{BUILDING}{with_tag}"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        let names: Vec<String> = rows.iter().filter_map(|r| r.try_get::<String, _>("name").ok()).collect();
+        let reported = sqlx::query("SELECT COUNT(*) AS n FROM engine_images")
             .fetch_one(&self.pool)
             .await
             .map_err(from_sqlx)?
             .try_get::<i64, _>("n")
             .map_err(from_sqlx)?;
-        let any = sqlx::query("SELECT COUNT(*) AS n FROM engine_images")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(from_sqlx)?
-            .try_get::<i64, _>("n")
-            .map_err(from_sqlx)?;
-        Ok((found > 0, any > 0))
+        Ok(ImageReport {
+            present: names.iter().any(|n| !n.starts_with(BUILDING)),
+            building: names.iter().any(|n| n.starts_with(BUILDING)),
+            reported: reported > 0,
+        })
     }
 }

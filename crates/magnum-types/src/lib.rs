@@ -5,6 +5,7 @@
 //! conductor, the store and the client without dragging a runtime along.
 
 pub mod attrs;
+pub mod buildable;
 pub mod cluster;
 pub mod coe;
 pub mod container;

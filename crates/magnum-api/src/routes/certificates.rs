@@ -14,6 +14,7 @@ use magnum_rpc::ConductorCommand;
 use magnum_store::StoredCertificates;
 use magnum_types::attrs::{opt, string, Schema};
 use magnum_types::cluster::Cluster;
+use magnum_types::coe::Coe;
 use magnum_types::status::{begin, Operation};
 use magnum_types::{ErrorKind, MagnumError};
 use serde_json::{json, Value};
@@ -21,10 +22,12 @@ use serde_json::{json, Value};
 /// The conductor's client certificate carries this name, as upstream's does.
 pub const CONDUCTOR_CN: &str = "Magnum-Conductor";
 
-/// A new CA for the bay and the conductor's client certificate, keys sealed for the store.
-pub(crate) fn new_bay_certificates(s: &AppState, c: &Cluster) -> Result<StoredCertificates, MagnumError> {
+/// A new CA for the bay and the conductor's client certificate, keys sealed for the store. On
+/// a Kubernetes bay the conductor is a cluster admin (group `system:masters`).
+pub(crate) fn new_bay_certificates(s: &AppState, c: &Cluster, coe: Coe) -> Result<StoredCertificates, MagnumError> {
     let ca = magnum_certs::new_ca(&c.name)?;
-    let client = magnum_certs::issue(&ca, CONDUCTOR_CN, Purpose::Client)?;
+    let group = (coe == Coe::Kubernetes).then_some("system:masters");
+    let client = magnum_certs::issue_in(&ca, CONDUCTOR_CN, group, Purpose::Client)?;
     Ok(StoredCertificates {
         ca_cert: ca.cert_pem,
         ca_key: s.cipher.encrypt(&ca.key_pem)?,
@@ -119,6 +122,17 @@ pub(crate) async fn rotate(State(s): State<AppState>, caller: Caller, Path(ident
         return Err(not_our_ca(&c, "rotate it").into());
     }
     let template = s.store.get_template_by_uuid(c.cluster_template_id).await?;
+    let coe = Coe::parse(&template.coe)?;
+    if coe == Coe::Kubernetes {
+        // Every component of a Kubernetes bay holds a certificate from this CA and trusts only
+        // it: a new CA would cut the nodes off from their API server until each is re-issued.
+        return Err(MagnumError::invalid(format!(
+            "Rotating the CA of Kubernetes cluster {} is not supported: its nodes' certificates are not re-issued in \
+             place. Create a new cluster to get a new CA.",
+            c.uuid
+        ))
+        .into());
+    }
     if template.tls_disabled {
         return Err(
             MagnumError::invalid(format!("Rotating the CA of cluster {} is not supported: its template disables TLS.", c.uuid)).into()
@@ -126,7 +140,7 @@ pub(crate) async fn rotate(State(s): State<AppState>, caller: Caller, Path(ident
     }
     c.status = begin(c.status, Operation::Update)?;
     c.status_reason = None;
-    let certs = new_bay_certificates(&s, &c)?;
+    let certs = new_bay_certificates(&s, &c, coe)?;
     let c = s.store.rotate_certificates(&c, &certs).await?;
     tracing::info!(cluster = %c.uuid, "CA rotated; nodes get new certificates");
     if let Err(e) = s.rpc.cast(ConductorCommand::ClusterUpdate { uuid: c.uuid }).await {

@@ -14,7 +14,9 @@ use http::{HeaderValue, StatusCode};
 use magnum_rpc::ConductorCommand;
 use magnum_store::{ClusterScope, TemplateScope};
 use magnum_types::attrs::{self, opt, req, AttrType, Schema};
+use magnum_types::buildable;
 use magnum_types::cluster::{self, Cluster, ClusterCreator};
+use magnum_types::coe::Coe;
 use magnum_types::nodegroup::{NodeGroup, Role};
 use magnum_types::status::{begin, ClusterStatus, Operation};
 use magnum_types::template::ClusterTemplate;
@@ -95,13 +97,11 @@ pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Byte
     }
     let ident = checked.get("cluster_template_id").and_then(Value::as_str).unwrap_or_default().to_owned();
     let template = template_for(&s, &caller, &ident).await?;
+    let coe = Coe::parse(&template.coe)?;
     let external = match checked.get("external_endpoint").filter(|v| !v.is_null()) {
-        Some(v) => Some(magnum_types::external::parse(v, magnum_types::coe::Coe::parse(&template.coe)?)?),
+        Some(v) => Some(magnum_types::external::parse(v, coe)?),
         None => None,
     };
-    if external.is_none() {
-        check_buildable(&template)?;
-    }
     let who = ClusterCreator {
         project_id: &caller.ctx.project_id,
         user_id: &caller.ctx.user_id,
@@ -110,10 +110,15 @@ pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Byte
         now: magnum_types::time::now(),
     };
     let mut c = Cluster::from_create(&checked, &template, &who)?;
+    if external.is_none() {
+        buildable::check_labels(coe, &c.labels)?;
+        buildable::check_counts(coe, c.master_count, c.node_count)?;
+        super::templates::check_image(&s, &template).await?;
+    }
     let groups =
         [NodeGroup::default_for(&c, Role::Master, &template.image_id), NodeGroup::default_for(&c, Role::Worker, &template.image_id)];
     let certs = match &external {
-        None => Some(super::certificates::new_bay_certificates(&s, &c)?),
+        None => Some(super::certificates::new_bay_certificates(&s, &c, coe)?),
         Some(e) => {
             c.api_address = Some(e.api_address.clone());
             super::certificates::external_bay_certificates(&s, e)?
@@ -135,27 +140,15 @@ pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Byte
     Ok(accepted(c.uuid))
 }
 
+/// A new size must be one the bay's driver can build.
+async fn check_counts(s: &AppState, c: &Cluster, masters: i64, workers: i64) -> Result<(), MagnumError> {
+    let template = s.store.get_template_by_uuid(c.cluster_template_id).await?;
+    buildable::check_counts(Coe::parse(&template.coe)?, masters, workers)
+}
+
 /// An external bay's size is its owner's: magnum-rs never built its nodes.
 fn not_resizable(c: &Cluster) -> MagnumError {
     MagnumError::invalid(format!("Cluster {} is an external bay: magnum-rs does not build its nodes, so it cannot resize it.", c.uuid))
-}
-
-/// Only bays this build can make are accepted: swarm ones on the Docker provider. A Kubernetes
-/// bay would need a kind-style node image and a kubeadm driver, which magnum-rs does not have;
-/// refusing now beats a bay that can only fail later in the conductor.
-fn check_buildable(t: &magnum_types::template::ClusterTemplate) -> Result<(), MagnumError> {
-    if magnum_types::coe::Coe::parse(&t.coe).is_ok_and(|c| !c.is_swarm()) {
-        return Err(MagnumError::invalid(format!(
-            "Cluster template {} is for {}, and this deployment cannot build {} bays: no {} node image or driver is \
-             configured for the Docker provider. Use a swarm-mode cluster template, or register a running cluster \
-             as an external bay (external_endpoint with its api_address, ca_cert and credentials).",
-            t.name.as_deref().unwrap_or(&t.uuid.to_string()),
-            t.coe,
-            t.coe,
-            t.coe
-        )));
-    }
-    Ok(())
 }
 
 pub(crate) async fn update(
@@ -198,6 +191,7 @@ pub(crate) async fn update(
         return Err(not_resizable(&c).into());
     }
     if resize {
+        check_counts(&s, &c, c.master_count, change.node_count.unwrap_or(c.node_count)).await?;
         c.status = begin(c.status, Operation::Update)?;
         c.status_reason = None;
         c.node_count = change.node_count.unwrap_or(c.node_count);
@@ -255,6 +249,7 @@ pub(crate) async fn resize(State(s): State<AppState>, caller: Caller, Path(ident
     }
     let n = checked.get("node_count").and_then(Value::as_i64).unwrap_or_default();
     cluster::check_node_count(n, caller.version)?;
+    check_counts(&s, &c, c.master_count, n).await?;
     if n < ng.min_node_count || ng.max_node_count.is_some_and(|max| n > max) {
         return Err(MagnumError::invalid(format!(
             "Resizing nodegroup {} to {n} nodes is not allowed: it must stay between {} and {}.",

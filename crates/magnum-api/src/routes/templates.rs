@@ -118,26 +118,38 @@ pub(crate) async fn delete(State(s): State<AppState>, caller: Caller, Path(ident
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-/// A swarm template must name an image some conductor's Docker engine holds (the conductors
-/// report their images; the API never asks an engine itself).
-async fn check_image(s: &AppState, t: &ClusterTemplate) -> Result<(), MagnumError> {
-    let swarm = magnum_types::coe::Coe::parse(&t.coe).map(|c| c.is_swarm()).unwrap_or(false);
-    if !s.config.docker.enabled || !swarm {
+/// A template of a COE this deployment builds must name an image some conductor's Docker
+/// engine holds (the conductors report their images, and the images being built on their
+/// hosts; the API never asks an engine itself). Its labels must be ones the driver can honour.
+pub(crate) async fn check_image(s: &AppState, t: &ClusterTemplate) -> Result<(), MagnumError> {
+    let coe = magnum_types::coe::Coe::parse(&t.coe)?;
+    magnum_types::buildable::check_labels(coe, &t.labels)?;
+    if !s.config.docker.enabled {
         return Ok(());
     }
-    match s.store.engine_image_known(&t.image_id).await? {
-        (true, _) => Ok(()),
-        (false, true) => Err(MagnumError::invalid(format!(
-            "Image {} is not on the Docker engine. Build the node image with `magnum-server node-image build` \
-             (it is magnum/swarm-node:latest), or load yours into the engine.",
+    let default = if coe.is_swarm() { "magnum/swarm-node:latest" } else { "magnum/kubernetes-node:v1.20.2" };
+    let report = s.store.engine_image_known(&t.image_id).await?;
+    if report.present {
+        return Ok(());
+    }
+    if report.building {
+        return Err(MagnumError::invalid(format!(
+            "Image {} is being built on a conductor's host (`magnum-server node-image build`); try again when it is done.",
             t.image_id
-        ))),
-        (false, false) => Err(MagnumError::invalid(format!(
+        )));
+    }
+    if !report.reported {
+        return Err(MagnumError::invalid(format!(
             "Image {} cannot be checked: no conductor has reported its Docker engine's images yet. \
              Start a conductor (with a reachable engine) and retry.",
             t.image_id
-        ))),
+        )));
     }
+    Err(MagnumError::invalid(format!(
+        "Image {} is not on the Docker engine. Build the node image with `magnum-server node-image build` \
+         ({} nodes use {default}), or load yours into the engine.",
+        t.image_id, t.coe
+    )))
 }
 
 pub(crate) fn empty(status: StatusCode) -> Response {

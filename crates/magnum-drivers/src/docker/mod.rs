@@ -2,6 +2,8 @@
 //! and label-driven cleanup (so a delete works after a conductor crash too).
 
 pub mod images;
+pub mod nodes;
+pub mod plan;
 
 use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,

@@ -55,13 +55,17 @@ impl KubeClient {
     }
 
     async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<(StatusCode, Value)> {
+        self.send_as(method, path, body, "application/json").await
+    }
+
+    async fn send_as(&self, method: Method, path: &str, body: Option<&Value>, content_type: &str) -> Result<(StatusCode, Value)> {
         let url = format!("{}{path}", self.base);
         let mut req = self.http.request(method.clone(), &url).header("Accept", "application/json");
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
         if let Some(b) = body {
-            req = req.json(b);
+            req = req.header("Content-Type", content_type).body(b.to_string());
         }
         let resp = req.send().await.map_err(|e| {
             MagnumError::unavailable(format!(
@@ -150,6 +154,46 @@ impl KubeClient {
         Ok(items(doc))
     }
 
+    /// Whether the API server says it is ready (`/readyz`); an error when it does not answer.
+    pub async fn ready(&self) -> Result<bool> {
+        let (status, _) = self.send(Method::GET, "/readyz", None).await?;
+        Ok(status.is_success())
+    }
+
+    /// Any object by its API path; None when Kubernetes has none there.
+    pub async fn fetch(&self, path: &str) -> Result<Option<Value>> {
+        let (status, doc) = self.send(Method::GET, path, None).await?;
+        match status {
+            s if s.is_success() => Ok(Some(doc)),
+            StatusCode::NOT_FOUND => Ok(None),
+            s => Err(kube_error(s, &doc, &format!("reading {path}"), &self.base)),
+        }
+    }
+
+    /// Creates an object under `path`; `what` names it in errors.
+    pub async fn post(&self, path: &str, doc: &Value, what: &str) -> Result<Value> {
+        self.expect(Method::POST, path, Some(doc), what).await
+    }
+
+    /// A JSON merge patch of the object at `path`.
+    pub async fn merge_patch(&self, path: &str, patch: &Value, what: &str) -> Result<Value> {
+        let (status, doc) = self.send_as(Method::PATCH, path, Some(patch), "application/merge-patch+json").await?;
+        if status.is_success() {
+            Ok(doc)
+        } else {
+            Err(kube_error(status, &doc, what, &self.base))
+        }
+    }
+
+    /// Deletes the object at `path`; one already gone is not an error.
+    pub async fn remove(&self, path: &str, what: &str) -> Result<()> {
+        let (status, doc) = self.send(Method::DELETE, path, None).await?;
+        match status {
+            s if s.is_success() || s == StatusCode::NOT_FOUND => Ok(()),
+            s => Err(kube_error(s, &doc, what, &self.base)),
+        }
+    }
+
     pub async fn nodes(&self) -> Result<Vec<Value>> {
         Ok(items(self.expect(Method::GET, "/api/v1/nodes", None, "listing the nodes").await?))
     }
@@ -161,7 +205,7 @@ impl KubeClient {
     }
 }
 
-fn items(mut doc: Value) -> Vec<Value> {
+pub fn items(mut doc: Value) -> Vec<Value> {
     match doc.get_mut("items").map(Value::take) {
         Some(Value::Array(a)) => a,
         _ => vec![],

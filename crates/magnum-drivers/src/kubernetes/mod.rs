@@ -5,6 +5,7 @@
 //! A Kubernetes COE built on the Docker provider (kubeadm in node containers) would implement
 //! the same [`KubeObjects`]; until a node image for it exists, the API refuses such bays.
 
+pub mod bay;
 pub mod client;
 pub mod external;
 

@@ -4,8 +4,9 @@
 //! listed in one call and a repeated create finds the first attempt's container.
 
 use super::access::Access;
-use super::{api_port, node_labels, SwarmDriver};
+use super::{api_port, SwarmDriver};
 use crate::containers::{Bay, BayListing, ContainerDriver, EngineState, ExecOutput};
+use crate::docker::nodes::node_labels;
 use crate::docker::{self, EngineError, LABEL_BAY, LABEL_CONTAINER, LABEL_PROJECT};
 use async_trait::async_trait;
 use bollard::errors::Error as DockerError;

@@ -9,22 +9,20 @@
 mod access;
 mod containers;
 pub mod external;
-pub mod plan;
 
-use crate::docker::{self, err, EngineError, LABEL_BAY, LABEL_NODE, LABEL_PROJECT, LABEL_ROLE};
+use crate::docker::nodes::{self, NodeFile};
+use crate::docker::plan::{self, NodeRole, NodeSpec};
+use crate::docker::{self, err, EngineError};
 use crate::{Credentials, Driver, DriverError, NodeObservation, Observation, Observed};
 use access::Access;
 use async_trait::async_trait;
 use bollard::models::{
     ContainerCreateBody, HostConfig, NetworkCreateRequest, NodeSpecAvailabilityEnum, PortBinding, SwarmInitRequest, SwarmJoinRequest,
-    VolumeCreateRequest,
 };
 use bollard::query_parameters::{CreateContainerOptionsBuilder, DeleteNodeOptionsBuilder, UpdateNodeOptionsBuilder};
 use bollard::Docker;
-use futures_util::StreamExt;
 use magnum_types::cluster::Cluster;
 use magnum_types::template::ClusterTemplate;
-use plan::{NodeRole, NodeSpec};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -42,12 +40,7 @@ fn api_port(tls: bool) -> &'static str {
 const CERT_DIR: &str = "/certs";
 const CA_FINGERPRINT_FILE: &str = "ca.sha256";
 
-/// CPU and memory limits of a flavor.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Limits {
-    pub vcpus: f64,
-    pub ram_mb: u64,
-}
+pub use crate::docker::nodes::Limits;
 
 pub struct SwarmDriver {
     engine: docker::EngineAccess,
@@ -75,18 +68,6 @@ impl SwarmDriver {
         self.engine.connect(60)
     }
 
-    fn labels(cluster: &Cluster, role: &str, node: Option<&str>) -> HashMap<String, String> {
-        let mut l = HashMap::from([
-            (LABEL_BAY.to_owned(), cluster.uuid.to_string()),
-            (LABEL_PROJECT.to_owned(), cluster.project_id.clone()),
-            (LABEL_ROLE.to_owned(), role.to_owned()),
-        ]);
-        if let Some(n) = node {
-            l.insert(LABEL_NODE.to_owned(), n.to_owned());
-        }
-        l
-    }
-
     async fn ensure_network(&self, docker: &Docker, cluster: &Cluster) -> Result<String, EngineError> {
         let name = plan::network_name(cluster);
         match docker.inspect_network(&name, None::<bollard::query_parameters::InspectNetworkOptions>).await {
@@ -97,7 +78,7 @@ impl SwarmDriver {
         let request = NetworkCreateRequest {
             name: name.clone(),
             driver: Some("bridge".into()),
-            labels: Some(Self::labels(cluster, "network", None)),
+            labels: Some(nodes::labels(cluster, "network", None)),
             ..Default::default()
         };
         docker.create_network(request).await.map_err(|e| err(&format!("creating network {name}"), e))?;
@@ -116,27 +97,10 @@ impl SwarmDriver {
     ) -> Result<NodeInfo, EngineError> {
         let tls = access.tls.as_ref().map(|(c, _)| *c);
         let port = api_port(tls.is_some());
-        let exists = match docker.inspect_container(&spec.name, None::<bollard::query_parameters::InspectContainerOptions>).await {
-            Ok(_) => true,
-            Err(e) if docker::is_not_found(&e) => false,
-            Err(e) => return Err(err(&format!("inspecting node {}", spec.name), e)),
-        };
-        if !exists {
+        if nodes::inspect(docker, &spec.name).await?.is_none() {
             let volume = format!("{}-docker", spec.name);
-            docker
-                .create_volume(VolumeCreateRequest {
-                    name: Some(volume.clone()),
-                    labels: Some(Self::labels(cluster, "volume", Some(&spec.name))),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| err(&format!("creating volume {volume}"), e))?;
-            // Masters take master_flavor_id, falling back to the bay's flavor.
-            let flavor = match spec.role {
-                NodeRole::Manager => cluster.master_flavor_id.as_ref().or(cluster.flavor_id.as_ref()),
-                NodeRole::Worker => cluster.flavor_id.as_ref(),
-            };
-            let limits = flavor.and_then(|f| self.flavors.get(f));
+            nodes::ensure_volume(docker, cluster, &spec.name, &volume).await?;
+            let limits = nodes::flavor_limits(&self.flavors, cluster, spec.role);
             let host = HostConfig {
                 cap_add: Some(vec!["SYS_ADMIN".into(), "NET_ADMIN".into()]),
                 // Docker's default seccomp profile forbids keyctl and pivot_root, which the
@@ -148,7 +112,7 @@ impl SwarmDriver {
                     port.to_owned(),
                     Some(vec![PortBinding {
                         host_ip: Some(self.engine.publish_address.clone()),
-                        host_port: Some(self.free_port()?.to_string()),
+                        host_port: Some(nodes::free_port(&self.engine)?.to_string()),
                     }]),
                 )])),
                 memory: limits.map(|l| (l.ram_mb * 1024 * 1024) as i64),
@@ -158,7 +122,7 @@ impl SwarmDriver {
             let body = ContainerCreateBody {
                 image: Some(template.image_id.clone()),
                 hostname: Some(spec.name.clone()),
-                labels: Some(Self::labels(cluster, spec.role.as_str(), Some(&spec.name))),
+                labels: Some(nodes::labels(cluster, spec.role.as_str(), Some(&spec.name))),
                 env: Some(vec!["DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1".into()]),
                 cmd: Some(dockerd_args(tls.is_some())),
                 exposed_ports: Some(vec![port.to_owned()]),
@@ -183,13 +147,7 @@ impl SwarmDriver {
                     .map_err(|e| err(&format!("restarting node {}", spec.name), e))?;
             }
         }
-        docker
-            .start_container(&spec.name, None::<bollard::query_parameters::StartContainerOptions>)
-            .await
-            .or_else(
-                |e| if matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) { Ok(()) } else { Err(e) },
-            )
-            .map_err(|e| err(&format!("starting node {}", spec.name), e))?;
+        nodes::start(docker, &spec.name).await?;
         self.node_info(docker, spec.clone(), network, port).await
     }
 
@@ -218,48 +176,26 @@ impl SwarmDriver {
 
     /// Where the node's Docker API (container port `port_name`) is published.
     fn published_api(&self, settings: &bollard::models::NetworkSettings, port_name: &str) -> Option<String> {
-        let port = settings.ports.as_ref()?.get(port_name)?.as_ref()?.first()?.host_port.clone()?;
-        Some(format!("tcp://{}:{port}", self.engine.publish_address))
+        nodes::published(settings, &self.engine, port_name).map(|a| format!("tcp://{a}"))
     }
 
     /// Puts a server certificate for the node, signed by the bay's CA, under /certs.
     async fn install_certificates(&self, docker: &Docker, node: &str, creds: &Credentials) -> Result<(), EngineError> {
         let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned(), node.to_owned()];
         let server = magnum_certs::issue(&creds.ca, node, magnum_certs::Purpose::Server { names }).map_err(|e| EngineError(e.message))?;
-        let mut tar = tar::Builder::new(Vec::new());
         let fingerprint = magnum_certs::fingerprint(&creds.ca.cert_pem);
-        for (name, mode, content) in [
-            ("ca.pem", 0o644, creds.ca.cert_pem.as_bytes()),
-            ("cert.pem", 0o644, server.cert_pem.as_bytes()),
-            ("key.pem", 0o600, server.key_pem.as_bytes()),
-            (CA_FINGERPRINT_FILE, 0o644, fingerprint.as_bytes()),
-        ] {
-            let mut h = tar::Header::new_gnu();
-            h.set_mode(mode);
-            h.set_size(content.len() as u64);
-            tar.append_data(&mut h, format!("certs/{name}"), content).map_err(|e| err("packing node certificates", e))?;
-        }
-        let bytes = tar.into_inner().map_err(|e| err("packing node certificates", e))?;
-        let options = bollard::query_parameters::UploadToContainerOptions { path: "/".into(), ..Default::default() };
-        docker
-            .upload_to_container(node, Some(options), bollard::body_full(bytes.into()))
-            .await
-            .map_err(|e| err(&format!("installing certificates on {node}"), e))
+        let files = [
+            NodeFile::new(format!("{CERT_DIR}/ca.pem"), 0o644, creds.ca.cert_pem.as_bytes()),
+            NodeFile::new(format!("{CERT_DIR}/cert.pem"), 0o644, server.cert_pem.as_bytes()),
+            NodeFile::new(format!("{CERT_DIR}/key.pem"), 0o600, server.key_pem.as_bytes()),
+            NodeFile::new(format!("{CERT_DIR}/{CA_FINGERPRINT_FILE}"), 0o644, fingerprint.as_bytes()),
+        ];
+        nodes::upload(docker, node, &files).await
     }
 
     /// The fingerprint of the CA whose certificates the node holds (None if it holds none).
     async fn ca_fingerprint(&self, docker: &Docker, node: &str) -> Option<String> {
-        let options = bollard::query_parameters::DownloadFromContainerOptions { path: format!("{CERT_DIR}/{CA_FINGERPRINT_FILE}") };
-        let mut stream = docker.download_from_container(node, Some(options));
-        let mut bytes = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            bytes.extend_from_slice(&chunk.ok()?);
-        }
-        let mut archive = tar::Archive::new(bytes.as_slice());
-        let mut entry = archive.entries().ok()?.next()?.ok()?;
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut entry, &mut s).ok()?;
-        Some(s.trim().to_owned())
+        nodes::read_file(docker, node, &format!("{CERT_DIR}/{CA_FINGERPRINT_FILE}")).await.map(|s| s.trim().to_owned())
     }
 
     async fn node_info(&self, docker: &Docker, spec: NodeSpec, network: &str, port_name: &str) -> Result<NodeInfo, EngineError> {
@@ -268,7 +204,7 @@ impl SwarmDriver {
             .await
             .map_err(|e| err(&format!("inspecting node {}", spec.name), e))?;
         let settings = c.network_settings.unwrap_or_default();
-        match (bay_address(&settings, network), self.published_api(&settings, port_name)) {
+        match (nodes::bay_address(&settings, network), self.published_api(&settings, port_name)) {
             (Some(ip), Some(api)) => Ok(NodeInfo { spec, ip, api }),
             _ => Err(EngineError(format!("node {} has no address yet (is it running?)", spec.name))),
         }
@@ -401,7 +337,7 @@ impl SwarmDriver {
         })?;
         let deadline = Instant::now() + self.node_timeout;
         let network = self.ensure_network(&docker, cluster).await?;
-        let plan = plan::plan(cluster, &self.existing_workers(&docker, cluster).await?);
+        let plan = plan::plan(cluster, &nodes::existing(&docker, cluster, "worker").await?);
         let mut nodes = Vec::with_capacity(plan.nodes.len());
         for spec in &plan.nodes {
             nodes.push(self.ensure_node(&docker, cluster, template, spec, &network, &access).await?);
@@ -423,34 +359,11 @@ impl SwarmDriver {
         })
     }
 
-    /// Worker node names among the bay's containers (found by labels).
-    async fn existing_workers(&self, docker: &Docker, cluster: &Cluster) -> Result<Vec<String>, EngineError> {
-        let (containers, _, _) = docker::owned_by(docker, &cluster.uuid.to_string()).await?;
-        let mut workers = vec![];
-        for id in containers {
-            let c = docker
-                .inspect_container(&id, None::<bollard::query_parameters::InspectContainerOptions>)
-                .await
-                .map_err(|e| err("inspecting a node", e))?;
-            if let Some((name, role)) = node_labels(&c) {
-                if role == "worker" {
-                    workers.push(name);
-                }
-            }
-        }
-        Ok(workers)
-    }
-
     /// Drains the worker, takes it out of the swarm, then removes its container and volume.
     async fn remove_worker(&self, docker: &Docker, leader: &Docker, cluster: &Cluster, name: &str) -> Result<(), EngineError> {
         tracing::info!(bay = %cluster.uuid, node = %name, "removing worker");
         self.drain_and_forget(leader, name).await;
-        docker::remove_container(docker, name).await?;
-        match docker.remove_volume(&format!("{name}-docker"), None::<bollard::query_parameters::RemoveVolumeOptions>).await {
-            Ok(()) => Ok(()),
-            Err(e) if docker::is_not_found(&e) => Ok(()),
-            Err(e) => Err(err(&format!("removing the volume of {name}"), e)),
-        }
+        nodes::remove(docker, name).await
     }
 
     /// Best effort: a node that is already gone from the swarm is fine.
@@ -489,7 +402,7 @@ impl SwarmDriver {
                 .inspect_container(&id, None::<bollard::query_parameters::InspectContainerOptions>)
                 .await
                 .map_err(|e| err("inspecting a node", e))?;
-            let Some((name, role)) = node_labels(&c) else { continue };
+            let Some((name, role)) = nodes::node_labels(&c) else { continue };
             let state = c.state.as_ref();
             let running = state.and_then(|s| s.running).unwrap_or(false);
             let settings = c.network_settings.clone().unwrap_or_default();
@@ -583,31 +496,6 @@ fn capitalize(s: &str) -> String {
     c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
 }
 
-impl SwarmDriver {
-    /// A port to publish a node's API on. Asking the engine for a fixed port (rather than an
-    /// ephemeral one) keeps the node's API, and so the bay's api_address, stable across
-    /// restarts. For a local engine it is a port free here now; for a remote one, a port from
-    /// the ephemeral range (the engine refuses a taken one, and the create is retried).
-    fn free_port(&self) -> Result<u16, EngineError> {
-        if self.engine.url.starts_with("unix://") || self.engine.publish_address == "127.0.0.1" {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| err("finding a free port on 127.0.0.1", e))?;
-            return l.local_addr().map(|a| a.port()).map_err(|e| err("finding a free port on 127.0.0.1", e));
-        }
-        Ok(32768 + (uuid::Uuid::new_v4().as_u128() % 28000) as u16)
-    }
-}
-
-/// The node's address on the bay's network.
-fn bay_address(settings: &bollard::models::NetworkSettings, network: &str) -> Option<String> {
-    settings.networks.as_ref()?.get(network)?.ip_address.clone().filter(|ip| !ip.is_empty())
-}
-
-/// The node name and role labels of one of our containers.
-fn node_labels(c: &bollard::models::ContainerInspectResponse) -> Option<(String, String)> {
-    let labels = c.config.as_ref()?.labels.as_ref()?;
-    Some((labels.get(LABEL_NODE)?.clone(), labels.get(LABEL_ROLE)?.clone()))
-}
-
 /// The node image's entrypoint runs dockerd with these (after its own unix socket).
 fn dockerd_args(tls: bool) -> Vec<String> {
     if tls {
@@ -651,15 +539,7 @@ impl Driver for SwarmDriver {
 
     async fn images(&self) -> Result<Vec<String>, DriverError> {
         let docker = self.engine().map_err(|e| DriverError(e.0))?;
-        let list = docker
-            .list_images(None::<bollard::query_parameters::ListImagesOptions>)
-            .await
-            .map_err(|e| DriverError(format!("listing the engine's images: {e}")))?;
-        Ok(list
-            .into_iter()
-            .flat_map(|i| std::iter::once(i.id).chain(i.repo_tags))
-            .filter(|n| !n.is_empty() && n != "<none>:<none>")
-            .collect())
+        docker::images::names(&docker).await.map_err(|e| DriverError(e.0))
     }
 
     async fn observe(

@@ -6,12 +6,14 @@
 //!
 //! Both are imported as a root filesystem (`docker import`), so they are one layer each.
 
+mod rootfs;
+
 use super::{err, EngineError};
 use bollard::query_parameters::CreateImageOptions;
 use bollard::Docker;
 use futures_util::StreamExt;
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+pub use rootfs::{find_program, Rootfs};
+use std::path::Path;
 
 pub const NODE_IMAGE: &str = "magnum/swarm-node:latest";
 pub const WORKLOAD_IMAGE: &str = "magnum/busybox:latest";
@@ -42,119 +44,11 @@ rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
 exec dockerd --host=unix:///var/run/docker.sock "$@"
 "#;
 
-fn find_program(name: &str) -> Result<PathBuf, EngineError> {
-    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin"] {
-        let p = Path::new(dir).join(name);
-        if p.is_file() {
-            return Ok(p);
-        }
-    }
-    Err(EngineError(format!(
-        "{name} is not installed on this host; the node image is built from the host's own packages: \
-         run scripts/start-docker.sh (installs docker.io, iptables, busybox-static)"
-    )))
-}
-
-/// Shared libraries `binary` loads, as `ldd` reports them.
-fn libraries(binary: &Path) -> Vec<PathBuf> {
-    let Ok(out) = std::process::Command::new("ldd").arg(binary).output() else { return vec![] };
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .filter(|w| w.starts_with('/') && w.contains(".so"))
-        .map(PathBuf::from)
-        .filter(|p| p.exists())
-        .collect()
-}
-
-/// A root filesystem under construction, as a tar archive.
-struct Rootfs {
-    tar: tar::Builder<Vec<u8>>,
-    dirs: BTreeSet<PathBuf>,
-}
-
-impl Rootfs {
-    fn new() -> Rootfs {
-        let mut tar = tar::Builder::new(Vec::new());
-        tar.follow_symlinks(true);
-        Rootfs { tar, dirs: BTreeSet::new() }
-    }
-
-    fn dir(&mut self, path: &str) -> Result<(), EngineError> {
-        let p = PathBuf::from(path.trim_start_matches('/'));
-        let mut acc = PathBuf::new();
-        for part in p.components() {
-            acc.push(part);
-            if self.dirs.insert(acc.clone()) {
-                let mut h = tar::Header::new_gnu();
-                h.set_entry_type(tar::EntryType::Directory);
-                h.set_mode(if acc == Path::new("tmp") { 0o1777 } else { 0o755 });
-                h.set_size(0);
-                self.tar.append_data(&mut h, &acc, std::io::empty()).map_err(|e| err("building the image", e))?;
-            }
-        }
-        Ok(())
-    }
-
-    fn parent(&mut self, path: &str) -> Result<(), EngineError> {
-        match Path::new(path).parent().and_then(Path::to_str) {
-            Some(p) if p != "/" && !p.is_empty() => self.dir(p),
-            _ => Ok(()),
-        }
-    }
-
-    /// Copies a host file (following links) to `at` in the image.
-    fn copy(&mut self, host: &Path, at: &str) -> Result<(), EngineError> {
-        self.parent(at)?;
-        self.tar.append_path_with_name(host, at.trim_start_matches('/')).map_err(|e| err(&format!("adding {}", host.display()), e))
-    }
-
-    fn file(&mut self, at: &str, mode: u32, content: &[u8]) -> Result<(), EngineError> {
-        self.parent(at)?;
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(mode);
-        h.set_size(content.len() as u64);
-        self.tar.append_data(&mut h, at.trim_start_matches('/'), content).map_err(|e| err(&format!("adding {at}"), e))
-    }
-
-    fn link(&mut self, at: &str, target: &str) -> Result<(), EngineError> {
-        self.parent(at)?;
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Symlink);
-        h.set_size(0);
-        h.set_mode(0o777);
-        self.tar.append_link(&mut h, at.trim_start_matches('/'), target).map_err(|e| err(&format!("linking {at}"), e))
-    }
-
-    /// busybox with a link per applet, and the basic files a shell expects.
-    fn busybox(&mut self) -> Result<(), EngineError> {
-        let busybox = find_program("busybox")?;
-        self.copy(&busybox, "/bin/busybox")?;
-        let out = std::process::Command::new(&busybox).arg("--list").output().map_err(|e| err("running busybox --list", e))?;
-        for applet in String::from_utf8_lossy(&out.stdout).lines().filter(|a| !a.is_empty() && *a != "busybox") {
-            self.link(&format!("/bin/{applet}"), "busybox")?;
-        }
-        self.file("/etc/passwd", 0o644, b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")?;
-        self.file("/etc/group", 0o644, b"root:x:0:\nnogroup:x:65534:\n")?;
-        self.file("/etc/nsswitch.conf", 0o644, b"hosts: files dns\n")?;
-        for d in ["/tmp", "/root", "/proc", "/sys", "/dev", "/run", "/var"] {
-            self.dir(d)?;
-        }
-        Ok(())
-    }
-
-    fn finish(self) -> Result<Vec<u8>, EngineError> {
-        self.tar.into_inner().map_err(|e| err("finishing the image archive", e))
-    }
-}
-
-fn node_rootfs() -> Result<Vec<u8>, EngineError> {
-    let mut fs = Rootfs::new();
-    fs.busybox()?;
-    let mut libs = BTreeSet::new();
+/// The container engine every node runs (a swarm node's COE; a Kubernetes node's runtime,
+/// under kubelet): dockerd and its helpers, iptables with its extensions, ip.
+pub fn container_engine(fs: &mut Rootfs) -> Result<(), EngineError> {
     for (name, at) in NODE_PROGRAMS {
-        let host = find_program(name)?;
-        libs.extend(libraries(&host));
-        fs.copy(&host, at)?;
+        fs.program(&find_program(name)?, at)?;
     }
     fs.link("/usr/bin/tini-static", "docker-init")?;
     for table in ["iptables", "ip6tables"] {
@@ -169,14 +63,9 @@ fn node_rootfs() -> Result<Vec<u8>, EngineError> {
     if let Ok(entries) = std::fs::read_dir(xt) {
         for e in entries.flatten() {
             let p = e.path();
-            libs.extend(libraries(&p));
             let at = p.display().to_string();
-            fs.copy(&p, &at)?;
+            fs.program(&p, &at)?;
         }
-    }
-    for lib in libs {
-        let at = lib.display().to_string();
-        fs.copy(&lib, &at)?;
     }
     for f in ["/etc/protocols", "/etc/services", "/etc/ethertypes", "/etc/os-release"] {
         if Path::new(f).exists() {
@@ -185,7 +74,13 @@ fn node_rootfs() -> Result<Vec<u8>, EngineError> {
     }
     fs.link("/var/run", "../run")?;
     fs.dir("/var/lib/docker")?;
-    fs.dir("/etc/docker")?;
+    fs.dir("/etc/docker")
+}
+
+fn node_rootfs() -> Result<Vec<u8>, EngineError> {
+    let mut fs = Rootfs::new();
+    fs.busybox()?;
+    container_engine(&mut fs)?;
     fs.file("/entrypoint.sh", 0o755, ENTRYPOINT.as_bytes())?;
     fs.finish()
 }
@@ -196,7 +91,7 @@ fn workload_rootfs() -> Result<Vec<u8>, EngineError> {
     fs.finish()
 }
 
-async fn import(docker: &Docker, rootfs: Vec<u8>, image: &str, changes: &[&str]) -> Result<(), EngineError> {
+pub async fn import(docker: &Docker, rootfs: Vec<u8>, image: &str, changes: &[&str]) -> Result<(), EngineError> {
     let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
     let options = CreateImageOptions {
         from_src: Some("-".into()),
@@ -244,6 +139,15 @@ pub async fn build_all(docker: &Docker) -> Result<Vec<(String, i64)>, EngineErro
         out.push((image.to_owned(), size));
     }
     Ok(out)
+}
+
+/// Every name and id of the images the engine holds (`repo:tag` and `sha256:…`).
+pub async fn names(docker: &Docker) -> Result<Vec<String>, EngineError> {
+    let list = docker
+        .list_images(None::<bollard::query_parameters::ListImagesOptions>)
+        .await
+        .map_err(|e| err("listing the engine's images", e))?;
+    Ok(list.into_iter().flat_map(|i| std::iter::once(i.id).chain(i.repo_tags)).filter(|n| !n.is_empty() && n != "<none>:<none>").collect())
 }
 
 /// An image of `engine` as a `docker save` archive, to load into bay nodes (which never pull).

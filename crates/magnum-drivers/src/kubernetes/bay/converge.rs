@@ -1,0 +1,339 @@
+//! Create and resize are one convergence: make the nodes the plan wants (each with its files
+//! before its first start), keep every node's routes to the others' pod ranges in step with
+//! membership, bootstrap what pods need, drain and remove surplus workers, and wait until
+//! every wanted node is Ready. Each step checks what exists first, so repeating it after a
+//! crash or a takeover finishes the work instead of duplicating it.
+
+use super::layout::{self, Placed, API_PORT};
+use super::node::{self, ENV_FILE, ROUTES_FILE};
+use super::{client, need_credentials, network, KubernetesDriver};
+use crate::docker::nodes::{self, NodeFile};
+use crate::docker::plan::{self, NodeRole};
+use crate::docker::{err, EngineError};
+use crate::kubernetes::client::KubeClient;
+use crate::Observed;
+use bollard::query_parameters::CreateContainerOptionsBuilder;
+use bollard::Docker;
+use magnum_types::cluster::Cluster;
+use magnum_types::template::ClusterTemplate;
+use magnum_types::{ErrorKind, MagnumError};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const EXEC_LIMIT: Duration = Duration::from_secs(30);
+/// The service-account token secret the conductor makes for the default service account, so
+/// pods are admitted as soon as the API server is up (not when the controller-manager's token
+/// controller gets to it, ~20 s later on a busy machine).
+const DEFAULT_TOKEN_SECRET: &str = "default-token-magnum";
+
+fn kube_failed(e: MagnumError) -> EngineError {
+    EngineError(e.message)
+}
+
+/// `Ready` condition of a Node object: (ready, message).
+pub(super) fn ready_condition(n: &Value) -> (bool, Option<String>) {
+    let conditions = n.pointer("/status/conditions").and_then(Value::as_array);
+    let ready = conditions.and_then(|c| c.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Ready")));
+    let is = ready.and_then(|c| c.get("status")).and_then(Value::as_str) == Some("True");
+    (is, ready.and_then(|c| c.get("message")).and_then(Value::as_str).map(str::to_owned))
+}
+
+pub(super) fn name_of(n: &Value) -> &str {
+    n.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default()
+}
+
+impl KubernetesDriver {
+    pub(super) async fn converge(
+        &self,
+        cluster: &Cluster,
+        template: &ClusterTemplate,
+        credentials: Option<&crate::Credentials>,
+    ) -> Result<Observed, EngineError> {
+        let creds = need_credentials(cluster, credentials).map_err(kube_failed)?;
+        let docker = self.docker()?;
+        docker.inspect_image(&template.image_id).await.map_err(|_| {
+            EngineError(format!(
+                "node image {} is not on the Docker engine: build it with `magnum-server node-image build --kubernetes-bin DIR`",
+                template.image_id
+            ))
+        })?;
+        let deadline = Instant::now() + self.node_timeout;
+        let (network, subnet) = network::ensure(&docker, cluster).await?;
+        let plan = plan::plan(cluster, &nodes::existing(&docker, cluster, "worker").await?);
+        let placed = plan.nodes.iter().map(|s| layout::place(subnet, s)).collect::<Result<Vec<_>, _>>().map_err(EngineError)?;
+        let master = placed.first().cloned().ok_or_else(|| EngineError("the plan has no master".into()))?;
+        let mut fresh = vec![];
+        for n in &placed {
+            if self.ensure_node(&docker, cluster, template, creds, n, &master, &placed, &network).await? {
+                fresh.push(n.spec.name.clone());
+            }
+        }
+        self.push_routes(&docker, &placed, &fresh).await?;
+        let api_address = self.api_address(&docker, &master).await?;
+        let kube_client = client(&api_address, creds).map_err(kube_failed)?;
+        wait_api(&docker, &kube_client, &master, deadline).await?;
+        bootstrap(&kube_client).await.map_err(kube_failed)?;
+        for name in &plan.remove {
+            remove_worker(&docker, &kube_client, name).await?;
+        }
+        wait_ready(&docker, &kube_client, cluster, &placed, deadline).await?;
+        if !fresh.is_empty() {
+            self.seed_new_nodes(&docker, &placed, &fresh).await?;
+        }
+        let version = kube_client.version().await.map_err(kube_failed)?;
+        let engine_version = docker.version().await.ok().and_then(|v| v.version);
+        let addresses = |role: NodeRole| placed.iter().filter(|n| n.spec.role == role).map(|n| n.ip.to_string()).collect();
+        Ok(Observed {
+            api_address: Some(api_address),
+            node_addresses: addresses(NodeRole::Worker),
+            master_addresses: addresses(NodeRole::Manager),
+            coe_version: Some(version),
+            container_version: engine_version,
+        })
+    }
+
+    /// Makes the node (volumes, container, files, start) unless it exists; starts it if it is
+    /// stopped. True when it was made now.
+    #[allow(clippy::too_many_arguments)]
+    async fn ensure_node(
+        &self,
+        docker: &Docker,
+        cluster: &Cluster,
+        template: &ClusterTemplate,
+        creds: &crate::Credentials,
+        n: &Placed,
+        master: &Placed,
+        all: &[Placed],
+        network: &str,
+    ) -> Result<bool, EngineError> {
+        let name = &n.spec.name;
+        if nodes::inspect(docker, name).await?.is_some() {
+            if nodes::read_file(docker, name, ENV_FILE).await.is_some() {
+                nodes::start(docker, name).await?;
+                return Ok(false);
+            }
+            // Made, but never given its files (an interrupted create): made again.
+            tracing::info!(node = %name, "node container has no settings; making it again");
+            nodes::remove(docker, name).await?;
+        }
+        for (volume, _) in node::volumes(n) {
+            nodes::ensure_volume(docker, cluster, name, &volume).await?;
+        }
+        let limits = nodes::flavor_limits(&self.flavors, cluster, n.spec.role);
+        let body = node::container(cluster, &template.image_id, n, network, &self.engine, limits)?;
+        docker
+            .create_container(Some(CreateContainerOptionsBuilder::new().name(name).build()), body)
+            .await
+            .map_err(|e| err(&format!("creating node {name}"), e))?;
+        let files = node::files(&creds.ca, n, master, &layout::routes_for(n, all), &self.engine.publish_address).map_err(kube_failed)?;
+        nodes::upload(docker, name, &files).await?;
+        nodes::start(docker, name).await?;
+        tracing::info!(node = %name, address = %n.ip, pods = %n.pod_cidr, "node started");
+        Ok(true)
+    }
+
+    /// Every node that was there already gets routes to exactly the current members' pod
+    /// ranges (new nodes were made with theirs). A stopped node applies its file when started.
+    async fn push_routes(&self, docker: &Docker, all: &[Placed], fresh: &[String]) -> Result<(), EngineError> {
+        for n in all.iter().filter(|n| !fresh.contains(&n.spec.name)) {
+            let want = layout::routes_for(n, all);
+            if nodes::read_file(docker, &n.spec.name, ROUTES_FILE).await.as_deref() == Some(want.as_str()) {
+                continue;
+            }
+            nodes::upload(docker, &n.spec.name, &[NodeFile::new(ROUTES_FILE, 0o644, want)]).await?;
+            match nodes::run(docker, &n.spec.name, &["magnum-routes"], EXEC_LIMIT).await {
+                Ok(_) => tracing::info!(node = %n.spec.name, "routes to the other nodes' pods updated"),
+                Err(e) => tracing::warn!(node = %n.spec.name, error = %e.0, "routes not applied now; the node applies them when it starts"),
+            }
+        }
+        Ok(())
+    }
+
+    /// `https://publish_address:port` of the master's API server.
+    pub(super) async fn api_address(&self, docker: &Docker, master: &Placed) -> Result<String, EngineError> {
+        let c = nodes::inspect(docker, &master.spec.name)
+            .await?
+            .ok_or_else(|| EngineError(format!("master {} does not exist", master.spec.name)))?;
+        let published = c.network_settings.as_ref().and_then(|s| nodes::published(s, &self.engine, API_PORT));
+        published
+            .map(|a| format!("https://{a}"))
+            .ok_or_else(|| EngineError(format!("master {} publishes no API port (is it running?)", master.spec.name)))
+    }
+
+    /// New nodes get the workload images the other workers already hold (loaded there for
+    /// earlier pods), so pods rescheduled onto them find their images.
+    async fn seed_new_nodes(&self, docker: &Docker, all: &[Placed], fresh: &[String]) -> Result<(), EngineError> {
+        let workers = |new: bool| {
+            all.iter()
+                .filter(move |n| n.spec.role == NodeRole::Worker && fresh.contains(&n.spec.name) == new)
+                .map(|n| n.spec.name.clone())
+                .collect::<Vec<_>>()
+        };
+        let Some(donor) = workers(false).into_iter().next() else { return Ok(()) };
+        let images = super::objects::node_images(docker, &donor).await?;
+        let wanted: Vec<String> = images.into_iter().filter(|i| i != node::PAUSE_IMAGE).collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        super::objects::load_images(docker, &workers(true), &wanted).await.map_err(kube_failed)
+    }
+}
+
+/// Whether the node container runs; if not, why (for errors).
+async fn stopped(docker: &Docker, name: &str) -> Result<Option<String>, EngineError> {
+    let Some(c) = nodes::inspect(docker, name).await? else { return Ok(Some(format!("node {name} was removed"))) };
+    let state = c.state.unwrap_or_default();
+    if state.running.unwrap_or(false) {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "node {name} stopped (exit code {}); see `docker logs {name}` and its /var/log/magnum/",
+        state.exit_code.unwrap_or_default()
+    )))
+}
+
+async fn wait_api(docker: &Docker, kube: &KubeClient, master: &Placed, deadline: Instant) -> Result<(), EngineError> {
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        if let Ok(true) = kube.ready().await {
+            return Ok(());
+        }
+        if attempt.is_multiple_of(8) {
+            if let Some(why) = stopped(docker, &master.spec.name).await? {
+                return Err(EngineError(why));
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(EngineError(format!(
+                "the API server on {} did not become ready in time; see `docker exec {} tail /var/log/magnum/kube-apiserver.log`",
+                master.spec.name, master.spec.name
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn ignore_conflict<T>(r: magnum_types::Result<T>) -> magnum_types::Result<()> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind == ErrorKind::Conflict => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+const DEFAULT_SA: &str = "/api/v1/namespaces/default/serviceaccounts/default";
+
+/// The default service account with a token secret of ours, so pods are admitted at once.
+async fn bootstrap(kube: &KubeClient) -> magnum_types::Result<()> {
+    let sa = match kube.fetch(DEFAULT_SA).await? {
+        Some(sa) => sa,
+        None => {
+            let doc = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
+            ignore_conflict(kube.post("/api/v1/namespaces/default/serviceaccounts", &doc, "creating the default service account").await)?;
+            kube.fetch(DEFAULT_SA).await?.unwrap_or_default()
+        }
+    };
+    let has_secret = sa.get("secrets").and_then(Value::as_array).is_some_and(|s| !s.is_empty());
+    let Some(uid) = sa.pointer("/metadata/uid").and_then(Value::as_str).filter(|_| !has_secret) else { return Ok(()) };
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+        "metadata": {"name": DEFAULT_TOKEN_SECRET, "annotations": {
+            "kubernetes.io/service-account.name": "default", "kubernetes.io/service-account.uid": uid}}
+    });
+    ignore_conflict(kube.post("/api/v1/namespaces/default/secrets", &secret, "creating the default token secret").await)?;
+    let patch = json!({"secrets": [{"name": DEFAULT_TOKEN_SECRET}]});
+    kube.merge_patch(DEFAULT_SA, &patch, "giving the default service account its token").await.map(|_| ())
+}
+
+/// Cordons the worker, deletes its pods (their controllers start them elsewhere), forgets its
+/// Node object, then removes its container and volumes.
+async fn remove_worker(docker: &Docker, kube: &KubeClient, name: &str) -> Result<(), EngineError> {
+    tracing::info!(node = %name, "draining and removing worker");
+    let node_path = format!("/api/v1/nodes/{name}");
+    match kube.merge_patch(&node_path, &json!({"spec": {"unschedulable": true}}), &format!("cordoning {name}")).await {
+        Ok(_) => {}
+        Err(e) if e.kind == ErrorKind::NotFound => {}
+        Err(e) => return Err(kube_failed(e)),
+    }
+    let pods = kube.fetch(&format!("/api/v1/pods?fieldSelector=spec.nodeName%3D{name}")).await.map_err(kube_failed)?.unwrap_or_default();
+    for pod in crate::kubernetes::client::items(pods) {
+        let ns = pod.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default");
+        let path = format!("/api/v1/namespaces/{ns}/pods/{}", name_of(&pod));
+        kube.remove(&path, &format!("evicting pod {} from {name}", name_of(&pod))).await.map_err(kube_failed)?;
+    }
+    kube.remove(&node_path, &format!("deleting node {name}")).await.map_err(kube_failed)?;
+    nodes::remove(docker, name).await
+}
+
+/// Until every wanted node is Ready and the default service account's token is made; Node
+/// objects of this bay that the plan no longer wants (a removal interrupted after its
+/// container went) are deleted, and nodes get their role labels.
+async fn wait_ready(docker: &Docker, kube: &KubeClient, cluster: &Cluster, all: &[Placed], deadline: Instant) -> Result<(), EngineError> {
+    let prefix = format!("{}-", plan::prefix(cluster));
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let listed = kube.nodes().await.map_err(kube_failed)?;
+        let mut not_ready = vec![];
+        for n in all {
+            let name = n.spec.name.as_str();
+            match listed.iter().find(|o| name_of(o) == name) {
+                None => not_ready.push(format!("{name} (not registered yet)")),
+                Some(o) => {
+                    let role_label = format!("node-role.kubernetes.io/{}", n.spec.role.as_str());
+                    if o.pointer("/metadata/labels").and_then(|l| l.get(&role_label)).is_none() {
+                        let patch = json!({"metadata": {"labels": {role_label: ""}}});
+                        kube.merge_patch(&format!("/api/v1/nodes/{name}"), &patch, &format!("labelling {name}"))
+                            .await
+                            .map_err(kube_failed)?;
+                    }
+                    if let (false, why) = ready_condition(o) {
+                        not_ready.push(format!("{name} ({})", why.unwrap_or_else(|| "no Ready condition yet".into())));
+                    }
+                }
+            }
+        }
+        for stale in listed.iter().map(name_of).filter(|n| n.starts_with(&prefix) && !all.iter().any(|p| p.spec.name == *n)) {
+            tracing::info!(node = stale, "deleting the Node object of a removed node");
+            kube.remove(&format!("/api/v1/nodes/{stale}"), &format!("deleting node {stale}")).await.map_err(kube_failed)?;
+        }
+        let token = token_made(kube).await.map_err(kube_failed)?;
+        if not_ready.is_empty() && token {
+            return Ok(());
+        }
+        if attempt.is_multiple_of(8) {
+            for n in all {
+                if let Some(why) = stopped(docker, &n.spec.name).await? {
+                    return Err(EngineError(why));
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            let mut why = format!("{} of {} nodes are Ready", all.len() - not_ready.len(), all.len());
+            if !not_ready.is_empty() {
+                why.push_str(&format!("; not Ready: {}", not_ready.join(", ")));
+            }
+            if !token {
+                why.push_str("; the controller-manager has not made the default service account's token");
+            }
+            return Err(EngineError(why));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Whether the default service account's token secret holds a token (the controller-manager
+/// works, and pods get working credentials).
+async fn token_made(kube: &KubeClient) -> magnum_types::Result<bool> {
+    let Some(sa) = kube.fetch(DEFAULT_SA).await? else { return Ok(false) };
+    for s in sa.get("secrets").and_then(Value::as_array).into_iter().flatten() {
+        let Some(name) = s.get("name").and_then(Value::as_str) else { continue };
+        if let Some(secret) = kube.fetch(&format!("/api/v1/namespaces/default/secrets/{name}")).await? {
+            if secret.pointer("/data/token").and_then(Value::as_str).is_some_and(|t| !t.is_empty()) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}

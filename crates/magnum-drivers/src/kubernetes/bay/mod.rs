@@ -1,0 +1,127 @@
+//! Kubernetes bays built on the Docker provider: every node is a container of the Kubernetes
+//! node image (`image.rs`), running dockerd for kubelet's dockershim, kubelet and kube-proxy;
+//! the master also runs etcd (its data on a volume), the API server, the controller-manager and
+//! the scheduler, as plain processes (`node/entrypoint.sh`). Kubernetes 1.20.2, built from
+//! Debian's `kubernetes` source package.
+//!
+//! - `layout.rs`: each node's fixed address on the bay network and its pods' /24;
+//! - `network.rs`: the bay network with a pinned subnet;
+//! - `pki.rs`: every certificate, from the bay's CA;
+//! - `node.rs`: what the engine grants a node container, and the files written into it;
+//! - `converge.rs`: create and resize (one convergence), bootstrap, drain;
+//! - `look.rs`: health, from the node containers and the Kubernetes nodes' conditions;
+//! - `objects.rs`: pods, RCs and services, with the images they name loaded into the nodes.
+//!
+//! The conductor talks to the API server published on the engine's host with its own client
+//! certificate (CN=Magnum-Conductor, O=system:masters), and to node internals through the
+//! engine's exec API: no node port but the API server's is published.
+
+mod converge;
+pub mod image;
+pub mod layout;
+mod look;
+mod network;
+pub mod node;
+mod objects;
+mod pki;
+
+use super::client::KubeClient;
+use super::KubeObjects;
+use crate::docker::nodes::Limits;
+use crate::docker::{EngineAccess, EngineError};
+use crate::{Credentials, Driver, DriverError, Observation, Observed};
+use async_trait::async_trait;
+use bollard::Docker;
+use magnum_types::cluster::Cluster;
+use magnum_types::external::ClientAuth;
+use magnum_types::template::ClusterTemplate;
+use magnum_types::MagnumError;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// The Kubernetes version this build's node image carries.
+pub const VERSION: &str = "v1.20.2";
+
+pub struct KubernetesDriver {
+    engine: EngineAccess,
+    flavors: HashMap<String, Limits>,
+    /// How long nodes may take to register and become Ready before the operation fails.
+    pub node_timeout: Duration,
+}
+
+impl KubernetesDriver {
+    pub fn new(engine: EngineAccess, flavors: HashMap<String, Limits>) -> KubernetesDriver {
+        KubernetesDriver { engine, flavors, node_timeout: Duration::from_secs(180) }
+    }
+
+    fn docker(&self) -> Result<Docker, EngineError> {
+        self.engine.connect(60)
+    }
+}
+
+/// The bay's Kubernetes API at `api_address`, as the conductor (a cluster admin).
+fn client(api_address: &str, credentials: &Credentials) -> magnum_types::Result<KubeClient> {
+    KubeClient::new(
+        api_address,
+        &credentials.ca.cert_pem,
+        &ClientAuth::Certificate { cert: credentials.client.cert_pem.clone(), key: credentials.client.key_pem.clone() },
+    )
+}
+
+/// A built Kubernetes bay always has certificates: the conductor cannot reach it without.
+fn need_credentials<'a>(cluster: &Cluster, credentials: Option<&'a Credentials>) -> magnum_types::Result<&'a Credentials> {
+    credentials.ok_or_else(|| {
+        MagnumError::unavailable(format!(
+            "The certificates of bay {} cannot be read by this conductor (no deployment key); give it the [certificates] \
+             key file the API uses.",
+            cluster.uuid
+        ))
+    })
+}
+
+fn failed(e: EngineError) -> DriverError {
+    DriverError(e.0)
+}
+
+#[async_trait]
+impl Driver for KubernetesDriver {
+    fn name(&self) -> &'static str {
+        "docker-kubernetes"
+    }
+
+    async fn create(
+        &self,
+        cluster: &Cluster,
+        template: &ClusterTemplate,
+        credentials: Option<&Credentials>,
+    ) -> Result<Observed, DriverError> {
+        self.converge(cluster, template, credentials).await.map_err(failed)
+    }
+
+    async fn update(
+        &self,
+        cluster: &Cluster,
+        template: &ClusterTemplate,
+        credentials: Option<&Credentials>,
+    ) -> Result<Observed, DriverError> {
+        self.converge(cluster, template, credentials).await.map_err(failed)
+    }
+
+    async fn delete(&self, cluster: &Cluster) -> Result<(), DriverError> {
+        let docker = self.docker().map_err(failed)?;
+        crate::docker::remove_owned(&docker, &cluster.uuid.to_string()).await.map_err(failed)
+    }
+
+    async fn images(&self) -> Result<Vec<String>, DriverError> {
+        let docker = self.docker().map_err(failed)?;
+        crate::docker::images::names(&docker).await.map_err(failed)
+    }
+
+    async fn observe(&self, cluster: &Cluster, _: &ClusterTemplate, credentials: Option<&Credentials>) -> Result<Observation, DriverError> {
+        self.look(cluster, credentials).await.map_err(failed)
+    }
+
+    fn kube_objects(&self) -> Option<&dyn KubeObjects> {
+        Some(self)
+    }
+}

@@ -1,0 +1,109 @@
+//! One Kubernetes node container: how it is made (what the engine must grant it, and nothing
+//! more), and the files the conductor writes into it before its first start. The node's own
+//! programs (`node/entrypoint.sh`, `node/routes.sh`) are in the node image.
+
+use super::layout::{Placed, API_PORT, CLUSTER_CIDR, SERVICE_CIDR};
+use super::pki;
+use crate::docker::nodes::{self, Limits, NodeFile};
+use crate::docker::plan::NodeRole;
+use crate::docker::{EngineAccess, EngineError};
+use bollard::models::{
+    ContainerCreateBody, DeviceMapping, EndpointIpamConfig, EndpointSettings, HostConfig, HostConfigCgroupnsModeEnum, NetworkingConfig,
+    PortBinding,
+};
+use magnum_types::cluster::Cluster;
+use std::collections::HashMap;
+
+/// Started by tini as the node's main process.
+pub const ENTRYPOINT: &str = include_str!("node/entrypoint.sh");
+/// Installed as `magnum-routes`: applies /etc/magnum/routes.
+pub const ROUTES: &str = include_str!("node/routes.sh");
+pub const ENV_FILE: &str = "/etc/magnum/node.env";
+pub const ROUTES_FILE: &str = "/etc/magnum/routes";
+/// The pod sandbox image, baked into the node image and loaded by each node at start.
+pub const PAUSE_IMAGE: &str = "magnum/pause:3.2";
+
+/// The node's settings, read by its entrypoint.
+pub fn env_file(node: &Placed, master: &Placed) -> String {
+    let role = node.spec.role.as_str();
+    format!(
+        "ROLE={role}\nNODE_NAME={}\nNODE_IP={}\nPOD_CIDR={}\nCLUSTER_CIDR={CLUSTER_CIDR}\nSERVICE_CIDR={SERVICE_CIDR}\n\
+         API_SERVER=https://{}:6443\nPAUSE_IMAGE={PAUSE_IMAGE}\n",
+        node.spec.name, node.ip, node.pod_cidr, master.ip
+    )
+}
+
+/// Everything written into a new node before it first starts.
+pub fn files(
+    ca: &magnum_certs::CaBundle,
+    node: &Placed,
+    master: &Placed,
+    routes: &str,
+    publish_address: &str,
+) -> magnum_types::Result<Vec<NodeFile>> {
+    let mut files = pki::node_files(ca, node, publish_address)?;
+    files.push(NodeFile::new(ENV_FILE, 0o644, env_file(node, master)));
+    files.push(NodeFile::new(ROUTES_FILE, 0o644, routes.to_owned()));
+    Ok(files)
+}
+
+/// The node's volumes: its container engine's store, and on a master etcd's data.
+pub fn volumes(node: &Placed) -> Vec<(String, &'static str)> {
+    let mut v = vec![(format!("{}-docker", node.spec.name), "/var/lib/docker")];
+    if node.spec.role == NodeRole::Manager {
+        v.push((format!("{}-etcd", node.spec.name), "/var/lib/etcd"));
+    }
+    v
+}
+
+/// What the engine grants a node: the capabilities its daemons need (mounts and cgroups:
+/// SYS_ADMIN; pod networking and kube-proxy: NET_ADMIN; reading the kernel log kubelet watches
+/// for OOM kills: SYSLOG), its own cgroup namespace, /dev/kmsg, IP forwarding in its own network
+/// namespace, and a fixed address on the bay's network. The seccomp profile is off because the
+/// node's runtime needs calls Docker's default profile refuses (keyctl, pivot_root, mount).
+pub fn container(
+    cluster: &Cluster,
+    image: &str,
+    node: &Placed,
+    network: &str,
+    engine: &EngineAccess,
+    limits: Option<Limits>,
+) -> Result<ContainerCreateBody, EngineError> {
+    let mut ports = HashMap::new();
+    let mut exposed = vec![];
+    if node.spec.role == NodeRole::Manager {
+        let binding = PortBinding { host_ip: Some(engine.publish_address.clone()), host_port: Some(nodes::free_port(engine)?.to_string()) };
+        ports.insert(API_PORT.to_owned(), Some(vec![binding]));
+        exposed.push(API_PORT.to_owned());
+    }
+    let host = HostConfig {
+        cap_add: Some(vec!["SYS_ADMIN".into(), "NET_ADMIN".into(), "SYSLOG".into()]),
+        security_opt: Some(vec!["seccomp=unconfined".into()]),
+        cgroupns_mode: Some(HostConfigCgroupnsModeEnum::PRIVATE),
+        devices: Some(vec![DeviceMapping {
+            path_on_host: Some("/dev/kmsg".into()),
+            path_in_container: Some("/dev/kmsg".into()),
+            cgroup_permissions: Some("r".into()),
+        }]),
+        sysctls: Some(HashMap::from([("net.ipv4.ip_forward".to_owned(), "1".to_owned())])),
+        network_mode: Some(network.to_owned()),
+        binds: Some(volumes(node).into_iter().map(|(v, at)| format!("{v}:{at}")).collect()),
+        port_bindings: Some(ports),
+        memory: limits.map(|l| (l.ram_mb * 1024 * 1024) as i64),
+        nano_cpus: limits.map(|l| (l.vcpus * 1e9) as i64),
+        ..Default::default()
+    };
+    let endpoint = EndpointSettings {
+        ipam_config: Some(EndpointIpamConfig { ipv4_address: Some(node.ip.to_string()), ..Default::default() }),
+        ..Default::default()
+    };
+    Ok(ContainerCreateBody {
+        image: Some(image.to_owned()),
+        hostname: Some(node.spec.name.clone()),
+        labels: Some(nodes::labels(cluster, node.spec.role.as_str(), Some(&node.spec.name))),
+        exposed_ports: Some(exposed),
+        host_config: Some(host),
+        networking_config: Some(NetworkingConfig { endpoints_config: Some(HashMap::from([(network.to_owned(), endpoint)])) }),
+        ..Default::default()
+    })
+}
