@@ -71,12 +71,20 @@ impl KubernetesDriver {
         self.push_routes(&docker, &placed, &fresh).await?;
         let api_address = self.api_address(&docker, &master).await?;
         let kube_client = client(&api_address, creds).map_err(kube_failed)?;
+        let started = Instant::now();
         wait_api(&docker, &kube_client, &master, deadline).await?;
+        tracing::info!(bay = %cluster.uuid, seconds = started.elapsed().as_secs_f64(), "API server ready");
         bootstrap(&kube_client).await.map_err(kube_failed)?;
+        // All leaving workers are cordoned before any is drained, so no pod moves onto one
+        // that is about to go.
+        for name in &plan.remove {
+            cordon(&kube_client, name).await?;
+        }
         for name in &plan.remove {
             remove_worker(&docker, &kube_client, name).await?;
         }
         wait_ready(&docker, &kube_client, cluster, &placed, deadline).await?;
+        tracing::info!(bay = %cluster.uuid, seconds = started.elapsed().as_secs_f64(), nodes = placed.len(), "every node Ready");
         if !fresh.is_empty() {
             self.seed_new_nodes(&docker, &placed, &fresh).await?;
         }
@@ -246,23 +254,46 @@ async fn bootstrap(kube: &KubeClient) -> magnum_types::Result<()> {
     kube.merge_patch(DEFAULT_SA, &patch, "giving the default service account its token").await.map(|_| ())
 }
 
-/// Cordons the worker, deletes its pods (their controllers start them elsewhere), forgets its
-/// Node object, then removes its container and volumes.
+/// Marks the node unschedulable (one already gone is fine).
+async fn cordon(kube: &KubeClient, name: &str) -> Result<(), EngineError> {
+    let patch = json!({"spec": {"unschedulable": true}});
+    match kube.merge_patch(&format!("/api/v1/nodes/{name}"), &patch, &format!("cordoning {name}")).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(kube_failed(e)),
+    }
+}
+
+/// How long a leaving worker's pods get to stop before the worker goes anyway.
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
+/// Deletes the (cordoned) worker's pods and waits until its kubelet has stopped them (their
+/// controllers start them elsewhere), then forgets its Node object and removes its container
+/// and volumes.
 async fn remove_worker(docker: &Docker, kube: &KubeClient, name: &str) -> Result<(), EngineError> {
     tracing::info!(node = %name, "draining and removing worker");
-    let node_path = format!("/api/v1/nodes/{name}");
-    match kube.merge_patch(&node_path, &json!({"spec": {"unschedulable": true}}), &format!("cordoning {name}")).await {
-        Ok(_) => {}
-        Err(e) if e.kind == ErrorKind::NotFound => {}
-        Err(e) => return Err(kube_failed(e)),
-    }
-    let pods = kube.fetch(&format!("/api/v1/pods?fieldSelector=spec.nodeName%3D{name}")).await.map_err(kube_failed)?.unwrap_or_default();
+    let on_node = format!("/api/v1/pods?fieldSelector=spec.nodeName%3D{name}");
+    let pods = kube.fetch(&on_node).await.map_err(kube_failed)?.unwrap_or_default();
     for pod in crate::kubernetes::client::items(pods) {
         let ns = pod.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default");
         let path = format!("/api/v1/namespaces/{ns}/pods/{}", name_of(&pod));
         kube.remove(&path, &format!("evicting pod {} from {name}", name_of(&pod))).await.map_err(kube_failed)?;
     }
-    kube.remove(&node_path, &format!("deleting node {name}")).await.map_err(kube_failed)?;
+    let running = nodes::inspect(docker, name).await?.and_then(|c| c.state).and_then(|s| s.running).unwrap_or(false);
+    // A stopped worker's kubelet cannot stop anything: its pods go with its Node object.
+    let deadline = Instant::now() + if running { DRAIN_LIMIT } else { Duration::ZERO };
+    loop {
+        let left = kube.fetch(&on_node).await.map_err(kube_failed)?.map(crate::kubernetes::client::items).unwrap_or_default();
+        if left.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            tracing::warn!(node = %name, pods = left.len(), "pods did not stop in time; removing the worker anyway");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    kube.remove(&format!("/api/v1/nodes/{name}"), &format!("deleting node {name}")).await.map_err(kube_failed)?;
     nodes::remove(docker, name).await
 }
 

@@ -89,6 +89,9 @@ pub fn container(
         network_mode: Some(network.to_owned()),
         binds: Some(volumes(node).into_iter().map(|(v, at)| format!("{v}:{at}")).collect()),
         port_bindings: Some(ports),
+        // Under contention a master's control plane goes before workloads (and a starting bay's
+        // API server before its workers' daemons): 4:1 against a worker.
+        cpu_shares: Some(if node.spec.role == NodeRole::Manager { 2048 } else { 512 }),
         memory: limits.map(|l| (l.ram_mb * 1024 * 1024) as i64),
         nano_cpus: limits.map(|l| (l.vcpus * 1e9) as i64),
         ..Default::default()

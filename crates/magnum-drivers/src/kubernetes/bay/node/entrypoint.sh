@@ -50,6 +50,52 @@ supervise() {
   ) &
 }
 
+# kubeconfig NAME SERVER: /etc/kubernetes/NAME.kubeconfig with $PKI/NAME.pem and its key.
+kubeconfig() {
+  cat >"/etc/kubernetes/$1.kubeconfig" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters:
+- name: magnum
+  cluster: {server: "$2", certificate-authority: $PKI/ca.pem}
+users:
+- name: $1
+  user: {client-certificate: $PKI/$1.pem, client-key: $PKI/$1-key.pem}
+contexts:
+- name: $1
+  context: {cluster: magnum, user: $1}
+current-context: $1
+KUBECONFIG
+}
+# The Kubernetes components' own logs: klog writes and caps the file.
+klog() { echo "--logtostderr=false --log-file=$LOGS/$1.log --log-file-max-size=20"; }
+
+# The control plane first, on a master: it needs no container engine, and the API server's
+# start is what every other component waits for.
+if [ "$ROLE" = master ]; then
+  kubeconfig controller-manager https://127.0.0.1:6443
+  kubeconfig scheduler https://127.0.0.1:6443
+  supervise etcd etcd --name "$NODE_NAME" --data-dir /var/lib/etcd \
+    --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+    --initial-cluster "$NODE_NAME=http://127.0.0.1:2380" --initial-cluster-state new
+  # shellcheck disable=SC2046
+  supervise kube-apiserver kube-apiserver $(klog kube-apiserver) \
+    --advertise-address="$NODE_IP" --bind-address=0.0.0.0 --secure-port=6443 --insecure-port=0 \
+    --etcd-servers=http://127.0.0.1:2379 \
+    --client-ca-file=$PKI/ca.pem --tls-cert-file=$PKI/apiserver.pem --tls-private-key-file=$PKI/apiserver-key.pem \
+    --kubelet-client-certificate=$PKI/apiserver-kubelet-client.pem --kubelet-client-key=$PKI/apiserver-kubelet-client-key.pem \
+    --kubelet-certificate-authority=$PKI/ca.pem --kubelet-preferred-address-types=InternalIP \
+    --service-account-key-file=$PKI/sa.pub --service-account-signing-key-file=$PKI/sa-key.pem \
+    --service-account-issuer=https://kubernetes.default.svc \
+    --service-cluster-ip-range="$SERVICE_CIDR" \
+    --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
+    --allow-privileged=false --cert-dir=/var/lib/kubernetes/apiserver --profiling=false
+  TAINTS=node-role.kubernetes.io/master=:NoSchedule
+else
+  TAINTS=
+fi
+
 # The node's container engine, for kubelet's dockershim. Kubelet and the CNI plugins own the
 # networking, so dockerd makes no bridge and no iptables rules. A node killed uncleanly leaves
 # pid files behind that would stop dockerd from starting again.
@@ -83,45 +129,16 @@ cat >/etc/cni/net.d/10-magnum.conflist <<CNI
 CNI
 magnum-routes
 
-# kubeconfig NAME SERVER: /etc/kubernetes/NAME.kubeconfig with $PKI/NAME.pem and its key.
-kubeconfig() {
-  cat >"/etc/kubernetes/$1.kubeconfig" <<KUBECONFIG
-apiVersion: v1
-kind: Config
-clusters:
-- name: magnum
-  cluster: {server: "$2", certificate-authority: $PKI/ca.pem}
-users:
-- name: $1
-  user: {client-certificate: $PKI/$1.pem, client-key: $PKI/$1-key.pem}
-contexts:
-- name: $1
-  context: {cluster: magnum, user: $1}
-current-context: $1
-KUBECONFIG
-}
-# The Kubernetes components' own logs: klog writes and caps the file.
-klog() { echo "--logtostderr=false --log-file=$LOGS/$1.log --log-file-max-size=20"; }
-
+# Everything else waits until the API server takes connections: until then none of it can do
+# anything but retry, and on a busy machine the API server's start is the bay's critical path
+# (kubelet, for one, backs off for up to 7 s between registration attempts).
+hostport=${API_SERVER#https://}
+i=0
+until nc "${hostport%:*}" "${hostport##*:}" </dev/null >/dev/null 2>&1 || [ "$i" -ge 600 ]; do
+  i=$((i + 1))
+  sleep 0.2
+done
 if [ "$ROLE" = master ]; then
-  kubeconfig controller-manager https://127.0.0.1:6443
-  kubeconfig scheduler https://127.0.0.1:6443
-  supervise etcd etcd --name "$NODE_NAME" --data-dir /var/lib/etcd \
-    --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
-    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-    --initial-cluster "$NODE_NAME=http://127.0.0.1:2380" --initial-cluster-state new
-  # shellcheck disable=SC2046
-  supervise kube-apiserver kube-apiserver $(klog kube-apiserver) \
-    --advertise-address="$NODE_IP" --bind-address=0.0.0.0 --secure-port=6443 --insecure-port=0 \
-    --etcd-servers=http://127.0.0.1:2379 \
-    --client-ca-file=$PKI/ca.pem --tls-cert-file=$PKI/apiserver.pem --tls-private-key-file=$PKI/apiserver-key.pem \
-    --kubelet-client-certificate=$PKI/apiserver-kubelet-client.pem --kubelet-client-key=$PKI/apiserver-kubelet-client-key.pem \
-    --kubelet-certificate-authority=$PKI/ca.pem --kubelet-preferred-address-types=InternalIP \
-    --service-account-key-file=$PKI/sa.pub --service-account-signing-key-file=$PKI/sa-key.pem \
-    --service-account-issuer=https://kubernetes.default.svc \
-    --service-cluster-ip-range="$SERVICE_CIDR" \
-    --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
-    --allow-privileged=false --cert-dir=/var/lib/kubernetes/apiserver --profiling=false
   # shellcheck disable=SC2046
   supervise kube-controller-manager kube-controller-manager $(klog kube-controller-manager) \
     --kubeconfig=/etc/kubernetes/controller-manager.kubeconfig \
@@ -134,11 +151,7 @@ if [ "$ROLE" = master ]; then
   supervise kube-scheduler kube-scheduler $(klog kube-scheduler) \
     --kubeconfig=/etc/kubernetes/scheduler.kubeconfig \
     --bind-address=127.0.0.1 --secure-port=10259 --port=0 --leader-elect=false --profiling=false
-  TAINTS=node-role.kubernetes.io/master=:NoSchedule
-else
-  TAINTS=
 fi
-
 kubeconfig kubelet "$API_SERVER"
 kubeconfig kube-proxy "$API_SERVER"
 # No registry, no cluster DNS (pods find services through their environment variables), and the
@@ -158,7 +171,7 @@ supervise kubelet kubelet $(klog kubelet) \
   --tls-cert-file=$PKI/kubelet.pem --tls-private-key-file=$PKI/kubelet-key.pem --read-only-port=0 \
   --eviction-hard='memory.available<1Mi,nodefs.available<1%,nodefs.inodesFree<1%,imagefs.available<1%' \
   --image-gc-high-threshold=100 --image-gc-low-threshold=99 \
-  --node-status-update-frequency=4s --resolv-conf= \
+  --node-status-update-frequency=1s --resolv-conf= \
   --volume-plugin-dir=/var/lib/kubelet/volume-plugins
 # shellcheck disable=SC2046
 supervise kube-proxy kube-proxy $(klog kube-proxy) \
