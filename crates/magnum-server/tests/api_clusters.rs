@@ -102,12 +102,19 @@ async fn cluster_create_errors(env: &Env) {
     assert_eq!(post(json!({"cluster_template_id": t, "node_count": 0}), "1.10").await.status, 202, "zero workers from 1.10");
     assert_error(&post(json!({"cluster_template_id": t, "master_count": 0}), "latest").await, 400, "master_count");
     assert_error(&post(json!({"cluster_template_id": t, "node_count": -1}), "latest").await, 400, "node_count");
-    // Kubernetes bays are refused at once, in both vocabularies, and nothing is recorded.
+    // What a Kubernetes bay can be is checked at once, in both vocabularies: a kube_tag naming a
+    // version this deployment lacks, more masters than it builds, more workers than the pod
+    // network holds. Nothing is recorded.
     let k = c.post("/v1/clustertemplates", &json!({"name": "kube", "coe": "kubernetes", "image_id": "img"})).await.expect("http");
-    assert_eq!(k.status, 201, "a Kubernetes template itself is fine: {}", k.text);
-    assert_error(&post(json!({"name": "kb", "cluster_template_id": "kube"}), "latest").await, 400, "cannot build kubernetes bays");
-    let r = c.post("/v1/bays", &json!({"name": "kb", "baymodel_id": "kube"})).await.expect("http");
-    assert_error(&r, 400, "Use a swarm-mode cluster template");
+    assert_eq!(k.status, 201, "{}", k.text);
+    let tagged = json!({"name": "kb", "cluster_template_id": "kube", "labels": {"kube_tag": "v1.28.0"}});
+    assert_error(&post(tagged, "latest").await, 400, "Label kube_tag=v1.28.0 names a Kubernetes version this deployment does not have");
+    let masters = json!({"name": "kb", "cluster_template_id": "kube", "master_count": 2, "master_lb_enabled": true});
+    assert_error(&post(masters, "latest").await, 400, "master_count 2 is not supported for Kubernetes bays");
+    let r = c.post("/v1/bays", &json!({"name": "kb", "baymodel_id": "kube", "node_count": 247})).await.expect("http");
+    assert_error(&r, 400, "at most 246 workers");
+    let r = c.post("/v1/clustertemplates", &json!({"coe": "kubernetes", "image_id": "img", "labels": {"kube_tag": "1.19.0"}})).await;
+    assert_error(&r.expect("http"), 400, "Available: v1.20.2");
     assert_error(&c.get("/v1/clusters/kb").await.expect("http"), 404, "could not be found");
     assert_error(&post(json!({"cluster_template_id": t, "name": "1-starts-with-digit"}), "latest").await, 400, "Cluster name");
     assert_error(&post(json!({"cluster_template_id": t, "flavor_id": "m1.none"}), "latest").await, 400, "Unable to find flavor");

@@ -37,6 +37,12 @@ pub struct Rootfs {
     libs: BTreeSet<PathBuf>,
 }
 
+impl Default for Rootfs {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Rootfs {
     pub fn new() -> Rootfs {
         let mut tar = tar::Builder::new(Vec::new());
