@@ -4,6 +4,7 @@
 #   bash scripts/bench.sh bays [--rounds 5 --parallel 10]    real swarm bays on the local Docker engine
 #   bash scripts/bench.sh containers [--sequential 20 --burst 50]   the container API on a real bay
 #   bash scripts/bench.sh kube [--sequential 20]   pods on a real Kubernetes API server (external bay)
+#   bash scripts/bench.sh kube-bays [--rounds 3 --parallel 3 --sequential 10]   real Kubernetes bays on the local Docker engine
 #   bash scripts/bench.sh scale-out [--clients 4 --bays 1000 --parallel 6]   2 apis + 2 conductors, PostgreSQL, RabbitMQ
 #   bash scripts/bench.sh auth [--clients 2 --seconds 10]   what Keystone token validation costs
 source "$(dirname "$0")/lib.sh"
@@ -22,5 +23,9 @@ fi
 if [ "${1:-api}" = bays ] || [ "${1:-api}" = containers ] || [ "${1:-api}" = scale-out ]; then
   scripts/start-docker.sh >/dev/null
   target/release/magnum-server node-image build >/dev/null
+fi
+if [ "${1:-api}" = kube-bays ]; then
+  scripts/start-docker.sh >/dev/null
+  target/release/magnum-server node-image build --kubernetes-bin "$(scripts/build-kubernetes.sh)" >/dev/null
 fi
 exec target/release/magnum-bench "$@"

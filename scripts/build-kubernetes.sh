@@ -46,6 +46,9 @@ built() {
   for p in "${PROGRAMS[@]}" pause; do [ -x "$BIN/$p" ] || return 1; done
   [ "$(cat "$BIN/.build-id" 2>/dev/null)" = "$BUILD_ID" ]
 }
+# What the Kubernetes node image takes from this host besides the binaries built here (etcd, the
+# CNI plugins, conntrack for kube-proxy); the container engine comes with start-docker.sh.
+apt_install etcd-server containernetworking-plugins conntrack
 if built; then
   echo "$BIN" >&3
   exit 0

@@ -17,9 +17,14 @@ export MAGNUM_TEST_AMQP_URL="$AMQP_URL"
 export MAGNUM_TEST_KEYSTONE_URL=$(scripts/start-keystone.sh)
 [[ $MAGNUM_TEST_KEYSTONE_URL =~ ^http:// ]] || die "start-keystone.sh printed no usable URL: [$MAGNUM_TEST_KEYSTONE_URL]"
 # A real Kubernetes API server (kube-apiserver, controller-manager and scheduler built from
-# Debian's kubernetes source package, etcd from Debian) on 127.0.0.1:6443, for kubernetes_*.
+# Debian's kubernetes source package by build-kubernetes.sh, etcd from Debian) on 127.0.0.1:6443,
+# for kubernetes_* (the external-bay tests).
 export MAGNUM_TEST_KUBECONFIG=$(scripts/start-kubernetes.sh)
 [ -f "$MAGNUM_TEST_KUBECONFIG" ] || die "start-kubernetes.sh printed no kubeconfig path: [$MAGNUM_TEST_KUBECONFIG]"
+# The same build's node binaries (kubelet, kube-proxy, kubectl, pause), from which the Kubernetes
+# bay tests build the Kubernetes node image (docker_kubernetes_*).
+export MAGNUM_TEST_KUBERNETES_BIN=$(scripts/build-kubernetes.sh)
+[ -x "$MAGNUM_TEST_KUBERNETES_BIN/kubelet" ] || die "build-kubernetes.sh printed no binaries directory: [$MAGNUM_TEST_KUBERNETES_BIN]"
 # Queues of earlier runs' tests (each test declares its own). A fresh broker has none: every
 # clean-up step here must succeed when there is nothing to clean.
 { rabbitmqctl -n rabbit@localhost -q list_queues name 2>/dev/null || true; } | { grep -E '^magnum-test-' || true; } \

@@ -10,6 +10,7 @@ mod auth;
 mod bays;
 mod containers;
 mod kube;
+mod kube_bays;
 mod scale_out;
 
 use anyhow::{bail, Context};
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 #[command(
-    about = "Benchmarks magnum-rs: `api` (the control plane with N stored bays), `bays` (real swarm bays on Docker) or `containers` (the container API on a real bay), `kube` (pods on a real Kubernetes API server)"
+    about = "Benchmarks magnum-rs: `api` (the control plane with N stored bays), `bays` (real swarm bays on Docker) or `containers` (the container API on a real bay), `kube` (pods on a real Kubernetes API server), `kube-bays` (real Kubernetes bays on Docker)"
 )]
 pub(crate) struct Args {
     /// Which benchmark: api or bays.
@@ -309,6 +310,7 @@ async fn main() -> anyhow::Result<()> {
         "bays" => return bays::run(&args, &binary).await,
         "containers" => return containers::run(&args, &binary).await,
         "kube" => return kube::run(&args, &binary).await,
+        "kube-bays" => return kube_bays::run(&args, &binary).await,
         "scale-out" => return scale_out::run(&args, &binary).await,
         "auth" => return auth::run(&args, &binary).await,
         "api" => {}

@@ -60,6 +60,15 @@ enum NodeImageAction {
         #[arg(long)]
         kubernetes_bin: Option<PathBuf>,
     },
+    /// Announces that process PID is building IMAGE on this host: until it ends, conductors
+    /// sharing this data directory report the image as being built, and templates and bays
+    /// naming it are told to wait rather than that it is missing.
+    AnnounceBuild {
+        #[arg(long)]
+        image: String,
+        #[arg(long)]
+        pid: u32,
+    },
 }
 
 #[tokio::main]
@@ -82,6 +91,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Conductor => Mode::Conductor,
         Command::NodeImage { action: NodeImageAction::Build { kubernetes_bin } } => {
             return build_images(&config, kubernetes_bin.as_deref()).await
+        }
+        Command::NodeImage { action: NodeImageAction::AnnounceBuild { image, pid } } => {
+            let dir = config.image_builds_dir();
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let file = dir.join(image.replace(['/', ':'], "_"));
+            std::fs::write(&file, format!("{image}\n{pid}\n")).with_context(|| format!("writing {}", file.display()))?;
+            return Ok(());
         }
         Command::KeystoneRegister { public_url, region, name } => {
             let keystone = magnum_api::keystone::KeystoneAuth::new(&config.auth).map_err(|e| anyhow::anyhow!("{e}"))?;
