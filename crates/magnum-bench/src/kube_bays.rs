@@ -53,7 +53,8 @@ async fn pod_to_running(c: &Client, bay: &str, name: &str) -> anyhow::Result<f64
 /// Memory of the bay's node containers (MiB) by role, as `docker stats` reports it.
 fn memory(bay: &str) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
     let prefix = format!("magnum-{}", &bay.replace('-', "")[..8]);
-    let out = Command::new("docker").args(["stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}"]).output().context("docker stats")?;
+    let out =
+        Command::new("docker").args(["stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}"]).output().context("docker stats")?;
     let (mut masters, mut workers) = (vec![], vec![]);
     for line in String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with(&prefix)) {
         let mut parts = line.split_whitespace();
@@ -63,7 +64,11 @@ fn memory(bay: &str) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
             u if u.ends_with("MiB") => u.trim_end_matches("MiB").parse::<f64>().unwrap_or(f64::NAN),
             u => u.trim_end_matches("KiB").parse::<f64>().unwrap_or(f64::NAN) / 1024.0,
         };
-        if name.contains("-master-") { masters.push(mib) } else { workers.push(mib) }
+        if name.contains("-master-") {
+            masters.push(mib)
+        } else {
+            workers.push(mib)
+        }
     }
     Ok((masters, workers))
 }
@@ -103,7 +108,12 @@ pub(crate) async fn run(args: &Args, binary: &Path) -> anyhow::Result<()> {
     }
     let bay = kept.unwrap_or_default();
     println!("| measure | result |\n|---|---|");
-    println!("| POST → CREATE_COMPLETE, one 1+2 bay (median of {}) | {:.1} s (all: {}) |", creates.len(), median(&mut creates.clone()), secs(&creates));
+    println!(
+        "| POST → CREATE_COMPLETE, one 1+2 bay (median of {}) | {:.1} s (all: {}) |",
+        creates.len(),
+        median(&mut creates.clone()),
+        secs(&creates)
+    );
     if !deletes.is_empty() {
         println!("| DELETE → gone, one bay (median of {}) | {:.1} s |", deletes.len(), median(&mut deletes));
     }

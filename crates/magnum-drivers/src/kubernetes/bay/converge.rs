@@ -62,9 +62,15 @@ impl KubernetesDriver {
         let plan = plan::plan(cluster, &nodes::existing(&docker, cluster, "worker").await?);
         let placed = plan.nodes.iter().map(|s| layout::place(subnet, s)).collect::<Result<Vec<_>, _>>().map_err(EngineError)?;
         let master = placed.first().cloned().ok_or_else(|| EngineError("the plan has no master".into()))?;
+        // The master first (its API server is what everything waits for), then the workers
+        // all at once.
         let mut fresh = vec![];
-        for n in &placed {
-            if self.ensure_node(&docker, cluster, template, creds, n, &master, &placed, &network).await? {
+        if self.ensure_node(&docker, cluster, template, creds, &master, &master, &placed, &network).await? {
+            fresh.push(master.spec.name.clone());
+        }
+        let workers = placed.iter().skip(1).map(|n| self.ensure_node(&docker, cluster, template, creds, n, &master, &placed, &network));
+        for (n, made) in placed.iter().skip(1).zip(futures_util::future::join_all(workers).await) {
+            if made? {
                 fresh.push(n.spec.name.clone());
             }
         }
