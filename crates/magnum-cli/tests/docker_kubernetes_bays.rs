@@ -272,9 +272,17 @@ async fn docker_kubernetes_bay_lifecycle() {
     eprintln!("worker joined Ready in {:.1} s (resize 2 → 3)", started.elapsed().as_secs_f64());
     assert_eq!(names(&nodes(&bin, &cfg)).len(), 4);
     assert!(nodes(&bin, &cfg).iter().all(|(_, ready, _)| *ready));
+    // Routes follow membership: worker-1 reaches the new worker's pod range through it.
+    let routes = |node: &str| {
+        let out = Command::new("docker").args(["exec", node, "ip", "route"]).output().expect("docker exec");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(routes(&format!("{prefix}-worker-1")).contains("10.100.12.0/24 via"), "{}", routes(&format!("{prefix}-worker-1")));
     let (code, out, err) = magnum(b, &["cluster-resize", "kb", "1", "--nodes-to-remove", &format!("{prefix}-worker-0"), "--wait"], &[]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(names(&nodes(&bin, &cfg)), vec![format!("{prefix}-master-0"), format!("{prefix}-worker-1")]);
+    let left = routes(&format!("{prefix}-worker-1"));
+    assert!(left.contains("10.100.2.0/24 via") && !left.contains("10.100.10.0/24") && !left.contains("10.100.12.0/24"), "{left}");
     let replicas = running_pods(&bin, &cfg, "app=web", 3).await;
     assert!(replicas.iter().all(|(_, node, _)| *node == format!("{prefix}-worker-1")), "{replicas:?}");
     let bay = p1.get("/v1/clusters/kb").await.expect("http").body;
