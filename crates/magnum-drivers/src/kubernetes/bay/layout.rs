@@ -17,7 +17,8 @@ pub const FIRST_SERVICE_IP: &str = "10.254.0.1";
 pub const API_PORT: &str = "6443/tcp";
 const FIRST_WORKER_HOST: u32 = 10;
 const LAST_HOST: u32 = 255;
-/// Workers one bay can have: one /24 pod range each, below 10.100.255.0.
+/// Workers one bay can have: one /24 pod range each, up to 10.100.255.0/24 (the API refuses
+/// more with the same figure).
 pub const MAX_WORKERS: u32 = LAST_HOST - FIRST_WORKER_HOST + 1;
 /// Masters one bay can have: a single stacked control plane (etcd and the API server on it).
 pub const MAX_MASTERS: u32 = 1;
@@ -103,10 +104,17 @@ mod tests {
     fn what_does_not_fit_is_named() {
         let net = Subnet::parse("192.168.7.9/28").expect("subnet");
         assert_eq!(net.to_string(), "192.168.7.0/28");
-        assert!(place(net, &spec("b-worker-4", NodeRole::Worker)).is_err_and(|e| e.contains("too small")));
+        assert!(place(net, &spec("b-worker-4", NodeRole::Worker)).is_ok());
+        assert!(place(net, &spec("b-worker-5", NodeRole::Worker)).is_err_and(|e| e.contains("too small")), "the broadcast address");
         let big = Subnet::parse("10.1.0.0/16").expect("subnet");
         assert!(place(big, &spec("b-master-1", NodeRole::Manager)).is_err_and(|e| e.contains("at most 1 master")));
         assert!(place(big, &spec("b-worker-245", NodeRole::Worker)).is_ok());
         assert!(place(big, &spec("b-worker-246", NodeRole::Worker)).is_err_and(|e| e.contains("at most 246 workers")));
+    }
+
+    #[test]
+    fn the_api_refuses_what_does_not_fit() {
+        use magnum_types::buildable::{KUBERNETES_MAX_MASTERS, KUBERNETES_MAX_WORKERS};
+        assert_eq!((MAX_MASTERS as i64, MAX_WORKERS as i64), (KUBERNETES_MAX_MASTERS, KUBERNETES_MAX_WORKERS));
     }
 }
