@@ -92,7 +92,7 @@ impl KubernetesDriver {
         wait_ready(&docker, &kube_client, cluster, &placed, deadline).await?;
         tracing::info!(bay = %cluster.uuid, seconds = started.elapsed().as_secs_f64(), nodes = placed.len(), "every node Ready");
         if !fresh.is_empty() {
-            self.seed_new_nodes(&docker, &placed, &fresh).await?;
+            self.seed_new_nodes(&docker, cluster, &fresh).await?;
         }
         let version = kube_client.version().await.map_err(kube_failed)?;
         let engine_version = docker.version().await.ok().and_then(|v| v.version);
@@ -176,20 +176,16 @@ impl KubernetesDriver {
 
     /// New nodes get the workload images the other workers already hold (loaded there for
     /// earlier pods), so pods rescheduled onto them find their images.
-    async fn seed_new_nodes(&self, docker: &Docker, all: &[Placed], fresh: &[String]) -> Result<(), EngineError> {
-        let workers = |new: bool| {
-            all.iter()
-                .filter(move |n| n.spec.role == NodeRole::Worker && fresh.contains(&n.spec.name) == new)
-                .map(|n| n.spec.name.clone())
-                .collect::<Vec<_>>()
-        };
-        let Some(donor) = workers(false).into_iter().next() else { return Ok(()) };
-        let images = super::objects::node_images(docker, &donor).await?;
+    async fn seed_new_nodes(&self, docker: &Docker, cluster: &Cluster, fresh: &[String]) -> Result<(), EngineError> {
+        let workers = super::objects::running(docker, cluster, "worker").await?;
+        let (new, old): (Vec<_>, Vec<_>) = workers.into_iter().partition(|(name, _)| fresh.contains(name));
+        let Some((donor, _)) = old.first() else { return Ok(()) };
+        let images = super::objects::node_images(docker, donor).await?;
         let wanted: Vec<String> = images.into_iter().filter(|i| i != node::PAUSE_IMAGE).collect();
-        if wanted.is_empty() {
+        if wanted.is_empty() || new.is_empty() {
             return Ok(());
         }
-        super::objects::load_images(docker, &workers(true), &wanted).await.map_err(kube_failed)
+        super::objects::load_images(docker, &new, &wanted, &self.held).await.map_err(kube_failed)
     }
 }
 
@@ -327,6 +323,9 @@ async fn wait_ready(docker: &Docker, kube: &KubeClient, cluster: &Cluster, all: 
                     }
                     if let (false, why) = ready_condition(o) {
                         not_ready.push(format!("{name} ({})", why.unwrap_or_else(|| "no Ready condition yet".into())));
+                    } else if has_taint(o, NOT_READY_TAINT) {
+                        lift_not_ready_taint(kube, o).await.map_err(kube_failed)?;
+                        not_ready.push(format!("{name} (tainted {NOT_READY_TAINT})"));
                     }
                 }
             }
@@ -336,7 +335,8 @@ async fn wait_ready(docker: &Docker, kube: &KubeClient, cluster: &Cluster, all: 
             kube.remove(&format!("/api/v1/nodes/{stale}"), &format!("deleting node {stale}")).await.map_err(kube_failed)?;
         }
         let token = token_made(kube).await.map_err(kube_failed)?;
-        if not_ready.is_empty() && token {
+        let scheduling = scheduler_running(kube).await.map_err(kube_failed)?;
+        if not_ready.is_empty() && token && scheduling {
             return Ok(());
         }
         if attempt.is_multiple_of(8) {
@@ -354,10 +354,53 @@ async fn wait_ready(docker: &Docker, kube: &KubeClient, cluster: &Cluster, all: 
             if !token {
                 why.push_str("; the controller-manager has not made the default service account's token");
             }
+            if !scheduling {
+                why.push_str("; the scheduler does not run (no recent kube-system/kube-scheduler lease)");
+            }
             return Err(EngineError(why));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// Kubelet registers a node with this taint; the controller-manager lifts it once the node is
+/// Ready, but only once all its controllers have started (seconds after the API server, on a
+/// busy master). The conductor lifts it from a Ready node itself: pods are schedulable at once,
+/// and the controller-manager, when it comes, finds the node as it would have left it.
+const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
+
+/// Removes the not-ready taint from a Ready node, unless the node changed meanwhile (the
+/// patch names the version it read: a conflict leaves it to the next look).
+async fn lift_not_ready_taint(kube: &KubeClient, node: &Value) -> magnum_types::Result<()> {
+    let taints: Vec<&Value> = node
+        .pointer("/spec/taints")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|t| t.get("key").and_then(Value::as_str) != Some(NOT_READY_TAINT))
+        .collect();
+    let patch = json!({"metadata": {"resourceVersion": node.pointer("/metadata/resourceVersion")}, "spec": {"taints": taints}});
+    let name = name_of(node);
+    match kube.merge_patch(&format!("/api/v1/nodes/{name}"), &patch, &format!("lifting the not-ready taint of {name}")).await {
+        Err(e) if e.kind != ErrorKind::Conflict => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Whether the scheduler runs: it holds the kube-system/kube-scheduler lease and renewed it in
+/// the last 10 s.
+async fn scheduler_running(kube: &KubeClient) -> magnum_types::Result<bool> {
+    let Some(lease) = kube.fetch("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-scheduler").await? else {
+        return Ok(false);
+    };
+    let renewed = lease.pointer("/spec/renewTime").and_then(Value::as_str).and_then(magnum_types::time::from_storage);
+    Ok(renewed.is_some_and(|t| (magnum_types::time::now() - t).num_seconds() < 10))
+}
+
+fn has_taint(node: &Value, key: &str) -> bool {
+    node.pointer("/spec/taints")
+        .and_then(Value::as_array)
+        .is_some_and(|t| t.iter().any(|t| t.get("key").and_then(Value::as_str) == Some(key)))
 }
 
 /// Whether the default service account's token secret holds a token (the controller-manager

@@ -47,11 +47,13 @@ pub struct KubernetesDriver {
     flavors: HashMap<String, Limits>,
     /// How long nodes may take to register and become Ready before the operation fails.
     pub node_timeout: Duration,
+    /// Images known to be on each node (see `objects.rs`).
+    held: objects::HeldImages,
 }
 
 impl KubernetesDriver {
     pub fn new(engine: EngineAccess, flavors: HashMap<String, Limits>) -> KubernetesDriver {
-        KubernetesDriver { engine, flavors, node_timeout: Duration::from_secs(180) }
+        KubernetesDriver { engine, flavors, node_timeout: Duration::from_secs(180), held: Default::default() }
     }
 
     fn docker(&self) -> Result<Docker, EngineError> {

@@ -73,15 +73,48 @@ async fn load_into(docker: &Docker, node: &str, image: &str, archive: &bytes::By
     loaded.map(|_| tracing::info!(node, image, "image loaded into the node"))
 }
 
-/// Puts each of `wanted` on every one of `targets` that lacks it, from the provider's engine.
-pub(super) async fn load_images(docker: &Docker, targets: &[String], wanted: &[String]) -> Result<()> {
-    let mut held: HashMap<&str, BTreeSet<String>> = HashMap::new();
-    for t in targets {
-        held.insert(t, node_images(docker, t).await.map_err(unavailable)?.into_iter().collect());
+/// Which images each node container is known to hold (by container id: a node made again under
+/// the same name starts empty), so a pod's create asks a node only about images not seen there
+/// yet. Images leave a node only with the node (image GC never runs: its threshold is 100%).
+#[derive(Default)]
+pub(super) struct HeldImages(std::sync::Mutex<BTreeSet<(String, String)>>);
+
+impl HeldImages {
+    /// Forgets everything past this many entries (nodes of deleted bays).
+    const LIMIT: usize = 20_000;
+
+    fn has(&self, container: &str, image: &str) -> bool {
+        self.0.lock().is_ok_and(|held| held.contains(&(container.to_owned(), image.to_owned())))
     }
+
+    fn add(&self, container: &str, images: impl IntoIterator<Item = String>) {
+        if let Ok(mut held) = self.0.lock() {
+            if held.len() > Self::LIMIT {
+                held.clear();
+            }
+            held.extend(images.into_iter().map(|i| (container.to_owned(), i)));
+        }
+    }
+}
+
+/// A node container: its name and its id.
+pub(super) type Target = (String, String);
+
+/// Puts each of `wanted` on every one of `targets` that lacks it, from the provider's engine.
+pub(super) async fn load_images(docker: &Docker, targets: &[Target], wanted: &[String], held: &HeldImages) -> Result<()> {
     let wanted: BTreeSet<String> = wanted.iter().map(|i| with_tag(i)).collect();
+    let mut on: HashMap<&str, BTreeSet<String>> = HashMap::new();
+    for (name, id) in targets {
+        if wanted.iter().all(|i| held.has(id, i)) {
+            on.insert(name, wanted.clone());
+            continue;
+        }
+        let listed = node_images(docker, name).await.map_err(unavailable)?;
+        held.add(id, listed.iter().cloned());
+        on.insert(name, listed.into_iter().collect());
+    }
     for image in wanted {
-        let missing: Vec<&String> = targets.iter().filter(|t| !held[t.as_str()].contains(&image)).collect();
+        let missing: Vec<&Target> = targets.iter().filter(|(name, _)| !on[name.as_str()].contains(&image)).collect();
         if missing.is_empty() {
             continue;
         }
@@ -94,9 +127,10 @@ pub(super) async fn load_images(docker: &Docker, targets: &[String], wanted: &[S
             )));
         }
         let archive = images::export(docker, &image).await.map_err(unavailable)?;
-        let loads = missing.iter().map(|node| load_into(docker, node, &image, &archive));
-        for r in futures_util::future::join_all(loads).await {
+        let loads = missing.iter().map(|(name, _)| load_into(docker, name, &image, &archive));
+        for (r, (_, id)) in futures_util::future::join_all(loads).await.into_iter().zip(&missing) {
             r.map_err(unavailable)?;
+            held.add(id, [image.clone()]);
         }
     }
     Ok(())
@@ -125,18 +159,22 @@ impl KubernetesDriver {
         if targets.is_empty() {
             targets = running(&docker, cluster, "master").await.map_err(unavailable)?;
         }
-        load_images(&docker, &targets, &wanted).await?;
+        load_images(&docker, &targets, &wanted, &self.held).await?;
         Ok(doc)
     }
 }
 
 /// The bay's running node containers of `role`.
-async fn running(docker: &Docker, cluster: &magnum_types::cluster::Cluster, role: &str) -> std::result::Result<Vec<String>, EngineError> {
+pub(super) async fn running(
+    docker: &Docker,
+    cluster: &magnum_types::cluster::Cluster,
+    role: &str,
+) -> std::result::Result<Vec<Target>, EngineError> {
     let mut out = vec![];
     for name in nodes::existing(docker, cluster, role).await? {
         if let Some(c) = nodes::inspect(docker, &name).await? {
             if c.state.and_then(|s| s.running).unwrap_or(false) {
-                out.push(name);
+                out.push((name, c.id.unwrap_or_default()));
             }
         }
     }

@@ -10,6 +10,7 @@
 //! | apiserver | names the master, 127.0.0.1, the publish address, kubernetes.default… and the first service address | the API server |
 //! | apiserver-kubelet-client | CN=kube-apiserver-kubelet-client, O=system:masters | the API server talking to kubelets (logs, exec) |
 //! | controller-manager, scheduler | CN=system:kube-controller-manager, CN=system:kube-scheduler | the two components |
+//! | controller-manager-serving, scheduler-serving | names 127.0.0.1 | their health ports |
 //! | sa-key, sa.pub | a key pair, no certificate | service-account tokens |
 
 use super::layout::{Placed, FIRST_SERVICE_IP};
@@ -52,6 +53,11 @@ pub fn node_files(ca: &CaBundle, node: &Placed, publish_address: &str) -> Result
         );
         pair(&mut files, "controller-manager", issue_in(ca, "system:kube-controller-manager", None, Purpose::Client)?);
         pair(&mut files, "scheduler", issue_in(ca, "system:kube-scheduler", None, Purpose::Client)?);
+        // Their health ports' serving certificates: without them each generates an RSA key at
+        // start, seconds of CPU on a busy master.
+        let local = || Purpose::Server { names: vec!["127.0.0.1".into(), "localhost".into()] };
+        pair(&mut files, "controller-manager-serving", issue_in(ca, "kube-controller-manager", None, local())?);
+        pair(&mut files, "scheduler-serving", issue_in(ca, "kube-scheduler", None, local())?);
         let (private, public) = magnum_certs::key_pair()?;
         files.push(NodeFile::new(format!("{DIR}/sa-key.pem"), 0o600, private));
         files.push(NodeFile::new(format!("{DIR}/sa.pub"), 0o644, public));

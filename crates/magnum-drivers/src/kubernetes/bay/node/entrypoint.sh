@@ -143,14 +143,17 @@ if [ "$ROLE" = master ]; then
   supervise kube-controller-manager kube-controller-manager $(klog kube-controller-manager) \
     --kubeconfig=/etc/kubernetes/controller-manager.kubeconfig \
     --bind-address=127.0.0.1 --secure-port=10257 --port=0 --leader-elect=false \
+    --tls-cert-file=$PKI/controller-manager-serving.pem --tls-private-key-file=$PKI/controller-manager-serving-key.pem \
     --use-service-account-credentials=true --service-account-private-key-file=$PKI/sa-key.pem \
     --root-ca-file=$PKI/ca.pem --service-cluster-ip-range="$SERVICE_CIDR" --cluster-cidr="$CLUSTER_CIDR" \
-    --controllers='*,-csrsigning,-nodeipam' --node-monitor-grace-period=20s \
+    --controllers='*,-csrsigning,-nodeipam' --node-monitor-period=1s --node-monitor-grace-period=20s \
     --flex-volume-plugin-dir=/var/lib/kubernetes/flexvolume --profiling=false
   # shellcheck disable=SC2046
   supervise kube-scheduler kube-scheduler $(klog kube-scheduler) \
     --kubeconfig=/etc/kubernetes/scheduler.kubeconfig \
-    --bind-address=127.0.0.1 --secure-port=10259 --port=0 --leader-elect=false --profiling=false
+    --bind-address=127.0.0.1 --secure-port=10259 --port=0 --profiling=false \
+    --leader-elect=true --leader-elect-lease-duration=4s --leader-elect-renew-deadline=3s --leader-elect-retry-period=1s \
+    --tls-cert-file=$PKI/scheduler-serving.pem --tls-private-key-file=$PKI/scheduler-serving-key.pem
 fi
 kubeconfig kubelet "$API_SERVER"
 kubeconfig kube-proxy "$API_SERVER"
