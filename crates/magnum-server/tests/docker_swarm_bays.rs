@@ -354,3 +354,56 @@ async fn docker_remote_engine_over_tcp_and_tls() {
     assert_eq!(labelled(&local, &bay).await, (0, 0, 0));
     env.finish().await;
 }
+
+/// Posts a Kubernetes template naming `image` until the answer's detail contains `want`.
+async fn template_refused_with(c: &Client, image: &str, want: &str) {
+    let started = Instant::now();
+    loop {
+        let r = c.post("/v1/clustertemplates", &json!({"coe": "kubernetes", "image_id": image})).await.expect("http");
+        assert_eq!(r.status, 400, "{}", r.text);
+        if r.text.contains(want) {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "never refused with '{want}': {}", r.text);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_an_image_being_built_is_announced_not_missing() {
+    let Some(_engine) = engine("docker_an_image_being_built_is_announced_not_missing").await else { return };
+    let dir = std::env::temp_dir().join(format!("magnum-builds-{}", uuid::Uuid::new_v4().simple()));
+    let data_dir = dir.clone();
+    let env = Env::start_with(Backend::Sqlite, move |c| {
+        c.docker.enabled = true;
+        c.docker.url = ENGINE.into();
+        c.conductor.health_interval = 1;
+        c.data_dir = data_dir;
+    })
+    .await
+    .expect("server");
+    let c = env.member("tenant");
+    let image = "magnum/kubernetes-node:v0-being-built";
+    // `magnum-server node-image announce-build` writes this file: the image, then the builder's pid.
+    let builds = dir.join("image-builds");
+    std::fs::create_dir_all(&builds).expect("dir");
+    let marker = builds.join("magnum_kubernetes-node_v0-being-built");
+    std::fs::write(&marker, format!("{image}\n{}\n", std::process::id())).expect("marker");
+    template_refused_with(&c, image, "is being built").await;
+    // The build ended without producing the image: then it is simply missing.
+    std::fs::remove_file(&marker).expect("remove");
+    template_refused_with(&c, image, "is not on the Docker engine").await;
+    // A builder that died leaves no claim: its announcement is ignored and cleared.
+    let mut gone = std::process::Command::new("true").spawn().expect("spawn");
+    let dead = gone.id();
+    gone.wait().expect("wait");
+    std::fs::write(&marker, format!("{image}\n{dead}\n")).expect("marker");
+    template_refused_with(&c, image, "is not on the Docker engine").await;
+    let started = Instant::now();
+    while marker.exists() {
+        assert!(started.elapsed() < Duration::from_secs(10), "the dead builder's announcement is removed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    env.finish().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
