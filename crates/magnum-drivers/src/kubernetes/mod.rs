@@ -2,8 +2,8 @@
 //! services, created from manifests through a bay's Kubernetes API), the REST client that
 //! carries it out, and external Kubernetes bays (an existing cluster registered as a bay).
 //!
-//! A Kubernetes COE built on the Docker provider (kubeadm in node containers) would implement
-//! the same [`KubeObjects`]; until a node image for it exists, the API refuses such bays.
+//! Kubernetes bays built on the Docker provider (`bay/`) implement the same [`KubeObjects`],
+//! after loading the images a manifest names into their nodes.
 
 pub mod bay;
 pub mod client;
