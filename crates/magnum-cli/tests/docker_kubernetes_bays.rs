@@ -193,6 +193,12 @@ async fn docker_kubernetes_bay_lifecycle() {
     .await;
     eprintln!("pod Running {:.1} s after its create answered", started.elapsed().as_secs_f64());
     let hello_node = hello["host"].as_str().expect("host").to_owned();
+    // An image neither the engine nor the nodes hold cannot run here: a 400 naming it, nothing kept.
+    let absent = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "absent"},
+        "spec": {"containers": [{"name": "c", "image": "magnum/absent:1"}]}});
+    let (code, _, err) = magnum(b, &["pod-create", "--bay", "kb", "--manifest", &write(&dir, "absent.json", &absent.to_string())], &[]);
+    assert!(code == 1 && err.contains("HTTP 400") && err.contains("Image magnum/absent:1 is not on the Docker engine"), "{err}");
+    assert_eq!(kubectl(&bin, &cfg, &["get", "pod", "absent"]).0, 1, "the refused pod is not in Kubernetes");
     assert!(hello_node.starts_with(&format!("{prefix}-worker-")), "{hello}");
 
     // A service whose only backend is that pod; an RC of 3 made after it spreads over both
