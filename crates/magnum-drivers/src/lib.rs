@@ -50,6 +50,27 @@ impl Observation {
         Observation { healthy: reasons.is_empty(), reasons, nodes }
     }
 
+    /// A built bay: healthy when no node has a reason, `reasons` (the bay's own) is empty and
+    /// every node the bay wants has a container; nodes sorted by role and name.
+    pub fn of_bay(
+        cluster: &Cluster,
+        mut nodes: Vec<NodeObservation>,
+        mut reasons: std::collections::BTreeMap<String, String>,
+    ) -> Observation {
+        let expected = (cluster.master_count + cluster.node_count) as usize;
+        let present = nodes.iter().filter(|n| n.status != "Missing").count();
+        if present < expected {
+            reasons.entry("bay".into()).or_insert_with(|| format!("{present} of {expected} node containers exist"));
+        }
+        for n in &nodes {
+            if let Some(r) = &n.reason {
+                reasons.insert(n.name.clone(), r.clone());
+            }
+        }
+        nodes.sort_by(|a, b| (&a.role, &a.name).cmp(&(&b.role, &b.name)));
+        Observation { healthy: reasons.is_empty(), reasons, nodes }
+    }
+
     /// A bay that could not be looked at: unhealthy, with why.
     pub fn unreachable(why: String) -> Observation {
         Observation { healthy: false, reasons: [("bay".to_owned(), why)].into(), nodes: vec![] }

@@ -69,6 +69,16 @@ pub async fn ensure_volume(docker: &Docker, cluster: &Cluster, node: &str, name:
         .map_err(|e| err(&format!("creating volume {name}"), e))
 }
 
+/// The node image must be on the engine (nodes are never pulled from a registry); `build` says
+/// how to make it.
+pub async fn require_image(docker: &Docker, image: &str, build: &str) -> Result<(), EngineError> {
+    docker
+        .inspect_image(image)
+        .await
+        .map(|_| ())
+        .map_err(|_| EngineError(format!("node image {image} is not on the Docker engine: build it with `{build}`")))
+}
+
 /// Starts the container; one already running is fine.
 pub async fn start(docker: &Docker, name: &str) -> Result<(), EngineError> {
     match docker.start_container(name, None::<bollard::query_parameters::StartContainerOptions>).await {
@@ -197,6 +207,31 @@ pub fn published(settings: &NetworkSettings, engine: &EngineAccess, port_name: &
 /// The node's address on the bay's network.
 pub fn bay_address(settings: &NetworkSettings, network: &str) -> Option<String> {
     settings.networks.as_ref()?.get(network)?.ip_address.clone().filter(|ip| !ip.is_empty())
+}
+
+/// The bay's node containers as they are now (found by labels): name, role, address on the bay
+/// network, `Running` or `Stopped` (with why) and image, each with its network settings (where
+/// its ports are published).
+pub async fn survey(docker: &Docker, cluster: &Cluster) -> Result<Vec<(crate::NodeObservation, NetworkSettings)>, EngineError> {
+    let network = super::plan::network_name(cluster);
+    let (ids, _, _) = super::owned_by(docker, &cluster.uuid.to_string()).await?;
+    let mut out = vec![];
+    for id in ids {
+        let Some(c) = inspect(docker, &id).await? else { continue };
+        let Some((name, role)) = node_labels(&c) else { continue };
+        let state = c.state.clone().unwrap_or_default();
+        let settings = c.network_settings.clone().unwrap_or_default();
+        let (status, reason) = if state.running.unwrap_or(false) {
+            ("Running".to_owned(), None)
+        } else {
+            let st = state.status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into());
+            ("Stopped".to_owned(), Some(format!("its container is {st} (exit code {})", state.exit_code.unwrap_or_default())))
+        };
+        let address = bay_address(&settings, &network);
+        let image = c.config.and_then(|c| c.image);
+        out.push((crate::NodeObservation { name, role, address, status, reason, image }, settings));
+    }
+    Ok(out)
 }
 
 /// Names of the bay's node containers of `role` (found by labels).

@@ -329,12 +329,7 @@ impl SwarmDriver {
     ) -> Result<Observed, EngineError> {
         let access = Access::for_bay(template, credentials)?;
         let docker = self.engine()?;
-        docker.inspect_image(&template.image_id).await.map_err(|_| {
-            EngineError(format!(
-                "node image {} is not on the Docker engine: build it with `magnum-server node-image build`",
-                template.image_id
-            ))
-        })?;
+        nodes::require_image(&docker, &template.image_id, "magnum-server node-image build").await?;
         let deadline = Instant::now() + self.node_timeout;
         let network = self.ensure_network(&docker, cluster).await?;
         let plan = plan::plan(cluster, &nodes::existing(&docker, cluster, "worker").await?);
@@ -392,33 +387,14 @@ impl SwarmDriver {
     ) -> Result<Observation, EngineError> {
         let access = Access::for_bay(template, credentials)?;
         let docker = self.engine()?;
-        let network = plan::network_name(cluster);
-        let (ids, _, _) = docker::owned_by(&docker, &cluster.uuid.to_string()).await?;
         let mut nodes = Vec::new();
         let mut reasons = std::collections::BTreeMap::new();
         let mut manager_api = None;
-        for id in ids {
-            let c = docker
-                .inspect_container(&id, None::<bollard::query_parameters::InspectContainerOptions>)
-                .await
-                .map_err(|e| err("inspecting a node", e))?;
-            let Some((name, role)) = nodes::node_labels(&c) else { continue };
-            let state = c.state.as_ref();
-            let running = state.and_then(|s| s.running).unwrap_or(false);
-            let settings = c.network_settings.clone().unwrap_or_default();
-            let address =
-                settings.networks.as_ref().and_then(|n| n.get(&network)).and_then(|n| n.ip_address.clone()).filter(|a| !a.is_empty());
-            let (status, reason) = if running {
-                ("Running".to_owned(), None)
-            } else {
-                let st = state.and_then(|s| s.status).map(|s| s.to_string()).unwrap_or_else(|| "unknown".into());
-                let code = state.and_then(|s| s.exit_code).unwrap_or_default();
-                ("Stopped".to_owned(), Some(format!("its container is {st} (exit code {code})")))
-            };
-            if running && role == "master" && manager_api.is_none() {
+        for (node, settings) in nodes::survey(&docker, cluster).await? {
+            if node.status == "Running" && node.role == "master" && manager_api.is_none() {
                 manager_api = self.published_api(&settings, api_port(access.tls.is_some()));
             }
-            nodes.push(NodeObservation { name, role, address, status, reason, image: c.config.and_then(|c| c.image) });
+            nodes.push(node);
         }
         // What the swarm itself says of its members.
         let mut in_swarm: HashMap<String, (String, Option<String>)> = HashMap::new();
@@ -476,18 +452,7 @@ impl SwarmDriver {
                 });
             }
         }
-        let expected = (cluster.master_count + cluster.node_count) as usize;
-        let present = nodes.iter().filter(|n| n.status != "Missing").count();
-        if present < expected {
-            reasons.entry("bay".into()).or_insert_with(|| format!("{present} of {expected} node containers exist"));
-        }
-        for n in &nodes {
-            if let Some(r) = &n.reason {
-                reasons.insert(n.name.clone(), r.clone());
-            }
-        }
-        nodes.sort_by(|a, b| (&a.role, &a.name).cmp(&(&b.role, &b.name)));
-        Ok(Observation { healthy: reasons.is_empty(), reasons, nodes })
+        Ok(Observation::of_bay(cluster, nodes, reasons))
     }
 }
 

@@ -51,12 +51,7 @@ impl KubernetesDriver {
     ) -> Result<Observed, EngineError> {
         let creds = need_credentials(cluster, credentials).map_err(kube_failed)?;
         let docker = self.docker()?;
-        docker.inspect_image(&template.image_id).await.map_err(|_| {
-            EngineError(format!(
-                "node image {} is not on the Docker engine: build it with `magnum-server node-image build --kubernetes-bin DIR`",
-                template.image_id
-            ))
-        })?;
+        nodes::require_image(&docker, &template.image_id, "magnum-server node-image build --kubernetes-bin DIR").await?;
         let deadline = Instant::now() + self.node_timeout;
         let (network, subnet) = network::ensure(&docker, cluster).await?;
         let plan = plan::plan(cluster, &nodes::existing(&docker, cluster, "worker").await?);

@@ -5,7 +5,7 @@
 use super::converge::{name_of, ready_condition};
 use super::layout::API_PORT;
 use super::{client, KubernetesDriver};
-use crate::docker::{self, nodes, plan, EngineError};
+use crate::docker::{nodes, EngineError};
 use crate::{Credentials, NodeObservation, Observation};
 use magnum_types::cluster::Cluster;
 use serde_json::Value;
@@ -14,33 +14,13 @@ use std::collections::BTreeMap;
 impl KubernetesDriver {
     pub(super) async fn look(&self, cluster: &Cluster, credentials: Option<&Credentials>) -> Result<Observation, EngineError> {
         let docker = self.docker()?;
-        let network = plan::network_name(cluster);
-        let (ids, _, _) = docker::owned_by(&docker, &cluster.uuid.to_string()).await?;
-        let mut seen = vec![];
         let mut api = None;
-        for id in ids {
-            let Some(c) = nodes::inspect(&docker, &id).await? else { continue };
-            let Some((name, role)) = nodes::node_labels(&c) else { continue };
-            let state = c.state.clone().unwrap_or_default();
-            let running = state.running.unwrap_or(false);
-            let settings = c.network_settings.clone().unwrap_or_default();
-            if running && role == "master" {
+        let mut seen = vec![];
+        for (node, settings) in nodes::survey(&docker, cluster).await? {
+            if node.status == "Running" && node.role == "master" {
                 api = nodes::published(&settings, &self.engine, API_PORT).map(|a| format!("https://{a}"));
             }
-            let (status, reason) = if running {
-                ("Running".to_owned(), None)
-            } else {
-                let st = state.status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into());
-                ("Stopped".to_owned(), Some(format!("its container is {st} (exit code {})", state.exit_code.unwrap_or_default())))
-            };
-            seen.push(NodeObservation {
-                name,
-                role,
-                address: nodes::bay_address(&settings, &network),
-                status,
-                reason,
-                image: c.config.and_then(|c| c.image),
-            });
+            seen.push(node);
         }
         let mut reasons = BTreeMap::new();
         let listed = match (api, credentials) {
@@ -63,18 +43,7 @@ impl KubernetesDriver {
         if let Some(listed) = &listed {
             join(&mut seen, listed);
         }
-        let expected = (cluster.master_count + cluster.node_count) as usize;
-        let present = seen.iter().filter(|n| n.status != "Missing").count();
-        if present < expected {
-            reasons.entry("bay".into()).or_insert_with(|| format!("{present} of {expected} node containers exist"));
-        }
-        for n in &seen {
-            if let Some(r) = &n.reason {
-                reasons.insert(n.name.clone(), r.clone());
-            }
-        }
-        seen.sort_by(|a, b| (&a.role, &a.name).cmp(&(&b.role, &b.name)));
-        Ok(Observation { healthy: reasons.is_empty(), reasons, nodes: seen })
+        Ok(Observation::of_bay(cluster, seen, reasons))
     }
 }
 
