@@ -212,8 +212,17 @@ pub fn items(mut doc: Value) -> Vec<Value> {
     }
 }
 
-fn name_of(doc: &Value) -> &str {
+/// An object's `metadata.name` ("" when it has none).
+pub fn name_of(doc: &Value) -> &str {
     doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+}
+
+/// The `Ready` condition of a Node object: whether it is True, and its message.
+pub fn ready_condition(node: &Value) -> (bool, Option<String>) {
+    let conditions = node.pointer("/status/conditions").and_then(Value::as_array);
+    let ready = conditions.and_then(|c| c.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Ready")));
+    let is = ready.and_then(|c| c.get("status")).and_then(Value::as_str) == Some("True");
+    (is, ready.and_then(|c| c.get("message")).and_then(Value::as_str).map(str::to_owned))
 }
 
 /// reqwest's outer message hides the cause (refused, certificate unknown, ...): walk to it.

@@ -40,9 +40,7 @@ fn node(n: &Value) -> NodeObservation {
     let labels = n.pointer("/metadata/labels").and_then(Value::as_object);
     let master =
         labels.is_some_and(|l| l.contains_key("node-role.kubernetes.io/master") || l.contains_key("node-role.kubernetes.io/control-plane"));
-    let conditions = n.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
-    let ready = conditions.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"));
-    let is_ready = ready.and_then(|c| c.get("status")).and_then(Value::as_str) == Some("True");
+    let (is_ready, why) = super::client::ready_condition(n);
     let address = n
         .pointer("/status/addresses")
         .and_then(Value::as_array)
@@ -51,14 +49,12 @@ fn node(n: &Value) -> NodeObservation {
         .and_then(Value::as_str)
         .map(str::to_owned);
     NodeObservation {
-        name: n.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned(),
+        name: super::client::name_of(n).to_owned(),
         role: if master { "master".into() } else { "worker".into() },
         address,
         status: if is_ready { "Ready".into() } else { "NotReady".into() },
-        reason: (!is_ready).then(|| {
-            let why = ready.and_then(|c| c.get("message")).and_then(Value::as_str).unwrap_or("no Ready condition reported");
-            format!("Kubernetes reports it not Ready: {why}")
-        }),
+        reason: (!is_ready)
+            .then(|| format!("Kubernetes reports it not Ready: {}", why.as_deref().unwrap_or("no Ready condition reported"))),
         image: n.pointer("/status/nodeInfo/osImage").and_then(Value::as_str).map(str::to_owned),
     }
 }

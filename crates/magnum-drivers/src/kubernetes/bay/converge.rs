@@ -10,7 +10,7 @@ use super::{client, need_credentials, network, KubernetesDriver};
 use crate::docker::nodes::{self, NodeFile};
 use crate::docker::plan::{self, NodeRole};
 use crate::docker::{err, EngineError};
-use crate::kubernetes::client::KubeClient;
+use crate::kubernetes::client::{name_of, ready_condition, KubeClient};
 use crate::Observed;
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 use bollard::Docker;
@@ -28,18 +28,6 @@ const DEFAULT_TOKEN_SECRET: &str = "default-token-magnum";
 
 fn kube_failed(e: MagnumError) -> EngineError {
     EngineError(e.message)
-}
-
-/// `Ready` condition of a Node object: (ready, message).
-pub(super) fn ready_condition(n: &Value) -> (bool, Option<String>) {
-    let conditions = n.pointer("/status/conditions").and_then(Value::as_array);
-    let ready = conditions.and_then(|c| c.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Ready")));
-    let is = ready.and_then(|c| c.get("status")).and_then(Value::as_str) == Some("True");
-    (is, ready.and_then(|c| c.get("message")).and_then(Value::as_str).map(str::to_owned))
-}
-
-pub(super) fn name_of(n: &Value) -> &str {
-    n.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default()
 }
 
 impl KubernetesDriver {

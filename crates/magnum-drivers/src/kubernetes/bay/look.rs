@@ -2,10 +2,10 @@
 //! API server says of its Node (registered, Ready and why not), and the API server's own
 //! readiness. Unhealthy reasons name the node (or `bay` for the API server).
 
-use super::converge::{name_of, ready_condition};
 use super::layout::API_PORT;
 use super::{client, KubernetesDriver};
 use crate::docker::{nodes, EngineError};
+use crate::kubernetes::client::{name_of, ready_condition};
 use crate::{Credentials, NodeObservation, Observation};
 use magnum_types::cluster::Cluster;
 use serde_json::Value;
