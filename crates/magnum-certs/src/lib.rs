@@ -38,11 +38,40 @@ pub struct Issued {
 pub struct SigningRules {
     pub allow_ca: bool,
     pub validity_days: i64,
+    /// Identities a user's certificate may not claim: common names (compared without case),
+    /// and a prefix no common name or organization may start with.
+    pub reserved_names: Vec<String>,
+    pub reserved_prefix: Option<String>,
+    /// Organizations (groups) replaced as signed: (asked for, signed as).
+    pub renamed_groups: Vec<(String, String)>,
 }
 
 impl Default for SigningRules {
     fn default() -> Self {
-        SigningRules { allow_ca: false, validity_days: 1825 }
+        SigningRules { allow_ca: false, validity_days: 1825, reserved_names: vec![], reserved_prefix: None, renamed_groups: vec![] }
+    }
+}
+
+impl SigningRules {
+    /// The value a subject attribute is signed with, or why the identity is refused.
+    fn subject_value(&self, kind: &DnType, value: &str) -> Result<String> {
+        let claimed = |what: &str| {
+            MagnumError::forbidden(format!(
+                "The CSR's {what} '{value}' is an identity reserved to the bay's own components: choose another name."
+            ))
+        };
+        match kind {
+            DnType::CommonName if self.reserved_names.iter().any(|r| r.eq_ignore_ascii_case(value.trim())) => Err(claimed("common name")),
+            DnType::OrganizationName => match self.renamed_groups.iter().find(|(from, _)| from == value.trim()) {
+                Some((_, to)) => Ok(to.clone()),
+                None if self.reserved_prefix.as_deref().is_some_and(|p| value.trim().starts_with(p)) => Err(claimed("organization")),
+                None => Ok(value.to_owned()),
+            },
+            DnType::CommonName if self.reserved_prefix.as_deref().is_some_and(|p| value.trim().starts_with(p)) => {
+                Err(claimed("common name"))
+            }
+            _ => Ok(value.to_owned()),
+        }
     }
 }
 
@@ -159,7 +188,9 @@ pub fn sign_csr(ca: &CaBundle, csr_pem: &str, rules: &SigningRules) -> Result<St
     let mut dn = DistinguishedName::new();
     for attr in info.subject.iter_attributes() {
         let value = attr.as_str().map_err(|_| invalid_csr("a subject attribute is not text"))?;
-        dn.push(dn_type(&attr.attr_type().to_id_string()), value);
+        let kind = dn_type(&attr.attr_type().to_id_string());
+        let value = rules.subject_value(&kind, value)?;
+        dn.push(kind, value);
     }
     params.distinguished_name = dn;
     for attr in info.iter_attributes() {
@@ -330,6 +361,36 @@ mod tests {
         assert!(e.message.contains("not allowed"), "{}", e.message);
         assert!(sign_csr(&ca, "not a csr", &SigningRules::default()).expect_err("garbage").message.contains("Invalid CSR"));
         assert!(sign_csr(&ca, &ca.cert_pem, &SigningRules::default()).expect_err("a certificate").message.contains("Invalid CSR"));
+    }
+
+    #[test]
+    fn reserved_identities_are_refused_and_groups_renamed() {
+        let ca = new_ca("bay").expect("ca");
+        let rules = SigningRules {
+            reserved_names: vec!["Magnum-Conductor".into()],
+            reserved_prefix: Some("system:".into()),
+            renamed_groups: vec![("system:masters".into(), "magnum:tenant-admins".into())],
+            ..SigningRules::default()
+        };
+        let ask = |cn: &str, o: Option<&str>| {
+            let mut p = CertificateParams::new(vec![]).expect("params");
+            p.distinguished_name.push(DnType::CommonName, cn);
+            if let Some(o) = o {
+                p.distinguished_name.push(DnType::OrganizationName, o);
+            }
+            sign_csr(&ca, &csr(p), &rules)
+        };
+        let subject = |pem: String| {
+            let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).expect("pem");
+            block.parse_x509().expect("x509").subject().to_string()
+        };
+        assert_eq!(subject(ask("admin", Some("system:masters")).expect("signed")), "CN=admin, O=magnum:tenant-admins");
+        assert_eq!(subject(ask("alice", Some("team-a")).expect("signed")), "CN=alice, O=team-a");
+        for (cn, o) in [("magnum-conductor", None), ("system:kube-proxy", None), ("bob", Some("system:nodes"))] {
+            let e = ask(cn, o).expect_err("reserved");
+            assert_eq!(e.kind, magnum_types::ErrorKind::Forbidden, "{}", e.message);
+            assert!(e.message.contains("reserved"), "{}", e.message);
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod container;
 pub mod context;
 pub mod error;
 pub mod external;
+pub mod identity;
 pub mod k8s_object;
 pub mod manifest;
 pub mod microversion;

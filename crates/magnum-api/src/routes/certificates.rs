@@ -19,14 +19,13 @@ use magnum_types::status::{begin, Operation};
 use magnum_types::{ErrorKind, MagnumError};
 use serde_json::{json, Value};
 
-/// The conductor's client certificate carries this name, as upstream's does.
-pub const CONDUCTOR_CN: &str = "Magnum-Conductor";
+pub use magnum_types::identity::CONDUCTOR_CN;
 
 /// A new CA for the bay and the conductor's client certificate, keys sealed for the store. On
 /// a Kubernetes bay the conductor is a cluster admin (group `system:masters`).
 pub(crate) fn new_bay_certificates(s: &AppState, c: &Cluster, coe: Coe) -> Result<StoredCertificates, MagnumError> {
     let ca = magnum_certs::new_ca(&c.name)?;
-    let group = (coe == Coe::Kubernetes).then_some("system:masters");
+    let group = (coe == Coe::Kubernetes).then_some(magnum_types::identity::KUBERNETES_MASTERS);
     let client = magnum_certs::issue_in(&ca, CONDUCTOR_CN, group, Purpose::Client)?;
     Ok(StoredCertificates {
         ca_cert: ca.cert_pem,
@@ -110,7 +109,11 @@ pub(crate) async fn sign(State(s): State<AppState>, caller: Caller, raw: Bytes) 
     }
     let stored = s.store.get_certificates(c.uuid).await?;
     let ca = CaBundle { cert_pem: stored.ca_cert, key_pem: s.cipher.decrypt(&stored.ca_key)? };
-    let pem = magnum_certs::sign_csr(&ca, csr, &SigningRules::default())?;
+    // The bay's own identities are never signed for a user (docs/SECURITY.md).
+    let template = s.store.get_template_by_uuid(c.cluster_template_id).await?;
+    let (reserved_names, reserved_prefix, renamed_groups) = magnum_types::identity::signing_limits(Coe::parse(&template.coe)?);
+    let rules = SigningRules { reserved_names, reserved_prefix, renamed_groups, ..SigningRules::default() };
+    let pem = magnum_certs::sign_csr(&ca, csr, &rules)?;
     tracing::info!(cluster = %c.uuid, "CSR signed");
     Ok(json_response(StatusCode::CREATED, &body(&c, &caller.base, &[("csr", json!(csr)), ("pem", json!(pem))])))
 }

@@ -17,7 +17,8 @@ use crate::{Credentials, Driver, DriverError, NodeObservation, Observation, Obse
 use access::Access;
 use async_trait::async_trait;
 use bollard::models::{
-    ContainerCreateBody, HostConfig, NetworkCreateRequest, NodeSpecAvailabilityEnum, PortBinding, SwarmInitRequest, SwarmJoinRequest,
+    ContainerCreateBody, HostConfig, HostConfigCgroupnsModeEnum, NetworkCreateRequest, NodeSpecAvailabilityEnum, PortBinding,
+    SwarmInitRequest, SwarmJoinRequest,
 };
 use bollard::query_parameters::{CreateContainerOptionsBuilder, DeleteNodeOptionsBuilder, UpdateNodeOptionsBuilder};
 use bollard::Docker;
@@ -106,6 +107,9 @@ impl SwarmDriver {
                 // Docker's default seccomp profile forbids keyctl and pivot_root, which the
                 // node's own container runtime needs.
                 security_opt: Some(vec!["seccomp=unconfined".into()]),
+                // Its own cgroup tree: a cgroup filesystem mounted in the node shows no
+                // hierarchy root of the host's (and so no release_agent).
+                cgroupns_mode: Some(HostConfigCgroupnsModeEnum::PRIVATE),
                 network_mode: Some(network.to_owned()),
                 binds: Some(vec![format!("{volume}:/var/lib/docker")]),
                 port_bindings: Some(HashMap::from([(

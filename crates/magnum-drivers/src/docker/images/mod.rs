@@ -32,17 +32,44 @@ const NODE_PROGRAMS: [(&str, &str); 9] = [
     ("ip", "/usr/sbin/ip"),
 ];
 
-/// Started as PID 1 of every node. Docker mounts cgroup hierarchies read-only in unprivileged
-/// containers; with CAP_SYS_ADMIN a bind remount makes them writable for the inner dockerd.
-/// A node killed uncleanly leaves dockerd's and containerd's pid files behind; dockerd, PID 1
-/// again after the restart, would take the stale "1" for a running daemon and refuse to start.
+/// Started as PID 1 of every swarm node. Docker mounts cgroup hierarchies read-only in
+/// unprivileged containers; with CAP_SYS_ADMIN a bind remount makes them writable for the inner
+/// dockerd. A node killed uncleanly leaves dockerd's and containerd's pid files behind; dockerd,
+/// PID 1 again after the restart, would take the stale "1" for a running daemon and refuse to
+/// start. The guard (dockerd's authorization plugin) is up before dockerd serves, and is
+/// restarted if it ever stops: while it is away dockerd refuses every request, never allows one.
+/// A bay without TLS authenticates no one, so there anyone who reaches the API manages the swarm.
 const ENTRYPOINT: &str = r#"#!/bin/sh
 for d in /sys/fs/cgroup/*; do
   mount -o remount,bind,rw "$d" 2>/dev/null || true
 done
 rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
-exec dockerd --host=unix:///var/run/docker.sock "$@"
+guard=""
+case " $* " in *" --tls=false "*) guard="--anonymous-manages" ;; esac
+( while :; do magnum-node-guard $guard; echo "magnum-node-guard stopped; starting it again" >&2; sleep 1; done ) &
+i=0
+while [ ! -S /run/docker/plugins/magnum-node-guard.sock ] && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+exec dockerd --host=unix:///var/run/docker.sock --authorization-plugin=magnum-node-guard \
+  --default-cgroupns-mode=private "$@"
 "#;
+
+/// The guard binary, built with magnum-server: beside the running program, or (for test
+/// binaries in `target/*/deps`) one directory up; `MAGNUM_NODE_GUARD` names it elsewhere.
+pub fn node_guard() -> Result<std::path::PathBuf, EngineError> {
+    const NAME: &str = "magnum-node-guard";
+    if let Ok(p) = std::env::var("MAGNUM_NODE_GUARD") {
+        return Ok(p.into());
+    }
+    let exe = std::env::current_exe().map_err(|e| err("finding the running program", e))?;
+    let beside = exe.parent().map(|d| d.join(NAME));
+    let above = exe.parent().and_then(Path::parent).map(|d| d.join(NAME));
+    [beside, above].into_iter().flatten().find(|p| p.is_file()).ok_or_else(|| {
+        EngineError(format!(
+            "{NAME} is not beside {}: it is built with magnum-server (cargo build -p magnum-server), or set MAGNUM_NODE_GUARD",
+            exe.display()
+        ))
+    })
+}
 
 /// The container engine every node runs (a swarm node's COE; a Kubernetes node's runtime,
 /// under kubelet): dockerd and its helpers, iptables with its extensions, ip.
@@ -81,6 +108,7 @@ fn node_rootfs() -> Result<Vec<u8>, EngineError> {
     let mut fs = Rootfs::new();
     fs.busybox()?;
     container_engine(&mut fs)?;
+    fs.program(&node_guard()?, "/usr/bin/magnum-node-guard")?;
     fs.file("/entrypoint.sh", 0o755, ENTRYPOINT.as_bytes())?;
     fs.finish()
 }

@@ -47,6 +47,9 @@ impl Rootfs {
     pub fn new() -> Rootfs {
         let mut tar = tar::Builder::new(Vec::new());
         tar.follow_symlinks(true);
+        // Docker's importer rejects GNU sparse entries, which freshly linked binaries (holes in
+        // their padding) would otherwise become.
+        tar.sparse(false);
         Rootfs { tar, dirs: BTreeSet::new(), libs: BTreeSet::new() }
     }
 

@@ -64,6 +64,7 @@ impl KubernetesDriver {
         wait_api(&docker, &kube_client, &master, deadline).await?;
         tracing::info!(bay = %cluster.uuid, seconds = started.elapsed().as_secs_f64(), "API server ready");
         bootstrap(&kube_client).await.map_err(kube_failed)?;
+        super::confinement::ensure(&kube_client).await.map_err(kube_failed)?;
         // All leaving workers are cordoned before any is drained, so no pod moves onto one
         // that is about to go.
         for name in &plan.remove {

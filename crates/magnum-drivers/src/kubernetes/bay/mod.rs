@@ -16,6 +16,7 @@
 //! certificate (CN=Magnum-Conductor, O=system:masters), and to node internals through the
 //! engine's exec API: no node port but the API server's is published.
 
+mod confinement;
 mod converge;
 pub mod image;
 pub mod layout;

@@ -89,7 +89,7 @@ if [ "$ROLE" = master ]; then
     --service-account-key-file=$PKI/sa.pub --service-account-signing-key-file=$PKI/sa-key.pem \
     --service-account-issuer=https://kubernetes.default.svc \
     --service-cluster-ip-range="$SERVICE_CIDR" \
-    --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
+    --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction,PodSecurityPolicy \
     --allow-privileged=false --cert-dir=/var/lib/kubernetes/apiserver --profiling=false
   TAINTS=node-role.kubernetes.io/master=:NoSchedule
 else

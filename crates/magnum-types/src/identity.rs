@@ -1,0 +1,33 @@
+//! The identities certificates from a bay's CA carry, and which of them a user may ask for
+//! through `ca-sign`. A node's engine and Kubernetes both take the certificate's subject as the
+//! caller's identity, so an identity of the bay's own components must never be signed for a user.
+
+use crate::coe::Coe;
+
+/// The conductor's client certificate, as upstream names it: the one identity that may change a
+/// swarm's membership (the node guard checks for it).
+pub const CONDUCTOR_CN: &str = "Magnum-Conductor";
+
+/// Kubernetes' unrestricted group. The conductor and the control plane hold it; a user's
+/// certificate never does.
+pub const KUBERNETES_MASTERS: &str = "system:masters";
+
+/// The group a bay owner's admin certificate is signed into instead of `system:masters` (what
+/// python-magnumclient's `cluster config` asks for): admin of the bay's `default` namespace,
+/// reader of the rest, its pods held to the bay's pod security policy.
+pub const KUBERNETES_TENANT_ADMINS: &str = "magnum:tenant-admins";
+
+/// Names Kubernetes reserves for its own components (users, groups, nodes).
+pub const KUBERNETES_RESERVED_PREFIX: &str = "system:";
+
+/// What ca-sign refuses and rewrites for a bay of `coe`: (reserved common names, reserved
+/// prefix, renamed groups).
+pub fn signing_limits(coe: Coe) -> (Vec<String>, Option<String>, Vec<(String, String)>) {
+    let names = vec![CONDUCTOR_CN.to_owned()];
+    match coe {
+        Coe::Kubernetes => {
+            (names, Some(KUBERNETES_RESERVED_PREFIX.to_owned()), vec![(KUBERNETES_MASTERS.to_owned(), KUBERNETES_TENANT_ADMINS.to_owned())])
+        }
+        _ => (names, None, vec![]),
+    }
+}
