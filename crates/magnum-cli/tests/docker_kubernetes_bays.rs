@@ -110,6 +110,71 @@ fn web_spec() -> Value {
         "command": ["sh", "-c", "echo hi from $(hostname) > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"]}]})
 }
 
+/// The bay owner's admin kubeconfig (its CSR asks for `system:masters`; ca-sign signs it into
+/// `magnum:tenant-admins`) runs only what the bay's pod security policy allows, and cannot widen
+/// it; neither can a manifest sent through `/v1/pods`. Inside an admitted pod the kernel's
+/// interfaces stay closed.
+async fn confinement(b: &str, bin: &Path, cfg: &Path, dir: &Path, running: &str) {
+    for (verb, what) in [("create", "podsecuritypolicies"), ("update", "clusterroles"), ("get", "secrets --namespace kube-system")] {
+        let mut args = vec!["auth", "can-i", verb];
+        args.extend(what.split(' '));
+        let (_, out, _) = kubectl(bin, cfg, &args);
+        assert_eq!(out.trim(), "no", "the bay owner may not {verb} {what}");
+    }
+    let (code, _, err) =
+        kubectl(bin, cfg, &["create", "clusterrolebinding", "mine", "--clusterrole=cluster-admin", "--group=magnum:tenant-admins"]);
+    assert!(code != 0 && err.contains("forbidden"), "binding cluster-admin: {err}");
+    let container = |extra: Value| {
+        let mut c = json!({"name": "c", "image": "magnum/busybox", "imagePullPolicy": "IfNotPresent", "command": ["sleep", "600"]});
+        if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
+            c.extend(extra.clone());
+        }
+        c
+    };
+    let escapes = [
+        ("privileged", json!({"containers": [container(json!({"securityContext": {"privileged": true}}))]})),
+        ("cap-sys-admin", json!({"containers": [container(json!({"securityContext": {"capabilities": {"add": ["SYS_ADMIN"]}}}))]})),
+        ("host-network", json!({"hostNetwork": true, "containers": [container(json!({}))]})),
+        ("host-pid", json!({"hostPID": true, "containers": [container(json!({}))]})),
+        (
+            "host-path",
+            json!({"volumes": [{"name": "node", "hostPath": {"path": "/"}}],
+                "containers": [container(json!({"volumeMounts": [{"name": "node", "mountPath": "/node"}]}))]}),
+        ),
+        ("unconfined", json!({"securityContext": {"seccompProfile": {"type": "Unconfined"}}, "containers": [container(json!({}))]})),
+    ];
+    for (name, spec) in escapes {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec});
+        let file = write(dir, &format!("{name}.json"), &pod.to_string());
+        let (code, _, err) = kubectl(bin, cfg, &["create", "-f", &file]);
+        assert!(code != 0 && err.contains("PodSecurityPolicy: unable to admit pod"), "kubectl: a {name} pod: {err}");
+        let (code, _, err) = magnum(b, &["pod-create", "--bay", "kb", "--manifest", &file], &[]);
+        assert!(code == 1 && err.contains("HTTP 403") && err.contains("pod security policy"), "/v1/pods: a {name} pod: {err}");
+    }
+    // An RC's pods are made by the controller-manager, and held to the same policy.
+    let rc = json!({"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "sneaky"},
+        "spec": {"replicas": 1, "selector": {"app": "sneaky"}, "template": {"metadata": {"labels": {"app": "sneaky"}},
+        "spec": {"hostNetwork": true, "containers": [container(json!({}))]}}}});
+    let (code, _, err) = kubectl(bin, cfg, &["create", "-f", &write(dir, "sneaky.json", &rc.to_string())]);
+    assert_eq!(code, 0, "{err}");
+    let events = eventually("the RC's host-network pod refused", Duration::from_secs(20), || {
+        let (_, out, _) = kubectl(bin, cfg, &["describe", "rc", "sneaky"]);
+        out.contains("PodSecurityPolicy: unable to admit pod").then_some(out)
+    })
+    .await;
+    assert!(kubectl(bin, cfg, &["get", "pods", "-l", "app=sneaky", "-o", "name"]).1.trim().is_empty(), "{events}");
+    assert_eq!(kubectl(bin, cfg, &["delete", "rc", "sneaky"]).0, 0);
+    // Inside an admitted pod: the runtime's default seccomp filter, no mounts, no host sysctls.
+    let probe = "grep -q '^Seccomp:.*2' /proc/self/status && echo FILTERED; mkdir -p /m; \
+        mount -t proc proc /m 2>/dev/null && echo MOUNTED-PROC; mount -t cgroup -o memory cgroup /m 2>/dev/null && echo MOUNTED-CGROUP; \
+        v=$(cat /proc/sys/vm/overcommit_ratio); echo \"$v\" 2>/dev/null > /proc/sys/vm/overcommit_ratio && echo WROTE-SYSCTL; echo PROBED";
+    let (_, out, err) = kubectl(bin, cfg, &["exec", running, "--", "sh", "-c", probe]);
+    assert!(out.contains("PROBED") && out.contains("FILTERED"), "the probe ran under seccomp: {out}{err}");
+    for escape in ["MOUNTED-PROC", "MOUNTED-CGROUP", "WROTE-SYSCTL"] {
+        assert!(!out.contains(escape), "{escape} from a pod: {out}");
+    }
+}
+
 /// What `pod` gets from `address:port` over HTTP (empty when nothing answers in 3 s).
 fn fetch_from(bin: &Path, cfg: &Path, pod: &str, address: &str, port: u16) -> String {
     let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {address} {port} | tail -n 1");
@@ -269,6 +334,8 @@ async fn docker_kubernetes_bay_lifecycle() {
     assert_eq!(code, 0, "{err}");
     eventually("alice's group may read pods", Duration::from_secs(10), || (kubectl(&bin, &alice, &["get", "pods"]).0 == 0).then_some(()))
         .await;
+
+    confinement(b, &bin, &cfg, &dir, client).await;
 
     // Resize 2 → 3 → 1 (worker-0 named for removal): nodes join Ready, the leaving ones are
     // drained and forgotten, survivors keep their names, and the RC's pods all run again.

@@ -63,7 +63,15 @@ impl KubernetesDriver {
         let started = Instant::now();
         wait_api(&docker, &kube_client, &master, deadline).await?;
         tracing::info!(bay = %cluster.uuid, seconds = started.elapsed().as_secs_f64(), "API server ready");
-        bootstrap(&kube_client).await.map_err(kube_failed)?;
+        // The API server makes the default namespace a moment after it first answers.
+        loop {
+            match bootstrap(&kube_client).await {
+                Err(e) if e.kind == ErrorKind::NotFound && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(250)).await
+                }
+                done => break done.map_err(kube_failed)?,
+            }
+        }
         super::confinement::ensure(&kube_client).await.map_err(kube_failed)?;
         // All leaving workers are cordoned before any is drained, so no pod moves onto one
         // that is about to go.
