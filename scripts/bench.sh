@@ -7,6 +7,7 @@
 #   bash scripts/bench.sh kube-bays [--rounds 3 --parallel 3 --sequential 10]   real Kubernetes bays on the local Docker engine
 #   bash scripts/bench.sh scale-out [--clients 4 --bays 1000 --parallel 6]   2 apis + 2 conductors, PostgreSQL, RabbitMQ
 #   bash scripts/bench.sh auth [--clients 2 --seconds 10]   what Keystone token validation costs
+#   bash scripts/bench.sh guard [--sequential 200]   what the node guard adds to a bay's Docker API
 source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 export MAGNUM_TEST_POSTGRES_URL=$(scripts/start-postgres.sh)
@@ -20,7 +21,7 @@ fi
 if [ "${1:-api}" = scale-out ]; then
   export MAGNUM_TEST_AMQP_URL=$(scripts/start-rabbitmq.sh)
 fi
-if [ "${1:-api}" = bays ] || [ "${1:-api}" = containers ] || [ "${1:-api}" = scale-out ]; then
+if [ "${1:-api}" = bays ] || [ "${1:-api}" = containers ] || [ "${1:-api}" = scale-out ] || [ "${1:-api}" = guard ]; then
   scripts/start-docker.sh >/dev/null
   target/release/magnum-server node-image build >/dev/null
 fi

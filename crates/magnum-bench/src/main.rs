@@ -9,6 +9,7 @@
 mod auth;
 mod bays;
 mod containers;
+mod guard;
 mod kube;
 mod kube_bays;
 mod scale_out;
@@ -313,8 +314,9 @@ async fn main() -> anyhow::Result<()> {
         "kube-bays" => return kube_bays::run(&args, &binary).await,
         "scale-out" => return scale_out::run(&args, &binary).await,
         "auth" => return auth::run(&args, &binary).await,
+        "guard" => return guard::run(&args).await,
         "api" => {}
-        other => bail!("unknown benchmark {other}: use api, bays, containers, kube, scale-out or auth"),
+        other => bail!("unknown benchmark {other}: use api, bays, containers, guard, kube, kube-bays, scale-out or auth"),
     }
     println!(
         "# magnum-bench api: {} bays, {} clients, {} s per scenario, {} CPUs",

@@ -176,3 +176,35 @@ pub fn serve(socket: &Path, engine_socket: &Path, policy: Policy) -> std::io::Re
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask(question: serde_json::Value) -> AuthzResponse {
+        let policy = Policy { manager: "Magnum-Conductor".into(), anonymous_manages: false };
+        let engine = NodeEngine { socket: PathBuf::from("/nonexistent/docker.sock") };
+        judge(&policy, &engine, question.to_string().as_bytes())
+    }
+
+    fn body(json: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(json)
+    }
+
+    #[test]
+    fn the_engines_question_is_answered_as_the_protocol_says() {
+        let allowed = ask(serde_json::json!({"User": "alice", "UserAuthNMethod": "TLS", "RequestMethod": "POST",
+            "RequestUri": "/v1.41/containers/create", "RequestBody": body(r#"{"Image":"b","HostConfig":{"NetworkMode":"bridge"}}"#)}));
+        assert!(allowed.allow, "{}", allowed.msg);
+        let refused = ask(serde_json::json!({"User": "alice", "RequestMethod": "POST", "RequestUri": "/v1.41/containers/create",
+            "RequestBody": body(r#"{"Image":"b","HostConfig":{"Privileged":true}}"#)}));
+        assert!(!refused.allow && refused.msg.contains("privileged mode"), "{}", refused.msg);
+        // A network the engine cannot be asked about counts as the host's.
+        let unsure = ask(serde_json::json!({"User": "alice", "RequestMethod": "POST", "RequestUri": "/v1.41/containers/create",
+            "RequestBody": body(r#"{"Image":"b","HostConfig":{"NetworkMode":"6uuoz4x2th3y"}}"#)}));
+        assert!(!unsure.allow, "{}", unsure.msg);
+        let garbage =
+            judge(&Policy { manager: String::new(), anonymous_manages: false }, &NodeEngine { socket: PathBuf::new() }, b"not json");
+        assert!(!garbage.allow);
+    }
+}

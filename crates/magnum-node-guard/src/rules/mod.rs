@@ -159,6 +159,8 @@ mod tests {
             ("POST", "/v1.41/networks/4f2a9c/connect", Some(r#"{"Container":"x"}"#)),
             ("POST", "/v1.41/images/create?fromSrc=http://example.invalid/x.tar", None),
             ("POST", "/v1.41/build?networkmode=host", None),
+            ("POST", "/v1.41/build?cgroupparent=/", None),
+            ("POST", "/v1.41/build?remote=https://example.invalid/ctx.git", None),
             ("POST", "/v1.41/session", None),
             ("POST", "/v1.41/secrets/create", Some(r#"{"Name":"s","Driver":{"Name":"vault"}}"#)),
             ("POST", "/v1.41/containers/abc/checkpoints", None),

@@ -72,6 +72,9 @@ pub fn build(route: &Route, host_network: HostNetwork) -> Check {
             return refuse("a build step in the node's network namespace");
         }
     }
+    if route.query_values("cgroupparent").any(|c| !c.is_empty()) {
+        return refuse("choosing the cgroup parent of build steps");
+    }
     if route.query_values("remote").any(|r| !r.is_empty()) {
         return refuse("a remote build context (send the context in the request)");
     }
