@@ -351,6 +351,8 @@ async fn docker_kubernetes_bay_lifecycle() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     assert!(routes(&format!("{prefix}-worker-1")).contains("10.100.12.0/24 via"), "{}", routes(&format!("{prefix}-worker-1")));
+    // No node has a route out of the bay.
+    assert!(!routes(&format!("{prefix}-master-0")).contains("default"), "{}", routes(&format!("{prefix}-master-0")));
     let (code, out, err) = magnum(b, &["cluster-resize", "kb", "1", "--nodes-to-remove", &format!("{prefix}-worker-0"), "--wait"], &[]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(names(&nodes(&bin, &cfg)), vec![format!("{prefix}-master-0"), format!("{prefix}-worker-1")]);

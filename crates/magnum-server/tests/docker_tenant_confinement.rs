@@ -268,6 +268,15 @@ async fn docker_a_tenant_cannot_leave_the_default_confinement_of_its_swarm_bay()
     let listing = String::from_utf8_lossy(&inside.stdout);
     assert!(listing.contains("memory.limit_in_bytes"), "the cgroup mount worked: {listing} {}", String::from_utf8_lossy(&inside.stderr));
     assert!(!listing.contains("release_agent"), "the node sees a hierarchy root of the host: {listing}");
+    // What the node runs sees the host's global sysctls read-only.
+    let write = "v=$(cat /proc/sys/vm/overcommit_ratio); echo \"$v\" 2>/dev/null > /proc/sys/vm/overcommit_ratio && echo WROTE; echo TRIED";
+    let tried = Command::new("docker").args(["exec", &master, "sh", "-c", write]).output().expect("docker exec on the engine");
+    let tried = String::from_utf8_lossy(&tried.stdout);
+    assert!(tried.contains("TRIED") && !tried.contains("WROTE"), "a host sysctl written from the node: {tried}");
+    // Nor a route out of the bay: its own network is on-link, nothing else is routed.
+    let routes = Command::new("docker").args(["exec", &master, "ip", "route"]).output().expect("docker exec on the engine");
+    let routes = String::from_utf8_lossy(&routes.stdout);
+    assert!(routes.contains("dev eth0") && !routes.contains("default"), "the node's routes: {routes}");
 
     // ca-sign never signs the conductor's identity, which alone may change the swarm.
     let key = rcgen::KeyPair::generate().expect("key");

@@ -39,11 +39,14 @@ const NODE_PROGRAMS: [(&str, &str); 9] = [
 /// start. The guard (dockerd's authorization plugin) is up before dockerd serves, and is
 /// restarted if it ever stops: while it is away dockerd refuses every request, never allows one.
 /// A bay without TLS authenticates no one, so there anyone who reaches the API manages the swarm.
+/// The node keeps no default route: it reaches its bay's network and nothing beyond it (the
+/// engine's published port answers on-link).
 const ENTRYPOINT: &str = r#"#!/bin/sh
 for d in /sys/fs/cgroup/*; do
   mount -o remount,bind,rw "$d" 2>/dev/null || true
 done
 rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
+ip route del default 2>/dev/null || true
 guard=""
 case " $* " in *" --tls=false "*) guard="--anonymous-manages" ;; esac
 ( while :; do magnum-node-guard $guard; echo "magnum-node-guard stopped; starting it again" >&2; sleep 1; done ) &

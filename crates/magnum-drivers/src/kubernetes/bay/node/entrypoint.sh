@@ -34,6 +34,11 @@ for kv in vm/overcommit_memory=1 kernel/panic=10 kernel/panic_on_oops=1; do
   mount --bind "$file" "/proc/sys/$key"
 done
 [ -s /etc/machine-id ] || cat /proc/sys/kernel/random/uuid | tr -d - >/etc/machine-id
+# No route out of the bay: the node reaches its bay's network (on-link) and the pod ranges
+# routes.sh adds, nothing beyond. Service addresses stay routable from the node itself
+# (kube-proxy rewrites them only after the route is looked up).
+ip route del default 2>/dev/null || true
+ip route replace "$SERVICE_CIDR" dev eth0
 
 # supervise NAME COMMAND...: runs it in the background, again 2 s after each exit, its output
 # in $LOGS/NAME.log (kept under 20 MB).

@@ -8,7 +8,7 @@ want=/etc/magnum/routes
 while read -r range via; do
   [ -n "$range" ] && ip route replace "$range" via "$via"
 done <"$want"
-# A route through another node that the file no longer lists goes (the default route stays).
+# A route through another node that the file no longer lists goes (no other route is touched).
 ip route show | while read -r range word via _; do
   [ "$word" = via ] && [ "$range" != default ] || continue
   grep -q "^$range $via\$" "$want" || ip route del "$range" via "$via"
