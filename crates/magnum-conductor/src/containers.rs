@@ -66,6 +66,10 @@ impl Conductor {
             | ConductorCall::KubeShow { .. }
             | ConductorCall::KubeReplace { .. }
             | ConductorCall::KubeDelete { .. }) => self.handle_kube_call(kube).await,
+            ConductorCall::ReportImages => {
+                self.report_images().await;
+                Ok(CallReply::Done)
+            }
         }
     }
 

@@ -94,6 +94,9 @@ pub enum ConductorCall {
     KubeDelete {
         uuid: Uuid,
     },
+    /// List the engines' images now and record them (and the builds under way), so a check
+    /// made next reads the engine as it is, not as the last health tick saw it.
+    ReportImages,
 }
 
 /// A conductor's answer to a call.

@@ -407,3 +407,39 @@ async fn docker_an_image_being_built_is_announced_not_missing() {
     env.finish().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_an_image_loaded_a_moment_ago_is_accepted_at_once() {
+    let Some(engine) = engine("docker_an_image_loaded_a_moment_ago_is_accepted_at_once").await else { return };
+    // Health ticks an hour apart: the stored report of the engine's images is the first tick's.
+    let env = Env::start_with(Backend::Sqlite, |c| {
+        c.docker.enabled = true;
+        c.docker.url = ENGINE.into();
+        c.conductor.health_interval = 3600;
+    })
+    .await
+    .expect("server");
+    let c = env.member("tenant");
+    let image = format!("magnum/fresh-node:{}", uuid::Uuid::new_v4().simple());
+    // The first tick's report is in once an image it saw is accepted.
+    let started = Instant::now();
+    loop {
+        let r = c.post("/v1/clustertemplates", &json!({"coe": "swarm-mode", "image_id": images::NODE_IMAGE})).await.expect("http");
+        if r.status == 201 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "the engine's images were never reported: {}", r.text);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (repo, tag) = image.split_once(':').expect("tag");
+    engine
+        .tag_image(images::NODE_IMAGE, Some(bollard::query_parameters::TagImageOptions { repo: Some(repo.into()), tag: Some(tag.into()) }))
+        .await
+        .expect("tag the node image anew");
+    let r = c.post("/v1/clustertemplates", &json!({"coe": "swarm-mode", "image_id": image})).await.expect("http");
+    assert_eq!(r.status, 201, "an image loaded a moment ago is accepted at once: {}", r.text);
+    let r = c.post("/v1/clustertemplates", &json!({"coe": "swarm-mode", "image_id": "magnum/never-loaded:1"})).await.expect("http");
+    assert!(r.status == 400 && r.text.contains("is not on the Docker engine"), "{}", r.text);
+    let _ = engine.remove_image(&image, None::<bollard::query_parameters::RemoveImageOptions>, None).await;
+    env.finish().await;
+}

@@ -121,6 +121,9 @@ pub(crate) async fn delete(State(s): State<AppState>, caller: Caller, Path(ident
 /// A template of a COE this deployment builds must name an image some conductor's Docker
 /// engine holds (the conductors report their images, and the images being built on their
 /// hosts; the API never asks an engine itself). Its labels must be ones the driver can honour.
+/// How long a template check waits for a conductor to look at its engine's images again.
+const IMAGE_LOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub(crate) async fn check_image(s: &AppState, t: &ClusterTemplate) -> Result<(), MagnumError> {
     let coe = magnum_types::coe::Coe::parse(&t.coe)?;
     magnum_types::buildable::check_labels(coe, &t.labels)?;
@@ -128,7 +131,16 @@ pub(crate) async fn check_image(s: &AppState, t: &ClusterTemplate) -> Result<(),
         return Ok(());
     }
     let default = if coe.is_swarm() { "magnum/swarm-node:latest" } else { "magnum/kubernetes-node:v1.20.2" };
-    let report = s.store.engine_image_known(&t.image_id).await?;
+    let mut report = s.store.engine_image_known(&t.image_id).await?;
+    if !report.present && report.reported {
+        // The store holds what conductors saw at their last health tick: an image loaded
+        // since then is looked for again before it is called missing. A conductor that does not
+        // answer in time leaves the stored answer standing.
+        if let Err(e) = s.rpc.call(magnum_rpc::ConductorCall::ReportImages, IMAGE_LOOK_TIMEOUT).await {
+            tracing::debug!(error = %e, "no conductor looked at the engine's images again");
+        }
+        report = s.store.engine_image_known(&t.image_id).await?;
+    }
     if report.present {
         return Ok(());
     }
