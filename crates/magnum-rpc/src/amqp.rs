@@ -307,6 +307,27 @@ async fn consume(url: &str, queue: &str, name: &str, tx: &mpsc::UnboundedSender<
     Ok(())
 }
 
+/// Removes a deployment's queue (its conductors' topic) from the broker; answers how many
+/// messages went with it. Refused while conductors consume from it, and, unless `force`, while
+/// commands wait in it, so a deployment's pending work is never dropped by accident.
+pub async fn remove_queue(url: &str, queue: &str, force: bool) -> Result<u32, MagnumError> {
+    let unreachable =
+        |e: lapin::Error| MagnumError::unavailable(format!("cannot reach the message bus at {}: {e}", magnum_types::redact::url(url)));
+    let connection = Connection::connect(url, ConnectionProperties::default().with_connection_name("magnum-queue-remove".into()))
+        .await
+        .map_err(unreachable)?;
+    let channel = connection.create_channel().await.map_err(unreachable)?;
+    let options = lapin::options::QueueDeleteOptions { if_unused: !force, if_empty: !force, nowait: false };
+    let removed = channel.queue_delete(queue.into(), options).await.map_err(|e| {
+        MagnumError::conflict(format!(
+            "queue {queue} was not removed: {e}. It is in use while this deployment's conductors run (stop them first), \
+             and it keeps commands not yet carried out (pass --force to drop them)."
+        ))
+    });
+    let _ = connection.close(200, "done".into()).await;
+    removed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

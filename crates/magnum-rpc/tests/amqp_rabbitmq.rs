@@ -2,7 +2,7 @@
 //! sets MAGNUM_TEST_AMQP_URL). Without one these tests SKIP loudly, or fail when
 //! MAGNUM_REQUIRE_SERVICES=1. Each test uses its own queue.
 
-use magnum_rpc::amqp::{serve, AmqpRpc};
+use magnum_rpc::amqp::{remove_queue, serve, AmqpRpc};
 use magnum_rpc::{CallReply, ConductorCall, ConductorCommand, ConductorRpc, Delivery};
 use magnum_types::ErrorKind;
 use std::time::Duration;
@@ -106,4 +106,39 @@ async fn amqp_unreachable_broker_is_a_clear_503_for_calls() {
     let e = rpc.call(ConductorCall::ContainerLogs { uuid: Uuid::new_v4() }, Duration::from_secs(2)).await.expect_err("no broker");
     assert_eq!(e.kind, ErrorKind::Unavailable);
     assert!(e.message.contains("cannot reach the message bus at amqp://guest:***@127.0.0.1:1"), "{}", e.message);
+}
+
+/// Two deployments share a broker through their own topics: neither takes the other's work,
+/// and each one's queue can be removed without touching the other's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqp_two_deployments_on_one_broker_keep_to_their_own_queues() {
+    let Some(url) = broker("amqp_two_deployments_on_one_broker_keep_to_their_own_queues") else { return };
+    let (ours, theirs) = (queue(), queue());
+    let (bus, mut casts) = conductor(&url, &ours);
+    let their_rpc = AmqpRpc::new(&url, &theirs);
+    let their_work = Uuid::new_v4();
+    their_rpc.cast(ConductorCommand::ClusterCreate { uuid: their_work }).await.expect("cast");
+    let our_work = Uuid::new_v4();
+    AmqpRpc::new(&url, &ours).cast(ConductorCommand::ClusterDelete { uuid: our_work }).await.expect("cast");
+    assert_eq!(next_cast(&mut casts).await, ConductorCommand::ClusterDelete { uuid: our_work }, "only our own work arrives");
+    assert!(tokio::time::timeout(Duration::from_millis(500), casts.recv()).await.is_err(), "their work never reaches our conductor");
+
+    // Their queue holds a command nobody carried out: removing it needs --force, and says so.
+    let e = remove_queue(&url, &theirs, false).await.expect_err("a queue with waiting work");
+    assert_eq!(e.kind, ErrorKind::Conflict);
+    assert!(e.message.contains("--force"), "{}", e.message);
+    assert_eq!(remove_queue(&url, &theirs, true).await.expect("forced"), 1, "the one waiting command went with it");
+    // Ours is in use while our conductor runs; once it stops, the queue goes.
+    let e = remove_queue(&url, &ours, false).await.expect_err("a queue in use");
+    assert!(e.message.contains("stop them first"), "{}", e.message);
+    bus.abort();
+    let mut removed = Err(e);
+    for _ in 0..50 {
+        removed = remove_queue(&url, &ours, false).await;
+        if removed.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(removed.expect("removed once its conductor stopped"), 0);
 }

@@ -48,6 +48,13 @@ enum Command {
         #[arg(long, default_value = "magnum")]
         name: String,
     },
+    /// Removes this deployment's queue (`[conductor] topic`) from the broker of
+    /// `transport_url`: when a deployment that shared a RabbitMQ is retired. Refused while its
+    /// conductors run or commands wait in it, unless --force (which drops those commands).
+    BusRemoveQueue {
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -97,6 +104,12 @@ async fn main() -> anyhow::Result<()> {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let file = dir.join(image.replace(['/', ':'], "_"));
             std::fs::write(&file, format!("{image}\n{pid}\n")).with_context(|| format!("writing {}", file.display()))?;
+            return Ok(());
+        }
+        Command::BusRemoveQueue { force } => {
+            let url = config.transport_url.clone().context("transport_url is not set: this deployment uses no message bus")?;
+            let dropped = magnum_rpc::amqp::remove_queue(&url, &config.conductor.topic, force).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("queue {} removed ({dropped} waiting commands dropped)", config.conductor.topic);
             return Ok(());
         }
         Command::KeystoneRegister { public_url, region, name } => {
