@@ -80,6 +80,8 @@ log "rustfmt"
 cargo fmt --all -- --check
 log "clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# Outside tests nothing may unwrap or expect: a failure there is an error with a cause.
+cargo clippy --workspace --lib --bins --quiet -- -D warnings -D clippy::unwrap_used -D clippy::expect_used
 log "tests (SQLite and PostgreSQL at $(magnum_redact "$PG_URL"))"
 output=$(mktemp /tmp/magnum-test-output.XXXXXX)
 # The counts are printed whatever the outcome.

@@ -43,7 +43,7 @@ impl TestStore {
 pub async fn sqlite() -> TestStore {
     let dir = std::env::temp_dir().join(format!("magnum-test-{}", Uuid::new_v4().simple()));
     let url = format!("sqlite://{}?mode=rwc", dir.join("magnum.sqlite").display());
-    let store = Store::open(&url, 4).await.expect("open SQLite test store");
+    let store = Store::open(&url, 4).await.unwrap_or_else(|e| panic!("open the SQLite test store at {url}: {e}"));
     TestStore { store, url, cleanup: Cleanup::File(dir) }
 }
 
@@ -61,13 +61,16 @@ pub async fn postgres(test: &str) -> Option<TestStore> {
     let admin = Store::raw_pool(&admin_url).await.unwrap_or_else(|e| {
         panic!("{test}: connect to the PostgreSQL test server ({POSTGRES_ENV} = {:?}): {e}", crate::redact(&admin_url))
     });
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.expect("create test database");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("{test}: create the test database {name}: {e}"));
     admin.close().await;
     let url = match admin_url.rfind('/') {
         Some(i) => format!("{}/{name}", &admin_url[..i]),
         None => panic!("{POSTGRES_ENV} must end in /DATABASE"),
     };
-    let store = Store::open(&url, 4).await.expect("open PostgreSQL test store");
+    let store = Store::open(&url, 4).await.unwrap_or_else(|e| panic!("{test}: open the PostgreSQL test store {name}: {e}"));
     Some(TestStore { store, url, cleanup: Cleanup::Database { admin_url, name } })
 }
 
