@@ -90,3 +90,12 @@ pub(crate) async fn challenge(
     }
     resp
 }
+
+/// A single cluster: admins reach every project's, others their own.
+pub(crate) fn one_scope(caller: &Caller) -> magnum_store::ClusterScope {
+    if caller.ctx.is_admin() {
+        magnum_store::ClusterScope::all()
+    } else {
+        magnum_store::ClusterScope::project(&caller.ctx.project_id)
+    }
+}

@@ -1,7 +1,7 @@
 //! `/v1/certificates`: a bay's CA (ca-show), signing a user's CSR with it (ca-sign), and CA
 //! rotation. Private keys never leave the store except, decrypted in memory, to sign.
 
-use super::clusters::one_scope;
+use crate::caller::one_scope;
 use crate::caller::Caller;
 use crate::envelope::json_response;
 use crate::error::ApiResult;

@@ -2,7 +2,7 @@
 
 use super::require;
 use super::templates::empty;
-use crate::caller::Caller;
+use crate::caller::{one_scope, Caller};
 use crate::envelope::json_response;
 use crate::error::{ApiError, ApiResult};
 use crate::views::{self, Level, Vocab};
@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::header::LOCATION;
 use http::{HeaderValue, StatusCode};
 use magnum_rpc::ConductorCommand;
-use magnum_store::{ClusterScope, TemplateScope};
+use magnum_store::TemplateScope;
 use magnum_types::attrs::{self, opt, req, AttrType, Schema};
 use magnum_types::buildable;
 use magnum_types::cluster::{self, Cluster, ClusterCreator};
@@ -22,15 +22,6 @@ use magnum_types::status::{begin, ClusterStatus, Operation};
 use magnum_types::template::ClusterTemplate;
 use magnum_types::{patch, ErrorKind, MagnumError};
 use serde_json::{json, Value};
-
-/// A single cluster: admins reach every project's, others their own.
-pub(crate) fn one_scope(caller: &Caller) -> ClusterScope {
-    if caller.ctx.is_admin() {
-        ClusterScope::all()
-    } else {
-        ClusterScope::project(&caller.ctx.project_id)
-    }
-}
 
 async fn lookup(s: &AppState, caller: &Caller, ident: &str, vocab: Vocab, action: &str) -> ApiResult<Cluster> {
     let c = s.store.get_cluster(&one_scope(caller), ident).await?;

@@ -5,8 +5,8 @@
 //! conductor, which answers with the outcome. Every endpoint, actions included, has its
 //! `container:<action>` policy rule.
 
-use super::clusters::one_scope;
 use super::templates::empty;
+use crate::caller::one_scope;
 use crate::caller::Caller;
 use crate::envelope::json_response;
 use crate::error::ApiResult;

@@ -7,8 +7,8 @@
 //! segment, `/v1/pods/{ident}/{bay_ident}` (or `?bay_ident=`), which here narrows a name
 //! lookup to one bay.
 
-use super::clusters::one_scope;
 use super::templates::empty;
+use crate::caller::one_scope;
 use crate::caller::Caller;
 use crate::envelope::json_response;
 use crate::error::ApiResult;

@@ -1,6 +1,6 @@
 //! `/v1/nodes`: the machines of the caller's bays, as the conductor last observed them.
 
-use super::clusters::one_scope;
+use crate::caller::one_scope;
 use crate::caller::Caller;
 use crate::envelope::json_response;
 use crate::error::ApiResult;
