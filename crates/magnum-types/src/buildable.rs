@@ -12,6 +12,8 @@ pub const KUBERNETES_VERSIONS: [&str; 1] = ["v1.20.2"];
 pub const KUBERNETES_MAX_MASTERS: i64 = 1;
 /// One /24 of the pod network per worker, below 10.100.255.0/24.
 pub const KUBERNETES_MAX_WORKERS: i64 = 246;
+/// Swarm managers have the fixed addresses 2 to 9 of their bay's network.
+pub const SWARM_MAX_MASTERS: i64 = 8;
 
 /// Labels of a template or bay of `coe`: a `kube_tag` must name a version this deployment has.
 pub fn check_labels(coe: Coe, labels: &BTreeMap<String, String>) -> Result<()> {
@@ -28,6 +30,12 @@ pub fn check_labels(coe: Coe, labels: &BTreeMap<String, String>) -> Result<()> {
 
 /// Node counts of a bay of `coe` built by this deployment.
 pub fn check_counts(coe: Coe, master_count: i64, node_count: i64) -> Result<()> {
+    if coe.is_swarm() && master_count > SWARM_MAX_MASTERS {
+        return Err(MagnumError::invalid(format!(
+            "master_count {master_count} is too large for a swarm bay: at most {SWARM_MAX_MASTERS} managers \
+             (each has a fixed address on the bay's network)."
+        )));
+    }
     if coe != Coe::Kubernetes {
         return Ok(());
     }

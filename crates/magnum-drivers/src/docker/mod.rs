@@ -2,6 +2,7 @@
 //! and label-driven cleanup (so a delete works after a conductor crash too).
 
 pub mod images;
+pub mod network;
 pub mod nodes;
 pub mod plan;
 

@@ -268,3 +268,10 @@ pub async fn remove(docker: &Docker, name: &str) -> Result<(), EngineError> {
     }
     Ok(())
 }
+
+/// Nodes come back with the engine: after a restart of the engine (or of the machine) the engine
+/// starts every node that was running, so bays return with no request from anyone. A node
+/// stopped on purpose stays stopped.
+pub fn restart_policy() -> bollard::models::RestartPolicy {
+    bollard::models::RestartPolicy { name: Some(bollard::models::RestartPolicyNameEnum::UNLESS_STOPPED), maximum_retry_count: None }
+}

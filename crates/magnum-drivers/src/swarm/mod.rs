@@ -10,6 +10,7 @@ mod access;
 mod containers;
 pub mod external;
 
+use crate::docker::network::{self, Subnet};
 use crate::docker::nodes::{self, NodeFile};
 use crate::docker::plan::{self, NodeRole, NodeSpec};
 use crate::docker::{self, err, EngineError};
@@ -17,8 +18,8 @@ use crate::{Credentials, Driver, DriverError, NodeObservation, Observation, Obse
 use access::Access;
 use async_trait::async_trait;
 use bollard::models::{
-    ContainerCreateBody, HostConfig, HostConfigCgroupnsModeEnum, NetworkCreateRequest, NodeSpecAvailabilityEnum, PortBinding,
-    SwarmInitRequest, SwarmJoinRequest,
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, HostConfigCgroupnsModeEnum, NetworkingConfig,
+    NodeSpecAvailabilityEnum, PortBinding, SwarmInitRequest, SwarmJoinRequest,
 };
 use bollard::query_parameters::{CreateContainerOptionsBuilder, DeleteNodeOptionsBuilder, UpdateNodeOptionsBuilder};
 use bollard::Docker;
@@ -69,23 +70,6 @@ impl SwarmDriver {
         self.engine.connect(60)
     }
 
-    async fn ensure_network(&self, docker: &Docker, cluster: &Cluster) -> Result<String, EngineError> {
-        let name = plan::network_name(cluster);
-        match docker.inspect_network(&name, None::<bollard::query_parameters::InspectNetworkOptions>).await {
-            Ok(_) => return Ok(name),
-            Err(e) if docker::is_not_found(&e) => {}
-            Err(e) => return Err(err(&format!("inspecting network {name}"), e)),
-        }
-        let request = NetworkCreateRequest {
-            name: name.clone(),
-            driver: Some("bridge".into()),
-            labels: Some(nodes::labels(cluster, "network", None)),
-            ..Default::default()
-        };
-        docker.create_network(request).await.map_err(|e| err(&format!("creating network {name}"), e))?;
-        Ok(name)
-    }
-
     /// Creates (if missing) and starts (if stopped) one node; returns where it is.
     async fn ensure_node(
         &self,
@@ -93,7 +77,7 @@ impl SwarmDriver {
         cluster: &Cluster,
         template: &ClusterTemplate,
         spec: &NodeSpec,
-        network: &str,
+        (network, subnet): (&str, Subnet),
         access: &Access<'_>,
     ) -> Result<NodeInfo, EngineError> {
         let tls = access.tls.as_ref().map(|(c, _)| *c);
@@ -110,6 +94,7 @@ impl SwarmDriver {
                 // Its own cgroup tree: a cgroup filesystem mounted in the node shows no
                 // hierarchy root of the host's (and so no release_agent).
                 cgroupns_mode: Some(HostConfigCgroupnsModeEnum::PRIVATE),
+                restart_policy: Some(nodes::restart_policy()),
                 network_mode: Some(network.to_owned()),
                 binds: Some(vec![format!("{volume}:/var/lib/docker")]),
                 port_bindings: Some(HashMap::from([(
@@ -123,7 +108,15 @@ impl SwarmDriver {
                 nano_cpus: limits.map(|l| (l.vcpus * 1e9) as i64),
                 ..Default::default()
             };
+            // A fixed address, so the swarm (whose members advertise theirs) survives a restart
+            // of the engine, which hands dynamic addresses out again in whatever order.
+            let ip = network::address(subnet, spec).map_err(EngineError)?;
+            let endpoint = EndpointSettings {
+                ipam_config: Some(EndpointIpamConfig { ipv4_address: Some(ip.to_string()), ..Default::default() }),
+                ..Default::default()
+            };
             let body = ContainerCreateBody {
+                networking_config: Some(NetworkingConfig { endpoints_config: Some(HashMap::from([(network.to_owned(), endpoint)])) }),
                 image: Some(template.image_id.clone()),
                 hostname: Some(spec.name.clone()),
                 labels: Some(nodes::labels(cluster, spec.role.as_str(), Some(&spec.name))),
@@ -335,11 +328,11 @@ impl SwarmDriver {
         let docker = self.engine()?;
         nodes::require_image(&docker, &template.image_id, "magnum-server node-image build").await?;
         let deadline = Instant::now() + self.node_timeout;
-        let network = self.ensure_network(&docker, cluster).await?;
+        let (network, subnet) = network::ensure(&docker, cluster).await?;
         let plan = plan::plan(cluster, &nodes::existing(&docker, cluster, "worker").await?);
         let mut nodes = Vec::with_capacity(plan.nodes.len());
         for spec in &plan.nodes {
-            nodes.push(self.ensure_node(&docker, cluster, template, spec, &network, &access).await?);
+            nodes.push(self.ensure_node(&docker, cluster, template, spec, (&network, subnet), &access).await?);
         }
         let leader = self.form_swarm(&nodes, &access, deadline).await?;
         self.seed_workload_image(&docker, &nodes, &access).await?;

@@ -6,7 +6,7 @@
 
 use super::layout::{self, Placed, API_PORT};
 use super::node::{self, ENV_FILE, ROUTES_FILE};
-use super::{client, need_credentials, network, KubernetesDriver};
+use super::{client, need_credentials, KubernetesDriver};
 use crate::docker::nodes::{self, NodeFile};
 use crate::docker::plan::{self, NodeRole};
 use crate::docker::{err, EngineError};
@@ -41,7 +41,7 @@ impl KubernetesDriver {
         let docker = self.docker()?;
         nodes::require_image(&docker, &template.image_id, "magnum-server node-image build --kubernetes-bin DIR").await?;
         let deadline = Instant::now() + self.node_timeout;
-        let (network, subnet) = network::ensure(&docker, cluster).await?;
+        let (network, subnet) = crate::docker::network::ensure(&docker, cluster).await?;
         let plan = plan::plan(cluster, &nodes::existing(&docker, cluster, "worker").await?);
         let placed = plan.nodes.iter().map(|s| layout::place(subnet, s)).collect::<Result<Vec<_>, _>>().map_err(EngineError)?;
         let master = placed.first().cloned().ok_or_else(|| EngineError("the plan has no master".into()))?;

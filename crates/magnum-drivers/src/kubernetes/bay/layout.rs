@@ -6,6 +6,7 @@
 //! worker-j host 10+j. Host k's pods get 10.100.k.0/24 of the cluster range 10.100.0.0/16
 //! (upstream Magnum's default pod network); services get 10.254.0.0/16 (upstream's default).
 
+use crate::docker::network::{self, Subnet};
 use crate::docker::plan::{NodeRole, NodeSpec};
 use std::net::Ipv4Addr;
 
@@ -15,42 +16,12 @@ pub const SERVICE_CIDR: &str = "10.254.0.0/16";
 pub const FIRST_SERVICE_IP: &str = "10.254.0.1";
 /// The API server's port inside the master.
 pub const API_PORT: &str = "6443/tcp";
-const FIRST_WORKER_HOST: u32 = 10;
 const LAST_HOST: u32 = 255;
 /// Workers one bay can have: one /24 pod range each, up to 10.100.255.0/24 (the API refuses
 /// more with the same figure).
-pub const MAX_WORKERS: u32 = LAST_HOST - FIRST_WORKER_HOST + 1;
+pub const MAX_WORKERS: u32 = LAST_HOST - network::FIRST_WORKER_HOST + 1;
 /// Masters one bay can have: a single stacked control plane (etcd and the API server on it).
 pub const MAX_MASTERS: u32 = 1;
-
-/// The bay network's IPv4 subnet, e.g. 172.19.0.0/16.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Subnet {
-    pub base: Ipv4Addr,
-    pub prefix: u8,
-}
-
-impl Subnet {
-    pub fn parse(s: &str) -> Option<Subnet> {
-        let (addr, prefix) = s.split_once('/')?;
-        let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 30)?;
-        let base: Ipv4Addr = addr.parse().ok()?;
-        let mask = u32::MAX.checked_shl(32 - prefix as u32).unwrap_or(0);
-        Some(Subnet { base: Ipv4Addr::from(u32::from(base) & mask), prefix })
-    }
-
-    fn host(&self, n: u32) -> Option<Ipv4Addr> {
-        let size = 1u64 << (32 - self.prefix as u32);
-        // The last address is the broadcast address.
-        (u64::from(n) < size - 1).then(|| Ipv4Addr::from(u32::from(self.base) + n))
-    }
-}
-
-impl std::fmt::Display for Subnet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.base, self.prefix)
-    }
-}
 
 /// One node: its name and role, its address on the bay network, its pods' range.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,19 +31,18 @@ pub struct Placed {
     pub pod_cidr: String,
 }
 
-fn index_of(name: &str) -> Option<u32> {
-    name.rsplit('-').next()?.parse().ok()
-}
-
 /// Where `spec` lives in `subnet`; an error names what does not fit.
 pub fn place(subnet: Subnet, spec: &NodeSpec) -> Result<Placed, String> {
-    let index = index_of(&spec.name).ok_or_else(|| format!("node {} has no index in its name", spec.name))?;
-    let host = match spec.role {
-        NodeRole::Manager if index < MAX_MASTERS => 2 + index,
-        NodeRole::Manager => return Err(format!("a Kubernetes bay has at most {MAX_MASTERS} master here, not {}", index + 1)),
-        NodeRole::Worker if index < MAX_WORKERS => FIRST_WORKER_HOST + index,
-        NodeRole::Worker => return Err(format!("a Kubernetes bay has at most {MAX_WORKERS} workers here (one /24 pod range each)")),
-    };
+    let host = network::node_host(spec)?;
+    match spec.role {
+        NodeRole::Manager if host - 2 >= MAX_MASTERS => {
+            return Err(format!("a Kubernetes bay has at most {MAX_MASTERS} master here, not {}", host - 1))
+        }
+        NodeRole::Worker if host - network::FIRST_WORKER_HOST >= MAX_WORKERS => {
+            return Err(format!("a Kubernetes bay has at most {MAX_WORKERS} workers here (one /24 pod range each)"))
+        }
+        _ => {}
+    }
     let ip = subnet.host(host).ok_or_else(|| format!("the bay network {subnet} is too small for node {}", spec.name))?;
     Ok(Placed { spec: spec.clone(), ip, pod_cidr: format!("10.100.{host}.0/24") })
 }
@@ -116,5 +86,6 @@ mod tests {
     fn the_api_refuses_what_does_not_fit() {
         use magnum_types::buildable::{KUBERNETES_MAX_MASTERS, KUBERNETES_MAX_WORKERS};
         assert_eq!((MAX_MASTERS as i64, MAX_WORKERS as i64), (KUBERNETES_MAX_MASTERS, KUBERNETES_MAX_WORKERS));
+        assert_eq!(network::MAX_MANAGERS as i64, magnum_types::buildable::SWARM_MAX_MASTERS);
     }
 }

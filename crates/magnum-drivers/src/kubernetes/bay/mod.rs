@@ -5,7 +5,7 @@
 //! Debian's `kubernetes` source package.
 //!
 //! - `layout.rs`: each node's fixed address on the bay network and its pods' /24;
-//! - `network.rs`: the bay network with a pinned subnet;
+//! - `docker/network.rs` (shared with swarm bays): the bay network with a pinned subnet;
 //! - `pki.rs`: every certificate, from the bay's CA;
 //! - `node.rs`: what the engine grants a node container, and the files written into it;
 //! - `converge.rs`: create and resize (one convergence), bootstrap, drain;
@@ -21,7 +21,6 @@ mod converge;
 pub mod image;
 pub mod layout;
 mod look;
-mod network;
 pub mod node;
 mod objects;
 mod pki;

@@ -80,6 +80,7 @@ pub fn container(
         cap_add: Some(vec!["SYS_ADMIN".into(), "NET_ADMIN".into(), "SYSLOG".into()]),
         security_opt: Some(vec!["seccomp=unconfined".into()]),
         cgroupns_mode: Some(HostConfigCgroupnsModeEnum::PRIVATE),
+        restart_policy: Some(nodes::restart_policy()),
         devices: Some(vec![DeviceMapping {
             path_on_host: Some("/dev/kmsg".into()),
             path_in_container: Some("/dev/kmsg".into()),

@@ -1,0 +1,111 @@
+//! The provider's Docker engine restarts under a running bay (what a reboot of the machine does
+//! to it): the bay comes back by itself, at the same address with the same certificates, and its
+//! swarm services run again (needs a Docker engine started by scripts/start-docker.sh, which this
+//! test stops and starts again; it is alone in its test binary so nothing else runs meanwhile).
+
+mod common;
+mod docker_env;
+use docker_env::{engine, env_with_docker, settle, user_credentials};
+use magnum_drivers::docker::images;
+use serde_json::json;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn docker_as(creds: &Path, api: &str, args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(["--tlsverify", "--tlscacert", "ca.pem", "--tlscert", "cert.pem", "--tlskey", "key.pem", "-H", api])
+        .args(args)
+        .current_dir(creds)
+        .output()
+        .expect("the docker CLI runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn running_tasks(creds: &Path, api: &str, want: usize) {
+    let started = Instant::now();
+    loop {
+        let out = docker_as(creds, api, &["service", "ps", "hello", "--filter", "desired-state=running", "--format", "{{.CurrentState}}"]);
+        if out.lines().filter(|l| l.starts_with("Running")).count() == want {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the service's {want} tasks never ran: {out}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_a_bay_comes_back_by_itself_after_the_engine_restarts() {
+    let Some(engine) = engine("docker_a_bay_comes_back_by_itself_after_the_engine_restarts").await else { return };
+    let env = env_with_docker().await;
+    let c = env.member("tenant");
+    let t =
+        c.post("/v1/clustertemplates", &json!({"name": "swarm", "coe": "swarm-mode", "image_id": images::NODE_IMAGE})).await.expect("http");
+    assert_eq!(t.status, 201, "{}", t.text);
+    let r = c.post("/v1/clusters", &json!({"name": "bay", "cluster_template_id": "swarm", "node_count": 1})).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let bay = r.body["uuid"].as_str().expect("uuid").to_owned();
+    let (before, _) = settle(&c, "/v1/clusters/bay").await;
+    assert_eq!(before["status"], json!("CREATE_COMPLETE"), "{before}");
+    let api = before["api_address"].as_str().expect("api_address").to_owned();
+    let creds = user_credentials(&c, &bay).await;
+    docker_as(
+        &creds,
+        &api,
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--no-resolve-image",
+            "--endpoint-mode",
+            "dnsrr",
+            "--replicas",
+            "2",
+            "--name",
+            "hello",
+            images::WORKLOAD_IMAGE,
+            "sleep",
+            "3600",
+        ],
+    );
+    running_tasks(&creds, &api, 2).await;
+
+    // The engine stops (taking every node with it) and starts again.
+    drop(engine);
+    let stopped = Command::new("pkill").args(["-x", "dockerd"]).status().expect("pkill");
+    assert!(stopped.success(), "this test stops the engine scripts/start-docker.sh started");
+    let started = Instant::now();
+    while Command::new("pgrep").args(["-x", "dockerd"]).output().is_ok_and(|o| o.status.success()) {
+        assert!(started.elapsed() < Duration::from_secs(60), "dockerd did not stop");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/start-docker.sh");
+    let again = Command::new("bash").arg(&script).output().expect("scripts/start-docker.sh");
+    assert!(again.status.success(), "the engine starts again: {}", String::from_utf8_lossy(&again.stderr));
+    let back = Instant::now();
+
+    // No one asks anything of magnum: the bay is HEALTHY again once its nodes are back.
+    let mut seen = json!(null);
+    while back.elapsed() < Duration::from_secs(90) {
+        seen = c.get("/v1/clusters/bay").await.expect("http").body;
+        let nodes = c.get(&format!("/v1/nodes?cluster_uuid={bay}")).await.expect("http").body;
+        let all_ready = nodes["nodes"].as_array().is_some_and(|n| n.len() == 2 && n.iter().all(|n| n["status"] == json!("Ready")));
+        let swarm = docker_as(&creds, &api, &["node", "ls", "--format", "{{.Status}}"]);
+        if seen["health_status"] == json!("HEALTHY") && all_ready && swarm.lines().filter(|l| *l == "Ready").count() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(seen["health_status"], json!("HEALTHY"), "{seen}");
+    eprintln!("bay HEALTHY, its swarm's 2 nodes Ready, {:.1} s after the engine answered again", back.elapsed().as_secs_f64());
+    assert_eq!(seen["api_address"], json!(api), "the same address");
+    assert_eq!(seen["status"], json!("CREATE_COMPLETE"), "{seen}");
+    // The same certificates: the user's old client certificate still works, and the swarm
+    // runs its service's tasks again.
+    running_tasks(&creds, &api, 2).await;
+
+    let _ = std::fs::remove_dir_all(&creds);
+    assert_eq!(c.delete("/v1/clusters/bay").await.expect("http").status, 204);
+    common::wait_gone(&c, "/v1/clusters/bay").await;
+    env.finish().await;
+}
