@@ -59,13 +59,6 @@ impl Json {
         }
     }
 
-    pub fn items(&self) -> &[Json] {
-        match self {
-            Json::Array(a) => a,
-            _ => &[],
-        }
-    }
-
     pub fn entries(&self) -> &[(String, Json)] {
         match self {
             Json::Object(o) => o,

@@ -5,7 +5,7 @@
 
 mod common;
 mod docker_env;
-use docker_env::{engine, env_with_docker, settle, user_credentials};
+use docker_env::{engine, env_with_docker, swarm_bay, tenant_docker, user_credentials};
 use magnum_drivers::docker::images;
 use serde_json::json;
 use std::path::Path;
@@ -13,13 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn docker_as(creds: &Path, api: &str, args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(["--tlsverify", "--tlscacert", "ca.pem", "--tlscert", "cert.pem", "--tlskey", "key.pem", "-H", api])
-        .args(args)
-        .current_dir(creds)
-        .output()
-        .expect("the docker CLI runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8_lossy(&tenant_docker(creds, api, args).stdout).into_owned()
 }
 
 async fn running_tasks(creds: &Path, api: &str, want: usize) {
@@ -39,14 +33,8 @@ async fn docker_a_bay_comes_back_by_itself_after_the_engine_restarts() {
     let Some(engine) = engine("docker_a_bay_comes_back_by_itself_after_the_engine_restarts").await else { return };
     let env = env_with_docker().await;
     let c = env.member("tenant");
-    let t =
-        c.post("/v1/clustertemplates", &json!({"name": "swarm", "coe": "swarm-mode", "image_id": images::NODE_IMAGE})).await.expect("http");
-    assert_eq!(t.status, 201, "{}", t.text);
-    let r = c.post("/v1/clusters", &json!({"name": "bay", "cluster_template_id": "swarm", "node_count": 1})).await.expect("http");
-    assert_eq!(r.status, 202, "{}", r.text);
-    let bay = r.body["uuid"].as_str().expect("uuid").to_owned();
-    let (before, _) = settle(&c, "/v1/clusters/bay").await;
-    assert_eq!(before["status"], json!("CREATE_COMPLETE"), "{before}");
+    let before = swarm_bay(&c, "bay", 1).await;
+    let bay = before["uuid"].as_str().expect("uuid").to_owned();
     let api = before["api_address"].as_str().expect("api_address").to_owned();
     let creds = user_credentials(&c, &bay).await;
     docker_as(

@@ -3,22 +3,10 @@
 
 mod common;
 mod docker_env;
-use docker_env::{engine, env_with_docker, settle};
+use docker_env::{engine, env_with_docker, swarm_bay};
 use magnum_client::Client;
 use magnum_drivers::docker::images;
 use serde_json::{json, Value};
-
-/// A one-node bay (a manager that also runs containers) for `c`; returns it once complete.
-async fn bay(c: &Client, name: &str) -> Value {
-    let t =
-        c.post("/v1/clustertemplates", &json!({"name": name, "coe": "swarm-mode", "image_id": images::NODE_IMAGE})).await.expect("http");
-    assert_eq!(t.status, 201, "{}", t.text);
-    let r = c.post("/v1/clusters", &json!({"name": name, "cluster_template_id": name, "node_count": 0})).await.expect("http");
-    assert_eq!(r.status, 202, "{}", r.text);
-    let (shown, _) = settle(c, &format!("/v1/clusters/{name}")).await;
-    assert_eq!(shown["status"], json!("CREATE_COMPLETE"), "{shown}");
-    shown
-}
 
 /// Sends a plain HTTP request to `ip:port` with busybox nc from the container: true when a
 /// server answered (a node's Docker API answers plain HTTP on its TLS port with "400 Bad
@@ -40,7 +28,7 @@ async fn docker_a_tenants_container_cannot_reach_another_tenants_bay() {
     let env = env_with_docker().await;
     let a = env.member("tenant-a").microversion("latest");
     let b = env.member("tenant-b").microversion("latest");
-    let (bay_a, bay_b) = tokio::join!(bay(&a, "bay-a"), bay(&b, "bay-b"));
+    let (bay_a, bay_b) = tokio::join!(swarm_bay(&a, "bay-a", 0), swarm_bay(&b, "bay-b", 0));
     let ip = |bay: &Value| bay["master_addresses"][0].as_str().expect("master address").to_owned();
     let (ip_a, ip_b) = (ip(&bay_a), ip(&bay_b));
 

@@ -5,8 +5,8 @@
 
 mod common;
 mod docker_env;
-use docker_env::{engine, env_with_docker, settle, user_credentials};
-use magnum_drivers::docker::images::{self, WORKLOAD_IMAGE};
+use docker_env::{engine, env_with_docker, swarm_bay, tenant_docker, user_credentials};
+use magnum_drivers::docker::images::WORKLOAD_IMAGE;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,13 +47,7 @@ impl NodeApi {
 
     /// `docker args...` with the tenant's certificate: (success, stdout, stderr).
     fn docker(&self, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new("docker")
-            .args(["--tlsverify", "--tlscacert", "ca.pem", "--tlscert", "cert.pem", "--tlskey", "key.pem", "-H", &self.api])
-            .args(args)
-            .current_dir(&self.creds)
-            .env("DOCKER_BUILDKIT", "0")
-            .output()
-            .expect("the docker CLI runs");
+        let out = tenant_docker(&self.creds, &self.api, args);
         (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
@@ -70,14 +64,8 @@ async fn docker_a_tenant_cannot_leave_the_default_confinement_of_its_swarm_bay()
     let Some(engine) = engine("docker_a_tenant_cannot_leave_the_default_confinement_of_its_swarm_bay").await else { return };
     let env = env_with_docker().await;
     let c = env.member("tenant").microversion("latest");
-    let t =
-        c.post("/v1/clustertemplates", &json!({"name": "swarm", "coe": "swarm-mode", "image_id": images::NODE_IMAGE})).await.expect("http");
-    assert_eq!(t.status, 201, "{}", t.text);
-    let r = c.post("/v1/clusters", &json!({"name": "bay", "cluster_template_id": "swarm", "node_count": 0})).await.expect("http");
-    assert_eq!(r.status, 202, "{}", r.text);
-    let bay = r.body["uuid"].as_str().expect("uuid").to_owned();
-    let (shown, _) = settle(&c, "/v1/clusters/bay").await;
-    assert_eq!(shown["status"], json!("CREATE_COMPLETE"), "{shown}");
+    let shown = swarm_bay(&c, "bay", 0).await;
+    let bay = shown["uuid"].as_str().expect("uuid").to_owned();
     let node_ip = shown["master_addresses"][0].as_str().expect("address").to_owned();
     let creds = user_credentials(&c, &bay).await;
     let node = NodeApi::new(shown["api_address"].as_str().expect("api_address"), &creds);

@@ -9,9 +9,12 @@
 use crate::docker::nodes;
 use crate::docker::plan::{self, NodeRole, NodeSpec};
 use crate::docker::{err, is_not_found, EngineError};
-use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest, NetworkInspect as Network};
+use bollard::models::{
+    EndpointIpamConfig, EndpointSettings, Ipam, IpamConfig, NetworkCreateRequest, NetworkInspect as Network, NetworkingConfig,
+};
 use bollard::Docker;
 use magnum_types::cluster::Cluster;
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 /// Managers are hosts 2 to 9 of the bay's subnet (manager-i is host 2+i), workers from 10 on
@@ -66,6 +69,15 @@ pub fn node_host(spec: &NodeSpec) -> Result<u32, String> {
 pub fn address(subnet: Subnet, spec: &NodeSpec) -> Result<Ipv4Addr, String> {
     let host = node_host(spec)?;
     subnet.host(host).ok_or_else(|| format!("the bay network {subnet} is too small for node {}", spec.name))
+}
+
+/// How a node container joins the bay network `network` at its fixed address `ip`.
+pub fn attach(network: &str, ip: Ipv4Addr) -> NetworkingConfig {
+    let endpoint = EndpointSettings {
+        ipam_config: Some(EndpointIpamConfig { ipv4_address: Some(ip.to_string()), ..Default::default() }),
+        ..Default::default()
+    };
+    NetworkingConfig { endpoints_config: Some(HashMap::from([(network.to_owned(), endpoint)])) }
 }
 
 async fn inspect(docker: &Docker, name: &str) -> Result<Option<Network>, EngineError> {

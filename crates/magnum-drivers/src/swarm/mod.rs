@@ -18,8 +18,7 @@ use crate::{Credentials, Driver, DriverError, NodeObservation, Observation, Obse
 use access::Access;
 use async_trait::async_trait;
 use bollard::models::{
-    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, HostConfigCgroupnsModeEnum, NetworkingConfig,
-    NodeSpecAvailabilityEnum, PortBinding, SwarmInitRequest, SwarmJoinRequest,
+    ContainerCreateBody, HostConfig, HostConfigCgroupnsModeEnum, NodeSpecAvailabilityEnum, PortBinding, SwarmInitRequest, SwarmJoinRequest,
 };
 use bollard::query_parameters::{CreateContainerOptionsBuilder, DeleteNodeOptionsBuilder, UpdateNodeOptionsBuilder};
 use bollard::Docker;
@@ -111,12 +110,8 @@ impl SwarmDriver {
             // A fixed address, so the swarm (whose members advertise theirs) survives a restart
             // of the engine, which hands dynamic addresses out again in whatever order.
             let ip = network::address(subnet, spec).map_err(EngineError)?;
-            let endpoint = EndpointSettings {
-                ipam_config: Some(EndpointIpamConfig { ipv4_address: Some(ip.to_string()), ..Default::default() }),
-                ..Default::default()
-            };
             let body = ContainerCreateBody {
-                networking_config: Some(NetworkingConfig { endpoints_config: Some(HashMap::from([(network.to_owned(), endpoint)])) }),
+                networking_config: Some(network::attach(network, ip)),
                 image: Some(template.image_id.clone()),
                 hostname: Some(spec.name.clone()),
                 labels: Some(nodes::labels(cluster, spec.role.as_str(), Some(&spec.name))),

@@ -48,17 +48,23 @@ fn none_of(j: &Json, fields: &[(&str, &str)]) -> Check {
     Ok(())
 }
 
+/// A list field: absent or null is empty; anything else but a list is refused (the engine
+/// could not read it either), so no value slips past a check that reads lists.
+fn list<'a>(j: &'a Json, field: &str) -> Result<&'a [Json], String> {
+    match j.field(field)? {
+        None => Ok(&[]),
+        Some(Json::Array(items)) => Ok(items),
+        Some(_) => Err(format!("field '{field}' is not a list")),
+    }
+}
+
 fn capabilities(j: &Json, field: &str) -> Check {
-    let Some(caps) = j.field(field)? else { return Ok(()) };
-    for cap in caps.items() {
+    for cap in list(j, field)? {
         let name = cap.as_str().unwrap_or_default().to_ascii_uppercase();
         let name = name.strip_prefix("CAP_").unwrap_or(&name);
         if !DEFAULT_CAPABILITIES.contains(&name) {
             return refuse(&format!("adding capability '{name}'"));
         }
-    }
-    if !caps.items().is_empty() && !matches!(caps, Json::Array(_)) {
-        return refuse("a capability list that is not a list");
     }
     Ok(())
 }
@@ -67,22 +73,16 @@ fn capabilities(j: &Json, field: &str) -> Check {
 /// them) is the node's own "host" network.
 pub type HostNetwork<'a> = &'a dyn Fn(&str) -> bool;
 
-/// A namespace mode naming the node's own namespace.
+/// A namespace mode naming the node's own namespace (for the network, by any reference the
+/// engine resolves to its host network).
 fn namespace(j: &Json, field: &str, what: &str, host_network: HostNetwork) -> Check {
-    if field == "NetworkMode" {
-        if let Some(mode) = j.field(field)?.and_then(Json::as_str) {
-            if host_network(mode.trim()) {
-                return refuse("the node's network namespace");
-            }
-        }
+    let Some(mode) = j.field(field)? else { return Ok(()) };
+    let Some(mode) = mode.as_str().map(str::trim) else { return refuse(&format!("a {what} namespace mode that is not text")) };
+    let node_own = if field == "NetworkMode" { host_network(mode) } else { mode.eq_ignore_ascii_case("host") };
+    if node_own {
+        return refuse(&format!("the node's {what} namespace"));
     }
-    match j.field(field)? {
-        Some(mode) if mode.as_str().is_some_and(|m| m.trim().eq_ignore_ascii_case("host")) => {
-            refuse(&format!("the node's {what} namespace"))
-        }
-        Some(mode) if mode.as_str().is_none() => refuse(&format!("a {what} namespace mode that is not text")),
-        _ => Ok(()),
-    }
+    Ok(())
 }
 
 fn log_driver(driver: Option<&Json>) -> Check {
@@ -118,18 +118,12 @@ fn mount(m: &Json) -> Check {
 }
 
 fn mounts(j: &Json) -> Check {
-    if let Some(list) = j.field("Mounts")? {
-        for m in list.items() {
-            mount(m)?;
-        }
-    }
-    Ok(())
+    list(j, "Mounts")?.iter().try_for_each(mount)
 }
 
 /// `Binds`: "volume:/path[:opts]" is a named volume; a source starting with '/' is a node path.
 fn binds(j: &Json) -> Check {
-    let Some(list) = j.field("Binds")? else { return Ok(()) };
-    for b in list.items() {
+    for b in list(j, "Binds")? {
         let source = b.as_str().unwrap_or("/").split(':').next().unwrap_or("/");
         if source.starts_with('/') || source.starts_with('.') || source.contains('\\') {
             return refuse(&format!("binding the node path '{source}'"));
@@ -138,8 +132,8 @@ fn binds(j: &Json) -> Check {
     Ok(())
 }
 
-fn security_options(list: Option<&Json>) -> Check {
-    for opt in list.map(Json::items).unwrap_or_default() {
+fn security_options(j: &Json) -> Check {
+    for opt in list(j, "SecurityOpt")? {
         let o = opt.as_str().unwrap_or("?").trim().to_ascii_lowercase();
         if !matches!(o.as_str(), "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true") {
             return refuse(&format!("security option '{o}'"));
@@ -180,7 +174,7 @@ pub fn container_create(body: &Json, host_network: HostNetwork) -> Check {
     }
     capabilities(host, "CapAdd")?;
     resources(host)?;
-    security_options(host.field("SecurityOpt")?)?;
+    security_options(host)?;
     for (field, what) in [
         ("NetworkMode", "network"),
         ("PidMode", "process"),
@@ -216,7 +210,7 @@ pub fn exec_create(body: &Json) -> Check {
 /// same confinement as containers.
 pub fn service_spec(spec: &Json, host_network: HostNetwork) -> Check {
     let networks = |j: &Json| -> Check {
-        for n in j.field("Networks")?.map(Json::items).unwrap_or_default() {
+        for n in list(j, "Networks")? {
             if n.field("Target")?.and_then(Json::as_str).is_some_and(host_network) {
                 return refuse("the node's network namespace");
             }
@@ -289,6 +283,8 @@ mod tests {
             r#"{"hostconfig":{"privileged":true}}"#,
             r#"{"HostConfig":{"CapAdd":["SYS_ADMIN"]}}"#,
             r#"{"HostConfig":{"CapAdd":["ALL"]}}"#,
+            r#"{"HostConfig":{"CapAdd":"SYS_ADMIN"}}"#,
+            r#"{"HostConfig":{"Binds":"/:/node"}}"#,
             r#"{"HostConfig":{"Capabilities":["CAP_SYS_ADMIN"]}}"#,
             r#"{"HostConfig":{"Binds":["/:/host"]}}"#,
             r#"{"HostConfig":{"Mounts":[{"Type":"bind","Source":"/","Target":"/h"}]}}"#,

@@ -90,3 +90,28 @@ pub fn tls_client(api_address: &str, creds: &std::path::Path) -> bollard::Docker
     )
     .expect("TLS client")
 }
+
+/// A swarm bay of `node_count` workers (and its template, of the same name) for `c`; returns
+/// it once CREATE_COMPLETE.
+pub async fn swarm_bay(c: &Client, name: &str, node_count: i64) -> Value {
+    let t =
+        c.post("/v1/clustertemplates", &json!({"name": name, "coe": "swarm-mode", "image_id": images::NODE_IMAGE})).await.expect("http");
+    assert_eq!(t.status, 201, "{}", t.text);
+    let r = c.post("/v1/clusters", &json!({"name": name, "cluster_template_id": name, "node_count": node_count})).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let (shown, _) = settle(c, &format!("/v1/clusters/{name}")).await;
+    assert_eq!(shown["status"], json!("CREATE_COMPLETE"), "{shown}");
+    shown
+}
+
+/// The docker CLI as a tenant runs it against a bay's node API, with the credentials of
+/// [`user_credentials`] (the classic builder: the nodes refuse BuildKit sessions).
+pub fn tenant_docker(creds: &std::path::Path, api: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("docker")
+        .args(["--tlsverify", "--tlscacert", "ca.pem", "--tlscert", "cert.pem", "--tlskey", "key.pem", "-H", api])
+        .args(args)
+        .current_dir(creds)
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .expect("the docker CLI runs")
+}

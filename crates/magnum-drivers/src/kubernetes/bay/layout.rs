@@ -43,7 +43,7 @@ pub fn place(subnet: Subnet, spec: &NodeSpec) -> Result<Placed, String> {
         }
         _ => {}
     }
-    let ip = subnet.host(host).ok_or_else(|| format!("the bay network {subnet} is too small for node {}", spec.name))?;
+    let ip = network::address(subnet, spec)?;
     Ok(Placed { spec: spec.clone(), ip, pod_cidr: format!("10.100.{host}.0/24") })
 }
 

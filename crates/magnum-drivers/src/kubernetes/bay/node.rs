@@ -7,10 +7,7 @@ use super::pki;
 use crate::docker::nodes::{self, Limits, NodeFile};
 use crate::docker::plan::NodeRole;
 use crate::docker::{EngineAccess, EngineError};
-use bollard::models::{
-    ContainerCreateBody, DeviceMapping, EndpointIpamConfig, EndpointSettings, HostConfig, HostConfigCgroupnsModeEnum, NetworkingConfig,
-    PortBinding,
-};
+use bollard::models::{ContainerCreateBody, DeviceMapping, HostConfig, HostConfigCgroupnsModeEnum, PortBinding};
 use magnum_types::cluster::Cluster;
 use std::collections::HashMap;
 
@@ -97,17 +94,13 @@ pub fn container(
         nano_cpus: limits.map(|l| (l.vcpus * 1e9) as i64),
         ..Default::default()
     };
-    let endpoint = EndpointSettings {
-        ipam_config: Some(EndpointIpamConfig { ipv4_address: Some(node.ip.to_string()), ..Default::default() }),
-        ..Default::default()
-    };
     Ok(ContainerCreateBody {
         image: Some(image.to_owned()),
         hostname: Some(node.spec.name.clone()),
         labels: Some(nodes::labels(cluster, node.spec.role.as_str(), Some(&node.spec.name))),
         exposed_ports: Some(exposed),
         host_config: Some(host),
-        networking_config: Some(NetworkingConfig { endpoints_config: Some(HashMap::from([(network.to_owned(), endpoint)])) }),
+        networking_config: Some(crate::docker::network::attach(network, node.ip)),
         ..Default::default()
     })
 }
