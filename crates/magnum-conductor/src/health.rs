@@ -2,7 +2,9 @@
 //! cluster looks like, record its nodes (for `/v1/nodes`), its containers' statuses, its
 //! Kubernetes objects' state, and its health (with a reason per unhealthy node) when they changed.
 
+use crate::leases::Held;
 use crate::Conductor;
+use magnum_store::Fenced;
 use magnum_types::coe::Coe;
 use magnum_types::node::Node;
 use magnum_types::status::HealthStatus;
@@ -32,7 +34,8 @@ impl Conductor {
             // A cluster someone is working on is observed after that work.
             // One conductor observes a bay at a time: whoever gets its lease.
             self.spawn_unlocked(settled.iter().map(|c| c.uuid), |me, uuid| async move {
-                if let Some(Err(e)) = me.with_lease(uuid, me.observe(uuid)).await {
+                let me = &me;
+                if let Some(Err(e)) = me.with_lease(uuid, |held| async move { me.observe_under(&held).await }).await {
                     tracing::debug!(cluster = %uuid, error = %e, "observation failed");
                 }
             });
@@ -85,8 +88,9 @@ impl Conductor {
         out
     }
 
-    /// Observes one cluster through its driver and records nodes and health.
-    pub async fn observe(&self, uuid: Uuid) -> Result<()> {
+    /// Observes one cluster through its driver and records nodes and health, under its lease.
+    pub(crate) async fn observe_under(&self, held: &Held) -> Result<()> {
+        let uuid = held.lease.cluster;
         let Some(cluster) = self.store.get_cluster_by_uuid(uuid).await? else { return Ok(()) };
         let template = self.store.get_template_by_uuid(cluster.cluster_template_id).await?;
         let Some(driver) = self.drivers.for_cluster(&cluster, Coe::parse(&template.coe)?) else { return Ok(()) };
@@ -117,9 +121,13 @@ impl Conductor {
             Err(e) => (HealthStatus::Unknown, BTreeMap::from([("bay".to_owned(), format!("cannot observe the bay: {e}"))]), None),
         };
         if let Some(nodes) = nodes {
-            match self.store.record_nodes(uuid, &cluster.project_id, &nodes).await {
+            match self.store.record_nodes_under(&held.lease, &cluster.project_id, &nodes).await {
                 Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
-                other => other?,
+                Ok(Fenced::LeaseLost) => {
+                    held.lose("the bay was taken over before its nodes were recorded");
+                    return Ok(());
+                }
+                other => other.map(|_| ())?,
             }
         }
         if let Err(e) = self.refresh_containers(&cluster, &template, credentials.as_ref()).await {
@@ -135,9 +143,13 @@ impl Conductor {
         tracing::info!(cluster = %uuid, health = health.as_str(), reasons = ?reasons, "health changed");
         changed.health_status = Some(health);
         changed.health_status_reason = reasons;
-        match self.store.update_cluster(&changed).await {
+        match self.store.update_cluster_under(&changed, &held.lease).await {
             // Someone else wrote meanwhile: the next tick observes again.
             Err(e) if matches!(e.kind, ErrorKind::Conflict | ErrorKind::NotFound) => Ok(()),
+            Ok(Fenced::LeaseLost) => {
+                held.lose("the bay was taken over before its health was recorded");
+                Ok(())
+            }
             other => other.map(|_| ()),
         }
     }

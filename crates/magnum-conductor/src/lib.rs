@@ -161,8 +161,7 @@ impl Conductor {
 
     /// Reconciles `uuid` if this conductor gets its lease (else another conductor is on it).
     async fn reconcile_logged(&self, uuid: uuid::Uuid) {
-        let done = self.with_lease(uuid, self.reconcile(uuid)).await;
-        if let Some(Err(e)) = done {
+        if let Err(e) = self.reconcile(uuid).await {
             tracing::warn!(cluster = %uuid, error = %e, "reconcile did not finish; the sweep will retry");
         }
     }

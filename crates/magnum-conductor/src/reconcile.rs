@@ -1,10 +1,13 @@
 //! One cluster's reconcile: read what was asked, let the driver act, record the outcome.
 
+use crate::leases::Held;
 use crate::Conductor;
-use magnum_drivers::{DriverError, Observed};
+use magnum_drivers::{DriverError, Fence, Observed};
+use magnum_store::Fenced;
 use magnum_types::coe::Coe;
 use magnum_types::status::{finish, ClusterStatus, Outcome};
 use magnum_types::{ErrorKind, Result};
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -17,8 +20,14 @@ enum Op {
 
 impl Conductor {
     /// Drives cluster `uuid` one step: runs the in-progress operation to its end and records
-    /// it. Does nothing for clusters that are not in progress (a duplicate or stale command).
+    /// it. Does nothing for clusters that are not in progress (a duplicate or stale command),
+    /// nor while another conductor holds the cluster's lease.
     pub async fn reconcile(&self, uuid: Uuid) -> Result<()> {
+        self.with_lease(uuid, |held| self.reconcile_under(held)).await.unwrap_or(Ok(()))
+    }
+
+    async fn reconcile_under(&self, held: Arc<Held>) -> Result<()> {
+        let uuid = held.lease.cluster;
         let Some(cluster) = self.store.get_cluster_by_uuid(uuid).await? else { return Ok(()) };
         let op = match cluster.status {
             ClusterStatus::CreateInProgress => Op::Create,
@@ -34,8 +43,10 @@ impl Conductor {
         let Some(driver) = self.drivers.for_cluster(&cluster, coe) else {
             if op == Op::Delete {
                 // Without a driver nothing was ever built: forgetting the row is the whole delete.
-                self.store.delete_cluster(uuid).await?;
-                tracing::info!(cluster = %uuid, "deleted (no driver had built anything)");
+                match self.store.delete_cluster_under(&held.lease).await? {
+                    Fenced::Done(_) => tracing::info!(cluster = %uuid, "deleted (no driver had built anything)"),
+                    Fenced::LeaseLost => held.lose("the bay was taken over before its delete was recorded"),
+                }
                 return Ok(());
             }
             let enabled = self.drivers.coes();
@@ -44,19 +55,19 @@ impl Conductor {
                  Use a template whose COE has a driver, then delete this cluster.",
                 if enabled.is_empty() { "none".to_owned() } else { enabled.join(", ") }
             );
-            return self.record(uuid, started, Outcome::Failed(reason), None).await;
+            return self.record(&held, started, Outcome::Failed(reason), None).await;
         };
 
         let credentials = self.credentials(uuid).await?;
         let result = match op {
             Op::Create => {
-                let work = driver.create(&cluster, &template, credentials.as_ref());
+                let work = driver.create(&cluster, &template, credentials.as_ref(), held.as_ref());
                 match cluster.create_timeout {
                     0 => work.await,
                     minutes => match tokio::time::timeout(Duration::from_secs(minutes as u64 * 60), work).await {
                         Ok(r) => r,
                         Err(_) => {
-                            if let Err(e) = driver.delete(&cluster).await {
+                            if let Err(e) = driver.delete(&cluster, held.as_ref()).await {
                                 tracing::warn!(cluster = %uuid, error = %e, "cleanup after create timeout failed");
                             }
                             Err(DriverError(format!("Cluster creation timed out after {minutes} minutes (create_timeout).")))
@@ -64,20 +75,26 @@ impl Conductor {
                     },
                 }
             }
-            Op::Update => driver.update(&cluster, &template, credentials.as_ref()).await,
+            Op::Update => driver.update(&cluster, &template, credentials.as_ref(), held.as_ref()).await,
             Op::Delete => {
                 if cluster.external {
-                    self.remove_external_containers(driver.as_ref(), &cluster, &template, credentials.as_ref()).await?;
+                    self.remove_external_containers(driver.as_ref(), &cluster, &template, credentials.as_ref(), &held).await?;
                 }
-                driver.delete(&cluster).await.map(|()| Observed::default())
+                driver.delete(&cluster, held.as_ref()).await.map(|()| Observed::default())
             }
         };
+        if held.lost() {
+            // The driver stopped at the fence: whatever it did or did not finish is the new
+            // holder's to judge, so nothing is recorded.
+            tracing::info!(cluster = %uuid, outcome = ?result.err(), "stopped without recording: the bay has another holder");
+            return Ok(());
+        }
         match result {
             Ok(observed) => {
-                self.record(uuid, started, Outcome::Succeeded, Some(observed)).await?;
-                if op != Op::Delete {
+                self.record(&held, started, Outcome::Succeeded, Some(observed)).await?;
+                if op != Op::Delete && !held.lost() {
                     // Nodes and health show at once rather than at the next health tick.
-                    if let Err(e) = self.observe(uuid).await {
+                    if let Err(e) = self.observe_under(&held).await {
                         tracing::warn!(cluster = %uuid, error = %e, "first observation failed; the health loop will retry");
                     }
                 }
@@ -85,7 +102,7 @@ impl Conductor {
             }
             Err(e) => {
                 tracing::warn!(cluster = %uuid, driver = driver.name(), error = %e, "driver failed");
-                self.record(uuid, started, Outcome::Failed(e.0), None).await
+                self.record(&held, started, Outcome::Failed(e.0), None).await
             }
         }
     }
@@ -99,10 +116,12 @@ impl Conductor {
         cluster: &magnum_types::cluster::Cluster,
         template: &magnum_types::template::ClusterTemplate,
         credentials: Option<&magnum_drivers::Credentials>,
+        held: &Held,
     ) -> Result<()> {
         let Some(engine) = driver.containers() else { return Ok(()) };
         let bay = magnum_drivers::containers::Bay { cluster, template, credentials };
         for c in self.store.bay_containers(cluster.uuid).await? {
+            held.check().await.map_err(|e| magnum_types::MagnumError::unavailable(e.0))?;
             engine.remove(bay, c.host.as_deref().unwrap_or_default(), &c).await.map_err(|e| {
                 magnum_types::MagnumError::unavailable(format!(
                     "Removing container {} from external bay {} failed ({}); retry the delete.",
@@ -131,7 +150,9 @@ impl Conductor {
 
     /// Records an outcome unless the cluster moved on meanwhile (e.g. a delete was asked
     /// during a create): then the newer request owns the cluster and this result is dropped.
-    async fn record(&self, uuid: Uuid, started: ClusterStatus, outcome: Outcome, observed: Option<Observed>) -> Result<()> {
+    /// Nothing is recorded once another conductor has taken the cluster's lease.
+    async fn record(&self, held: &Held, started: ClusterStatus, outcome: Outcome, observed: Option<Observed>) -> Result<()> {
+        let uuid = held.lease.cluster;
         for _ in 0..5 {
             let Some(mut cluster) = self.store.get_cluster_by_uuid(uuid).await? else { return Ok(()) };
             if cluster.status != started {
@@ -140,8 +161,10 @@ impl Conductor {
             }
             let Some(next) = finish(started, &outcome) else { return Ok(()) };
             if next == ClusterStatus::DeleteComplete {
-                self.store.delete_cluster(uuid).await?;
-                tracing::info!(cluster = %uuid, "deleted");
+                match self.store.delete_cluster_under(&held.lease).await? {
+                    Fenced::Done(_) => tracing::info!(cluster = %uuid, "deleted"),
+                    Fenced::LeaseLost => held.lose("the bay was taken over before its delete was recorded"),
+                }
                 return Ok(());
             }
             cluster.status = next;
@@ -156,9 +179,13 @@ impl Conductor {
                 cluster.coe_version = o.coe_version.clone().or(cluster.coe_version);
                 cluster.container_version = o.container_version.clone().or(cluster.container_version);
             }
-            match self.store.update_cluster(&cluster).await {
-                Ok(_) => {
+            match self.store.update_cluster_under(&cluster, &held.lease).await {
+                Ok(Fenced::Done(_)) => {
                     tracing::info!(cluster = %uuid, status = %next, reason = ?cluster.status_reason, "recorded");
+                    return Ok(());
+                }
+                Ok(Fenced::LeaseLost) => {
+                    held.lose("the bay was taken over before its outcome was recorded");
                     return Ok(());
                 }
                 Err(e) if e.kind == ErrorKind::Conflict => continue,

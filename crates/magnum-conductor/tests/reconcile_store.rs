@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use magnum_conductor::Conductor;
 use magnum_config::ConductorConfig;
-use magnum_drivers::{Credentials, Driver, DriverError, DriverRegistry, Observation, Observed};
+use magnum_drivers::{Credentials, Driver, DriverError, DriverRegistry, Fence, Observation, Observed};
 use magnum_store::{testing, Store};
 use magnum_types::cluster::{Cluster, ClusterCreator, CLUSTER_SCHEMA};
 use magnum_types::coe::Coe;
@@ -28,8 +28,9 @@ impl Driver for ScriptedDriver {
     fn name(&self) -> &'static str {
         "scripted"
     }
-    async fn create(&self, _: &Cluster, _: &ClusterTemplate, _: Option<&Credentials>) -> Result<Observed, DriverError> {
+    async fn create(&self, _: &Cluster, _: &ClusterTemplate, _: Option<&Credentials>, fence: &dyn Fence) -> Result<Observed, DriverError> {
         tokio::time::sleep(self.pause).await;
+        fence.check().await?;
         match self.fail_with {
             Some(why) => Err(DriverError(why.into())),
             None => Ok(Observed {
@@ -39,13 +40,20 @@ impl Driver for ScriptedDriver {
             }),
         }
     }
-    async fn update(&self, c: &Cluster, t: &ClusterTemplate, creds: Option<&Credentials>) -> Result<Observed, DriverError> {
-        self.create(c, t, creds).await
+    async fn update(
+        &self,
+        c: &Cluster,
+        t: &ClusterTemplate,
+        creds: Option<&Credentials>,
+        fence: &dyn Fence,
+    ) -> Result<Observed, DriverError> {
+        self.create(c, t, creds, fence).await
     }
     async fn observe(&self, _: &Cluster, _: &ClusterTemplate, _: Option<&Credentials>) -> Result<Observation, DriverError> {
         Ok(Observation { healthy: true, reasons: Default::default(), nodes: vec![] })
     }
-    async fn delete(&self, _: &Cluster) -> Result<(), DriverError> {
+    async fn delete(&self, _: &Cluster, fence: &dyn Fence) -> Result<(), DriverError> {
+        fence.check().await?;
         match self.fail_with {
             Some(why) => Err(DriverError(why.into())),
             None => Ok(()),

@@ -99,6 +99,14 @@ pub struct Credentials {
     pub client: magnum_certs::Issued,
 }
 
+/// Proof that the caller still drives the bay. A driver asks before each change it makes to
+/// the engine and stops with the error once another conductor has taken the bay over, so a
+/// conductor that stalled past its lease never undoes what its successor did.
+#[async_trait]
+pub trait Fence: Send + Sync {
+    async fn check(&self) -> Result<(), DriverError>;
+}
+
 #[async_trait]
 pub trait Driver: Send + Sync {
     fn name(&self) -> &'static str;
@@ -108,6 +116,7 @@ pub trait Driver: Send + Sync {
         cluster: &Cluster,
         template: &ClusterTemplate,
         credentials: Option<&Credentials>,
+        fence: &dyn Fence,
     ) -> Result<Observed, DriverError>;
     /// Converge an existing cluster to its desired counts (and its current CA).
     async fn update(
@@ -115,9 +124,10 @@ pub trait Driver: Send + Sync {
         cluster: &Cluster,
         template: &ClusterTemplate,
         credentials: Option<&Credentials>,
+        fence: &dyn Fence,
     ) -> Result<Observed, DriverError>;
     /// Remove everything the cluster owns. Deleting what is already gone succeeds.
-    async fn delete(&self, cluster: &Cluster) -> Result<(), DriverError>;
+    async fn delete(&self, cluster: &Cluster, fence: &dyn Fence) -> Result<(), DriverError>;
     /// Images the engine holds (names and ids), so templates naming others can be refused.
     async fn images(&self) -> Result<Vec<String>, DriverError> {
         Ok(vec![])

@@ -96,6 +96,95 @@ async fn docker_amqp_postgres_conductor_killed_mid_create_another_finishes_the_b
     d.finish().await;
 }
 
+/// A conductor frozen (SIGSTOP) in the middle of a create past its lease, while another takes
+/// the bay over, finishes it and shrinks it, wakes up (SIGCONT) with its old plan in hand. The
+/// lease fences it: it makes no node, removes none, and records nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_amqp_postgres_conductor_frozen_past_its_lease_changes_nothing_when_it_wakes() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let test = "docker_amqp_postgres_conductor_frozen_past_its_lease_changes_nothing_when_it_wakes";
+    let Some(engine) = docker_env::engine(test).await else { return };
+    let Some(mut d) = Deployment::new(test).await else { return };
+    d.set("MAGNUM_DOCKER__ENABLED", "true");
+    d.set("MAGNUM_DOCKER__URL", docker_env::ENGINE);
+    d.set("MAGNUM_DOCKER__NODE_TIMEOUT", "90");
+    d.conductor("c1");
+    let api = d.api("api").await.as_user("p1", "u1", "member");
+    let t0 = Instant::now();
+    let t = loop {
+        let t = api.post("/v1/clustertemplates", &json!({"name": "swarm", "coe": "swarm-mode", "image_id": images::NODE_IMAGE})).await;
+        let t = t.expect("http");
+        if t.status == 201 || t0.elapsed() > Duration::from_secs(20) {
+            break t;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(t.status, 201, "{}", t.text);
+    let r = api.post("/v1/clusters", &json!({"name": "bay", "cluster_template_id": "swarm", "node_count": 2})).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let bay = r.body["uuid"].as_str().expect("uuid").to_owned();
+
+    // c1 freezes once its plan is made (its first node container exists): it still means to
+    // make a master and two workers.
+    let t0 = Instant::now();
+    while labelled(&engine, &bay).await.0 == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "c1 never started building: {}", d.log("c1"));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    d.freeze("c1", true);
+    let frozen_with = labelled(&engine, &bay).await;
+
+    // c2 takes the bay over once c1's lease expires, finishes it, then shrinks it to 1 worker.
+    d.conductor("c2");
+    let wait_for = |want: &'static str| {
+        let (api, bay) = (api.clone(), bay.clone());
+        async move {
+            let t0 = Instant::now();
+            loop {
+                let s = status_of(&api, &bay).await;
+                if s == want {
+                    return t0.elapsed();
+                }
+                assert!(s.ends_with("_IN_PROGRESS") || s.ends_with("_COMPLETE"), "the bay went {s}");
+                assert!(t0.elapsed() < Duration::from_secs(120), "never {want} (now {s})");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let took = wait_for("CREATE_COMPLETE").await;
+    let r = api.patch(&format!("/v1/clusters/{bay}"), &json!([{"op": "replace", "path": "/node_count", "value": 1}])).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    wait_for("UPDATE_COMPLETE").await;
+    let shrunk = labelled(&engine, &bay).await;
+    assert_eq!(shrunk, (2, 1, 2), "a master and one worker, their network and volumes");
+    let before = api.get(&format!("/v1/clusters/{bay}")).await.expect("http").body;
+
+    // c1 wakes with its stale create. It learns it lost the bay and stops.
+    d.freeze("c1", false);
+    let t0 = Instant::now();
+    while !d.log("c1").contains("leaving the bay to its current holder") {
+        assert!(t0.elapsed() < Duration::from_secs(30), "c1 never noticed it lost the bay: {}", d.log("c1"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Time for any stray action of c1's to show.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    eprintln!("c1 frozen with {frozen_with:?}; c2 finished the create {:.1} s later and shrank the bay", took.as_secs_f64());
+    assert_eq!(labelled(&engine, &bay).await, shrunk, "c1 made or removed nothing after waking: {}", d.log("c1"));
+    let after = api.get(&format!("/v1/clusters/{bay}")).await.expect("http").body;
+    for field in ["status", "node_count", "node_addresses", "master_addresses", "api_address", "status_reason"] {
+        assert_eq!(after[field], before[field], "{field} is as c2 left it");
+    }
+
+    assert_eq!(api.delete(&format!("/v1/clusters/{bay}")).await.expect("http").status, 204);
+    let t0 = Instant::now();
+    while status_of(&api, &bay).await != "GONE" {
+        assert!(t0.elapsed() < Duration::from_secs(60), "bay never deleted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(labelled(&engine, &bay).await, (0, 0, 0), "delete leaves nothing");
+    d.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amqp_postgres_broker_restart_during_a_burst_of_100_requests_loses_nothing() {
     let _turn = ONE_AT_A_TIME.lock().await;

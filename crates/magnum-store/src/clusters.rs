@@ -2,7 +2,7 @@
 
 use crate::error::{corrupt, from_sqlx};
 use crate::page::{self, Bind, KeyType, PagedQuery};
-use crate::{Backend, Store};
+use crate::{Backend, Fenced, Lease, Store};
 use magnum_types::cluster::Cluster;
 use magnum_types::names::is_uuid_like;
 use magnum_types::nodegroup::{NodeGroup, Role};
@@ -244,6 +244,43 @@ impl Store {
                 Err(self.missing_or_stale("clusters", "Cluster", c.uuid).await)
             }
         }
+    }
+
+    /// [`Store::update_cluster`] by a conductor holding the bay's `lease`: nothing is written
+    /// once another conductor has taken the bay over.
+    pub async fn update_cluster_under(&self, c: &Cluster, lease: &Lease) -> Result<Fenced<Cluster>> {
+        let _w = self.write_guard().await;
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        if !self.holds(&mut tx, lease).await? {
+            return Ok(Fenced::LeaseLost);
+        }
+        match update_in(&mut tx, c).await? {
+            Some(out) => {
+                tx.commit().await.map_err(from_sqlx)?;
+                Ok(Fenced::Done(out))
+            }
+            None => {
+                drop(tx);
+                Err(self.missing_or_stale("clusters", "Cluster", c.uuid).await)
+            }
+        }
+    }
+
+    /// [`Store::delete_cluster`] by a conductor holding the bay's `lease` (the lease goes
+    /// with the bay).
+    pub async fn delete_cluster_under(&self, lease: &Lease) -> Result<Fenced<bool>> {
+        let _w = self.write_guard().await;
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        if !self.holds(&mut tx, lease).await? {
+            return Ok(Fenced::LeaseLost);
+        }
+        let done = sqlx::query("DELETE FROM clusters WHERE uuid = $1")
+            .bind(lease.cluster.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(Fenced::Done(done.rows_affected() > 0))
     }
 
     /// Removes a cluster and its nodegroups. Deleting a missing cluster is not an error: the

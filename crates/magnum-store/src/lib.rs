@@ -34,6 +34,7 @@ pub mod testing;
 
 pub use certificates::StoredCertificates;
 pub use clusters::ClusterScope;
+pub use leases::{Fenced, Lease};
 pub use services::{ImageReport, BUILDING};
 pub use templates::TemplateScope;
 

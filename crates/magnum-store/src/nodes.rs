@@ -2,7 +2,7 @@
 
 use crate::error::{corrupt, from_sqlx};
 use crate::page::{self, Bind, KeyType, PagedQuery};
-use crate::{ClusterScope, Store};
+use crate::{ClusterScope, Fenced, Lease, Store};
 use magnum_types::node::Node;
 use magnum_types::pagination::PageRequest;
 use magnum_types::time::{from_storage, now, to_storage};
@@ -53,46 +53,20 @@ impl Store {
     pub async fn record_nodes(&self, cluster: Uuid, project_id: &str, observed: &[Node]) -> Result<()> {
         let _w = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
-        let t = to_storage(&now());
-        let keep: Vec<String> = observed.iter().map(|n| n.uuid.to_string()).collect();
-        let existing = sqlx::query("SELECT uuid FROM nodes WHERE cluster_uuid = $1")
-            .bind(cluster.to_string())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(from_sqlx)?;
-        for row in existing {
-            let u: String = row.try_get("uuid").map_err(from_sqlx)?;
-            if !keep.contains(&u) {
-                sqlx::query("DELETE FROM nodes WHERE uuid = $1").bind(&u).execute(&mut *tx).await.map_err(from_sqlx)?;
-            }
+        record_in(&mut tx, cluster, project_id, observed).await?;
+        tx.commit().await.map_err(from_sqlx)
+    }
+
+    /// [`Store::record_nodes`] by a conductor holding the bay's `lease`.
+    pub async fn record_nodes_under(&self, lease: &Lease, project_id: &str, observed: &[Node]) -> Result<Fenced<()>> {
+        let _w = self.write_guard().await;
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        if !self.holds(&mut tx, lease).await? {
+            return Ok(Fenced::LeaseLost);
         }
-        for n in observed {
-            sqlx::query(
-                "INSERT INTO nodes (uuid, cluster_uuid, project_id, nodegroup, role, name, address, status, status_reason, image_id, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL) \
-                 ON CONFLICT (uuid) DO UPDATE SET address = $7, status = $8, status_reason = $9, image_id = $10, updated_at = $11",
-            )
-            .bind(n.uuid.to_string())
-            .bind(cluster.to_string())
-            .bind(project_id)
-            .bind(&n.nodegroup)
-            .bind(&n.role)
-            .bind(&n.name)
-            .bind(&n.address)
-            .bind(&n.status)
-            .bind(&n.status_reason)
-            .bind(&n.image_id)
-            .bind(&t)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match from_sqlx(e) {
-                // The bay was deleted meanwhile: nothing to record.
-                err if err.kind == magnum_types::ErrorKind::Invalid => MagnumError::not_found(format!("Cluster {cluster} could not be found.")),
-                err => err,
-            })?;
-        }
+        record_in(&mut tx, lease.cluster, project_id, observed).await?;
         tx.commit().await.map_err(from_sqlx)?;
-        Ok(())
+        Ok(Fenced::Done(()))
     }
 
     pub async fn list_nodes(&self, scope: &ClusterScope, cluster: Option<Uuid>, page: &PageRequest) -> Result<Vec<Node>> {
@@ -108,4 +82,47 @@ impl Store {
     pub async fn get_node(&self, scope: &ClusterScope, ident: &str) -> Result<Node> {
         decode(&page::lookup_one(&self.pool, "nodes", COLUMNS, scope.filter(1), ident, ("Node", "node")).await?)
     }
+}
+
+/// Replaces what is known of `cluster`'s nodes with `observed`, inside `tx`.
+async fn record_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, cluster: Uuid, project_id: &str, observed: &[Node]) -> Result<()> {
+    let t = to_storage(&now());
+    let keep: Vec<String> = observed.iter().map(|n| n.uuid.to_string()).collect();
+    let existing = sqlx::query("SELECT uuid FROM nodes WHERE cluster_uuid = $1")
+        .bind(cluster.to_string())
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(from_sqlx)?;
+    for row in existing {
+        let u: String = row.try_get("uuid").map_err(from_sqlx)?;
+        if !keep.contains(&u) {
+            sqlx::query("DELETE FROM nodes WHERE uuid = $1").bind(&u).execute(&mut **tx).await.map_err(from_sqlx)?;
+        }
+    }
+    for n in observed {
+        sqlx::query(
+                "INSERT INTO nodes (uuid, cluster_uuid, project_id, nodegroup, role, name, address, status, status_reason, image_id, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL) \
+                 ON CONFLICT (uuid) DO UPDATE SET address = $7, status = $8, status_reason = $9, image_id = $10, updated_at = $11",
+            )
+            .bind(n.uuid.to_string())
+            .bind(cluster.to_string())
+            .bind(project_id)
+            .bind(&n.nodegroup)
+            .bind(&n.role)
+            .bind(&n.name)
+            .bind(&n.address)
+            .bind(&n.status)
+            .bind(&n.status_reason)
+            .bind(&n.image_id)
+            .bind(&t)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| match from_sqlx(e) {
+                // The bay was deleted meanwhile: nothing to record.
+                err if err.kind == magnum_types::ErrorKind::Invalid => MagnumError::not_found(format!("Cluster {cluster} could not be found.")),
+                err => err,
+            })?;
+    }
+    Ok(())
 }

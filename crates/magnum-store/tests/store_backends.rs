@@ -44,6 +44,7 @@ both_backends!(
     concurrent_creates_respect_quota,
     containers_recorded_renamed_refreshed_and_cascaded,
     leases_are_exclusive_until_they_expire,
+    writes_under_a_lost_lease_are_refused,
 );
 
 fn template(project: &str, body: serde_json::Value) -> ClusterTemplate {
@@ -348,18 +349,26 @@ async fn leases_are_exclusive_until_they_expire(store: &Store) {
     let (bay, ngs) = cluster(&t, "bay");
     let bay = store.create_cluster(&bay, &ngs, 10).await.expect("bay");
     let long = Duration::from_secs(60);
-    assert!(store.acquire_lease(bay.uuid, "a", long).await.expect("acquire"), "free: taken");
-    assert!(!store.acquire_lease(bay.uuid, "b", long).await.expect("acquire"), "held by a live holder");
-    assert!(store.acquire_lease(bay.uuid, "a", long).await.expect("acquire"), "the holder may take it again");
-    assert!(store.renew_lease(bay.uuid, "a", Duration::ZERO).await.expect("renew"), "renewed (to expire now)");
+    let take = |holder: &'static str| {
+        let store = store.clone();
+        async move { store.acquire_lease(bay.uuid, holder, long).await.expect("acquire") }
+    };
+    let a1 = take("a").await.expect("free: taken");
+    assert!(take("b").await.is_none(), "held by a live holder");
+    let a2 = take("a").await.expect("the holder may take it again");
+    assert!(a2.generation > a1.generation, "each taking is a new generation: {a1:?} then {a2:?}");
+    assert!(!store.lease_is_current(&a1).await.expect("check"), "an older generation of the same holder is stale");
+    assert!(store.renew_lease(&a2, Duration::ZERO).await.expect("renew"), "renewed (to expire now)");
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert!(store.acquire_lease(bay.uuid, "b", long).await.expect("acquire"), "expired: taken over");
+    let b = take("b").await.expect("expired: taken over");
     assert_eq!(store.lease_holder(bay.uuid).await.expect("holder").as_deref(), Some("b"));
-    assert!(!store.renew_lease(bay.uuid, "a", long).await.expect("renew"), "the old holder learns it lost the lease");
-    store.release_lease(bay.uuid, "a").await.expect("release by a non-holder does nothing");
-    assert_eq!(store.lease_holder(bay.uuid).await.expect("holder").as_deref(), Some("b"));
-    store.release_lease(bay.uuid, "b").await.expect("release");
-    assert!(store.acquire_lease(bay.uuid, "c", long).await.expect("acquire"), "released: free again");
+    assert!(!store.renew_lease(&a2, long).await.expect("renew"), "the old holder learns it lost the lease");
+    store.release_lease(&a2).await.expect("release by a former holder does nothing");
+    assert!(take("c").await.is_none(), "b still holds it");
+    store.release_lease(&b).await.expect("release");
+    let c = take("c").await.expect("released: free again");
+    assert!(c.generation > b.generation, "a released lease keeps counting: a stale generation never comes back");
+    assert!(!store.lease_is_current(&b).await.expect("check") && store.lease_is_current(&c).await.expect("check"));
     // Racing conductors: exactly one wins.
     let racers: Vec<_> = (0..8)
         .map(|i| {
@@ -367,14 +376,60 @@ async fn leases_are_exclusive_until_they_expire(store: &Store) {
             tokio::spawn(async move { store.acquire_lease(bay.uuid, &format!("r{i}"), long).await.expect("acquire") })
         })
         .collect();
-    store.release_lease(bay.uuid, "c").await.expect("release");
+    store.release_lease(&c).await.expect("release");
     let mut winners = 0;
     for r in racers {
-        winners += r.await.expect("task") as usize;
+        winners += r.await.expect("task").is_some() as usize;
     }
     assert!(winners <= 1, "{winners} conductors hold one lease");
     assert!(store.delete_cluster(bay.uuid).await.expect("delete"));
     assert_eq!(store.lease_holder(bay.uuid).await.expect("holder"), None, "leases go with their bay");
     let (gone, _) = cluster(&t, "gone");
-    assert!(!store.acquire_lease(gone.uuid, "a", long).await.expect("no cluster, no lease"));
+    assert!(store.acquire_lease(gone.uuid, "a", long).await.expect("no cluster, no lease").is_none());
+}
+
+/// A conductor that lost a bay's lease writes nothing to it: not its status, not its nodes,
+/// not its deletion. The holder's writes go through.
+async fn writes_under_a_lost_lease_are_refused(store: &Store) {
+    use magnum_store::Fenced;
+    use std::time::Duration;
+    let t = store.create_template(&template("p1", json!({"coe": "swarm", "image_id": "i"}))).await.expect("create");
+    let (bay, ngs) = cluster(&t, "bay");
+    let bay = store.create_cluster(&bay, &ngs, 10).await.expect("bay");
+    let stale = store.acquire_lease(bay.uuid, "a", Duration::ZERO).await.expect("acquire").expect("free");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let current = store.acquire_lease(bay.uuid, "b", Duration::from_secs(60)).await.expect("acquire").expect("expired: taken");
+
+    let mut by_a = store.get_cluster_by_uuid(bay.uuid).await.expect("read").expect("there");
+    by_a.status = ClusterStatus::CreateFailed;
+    assert_eq!(store.update_cluster_under(&by_a, &stale).await.expect("update"), Fenced::LeaseLost);
+    let node = magnum_types::node::Node {
+        uuid: uuid::Uuid::new_v4(),
+        cluster_uuid: bay.uuid,
+        project_id: "p1".into(),
+        nodegroup: "default-worker".into(),
+        role: "worker".into(),
+        name: "resurrected".into(),
+        address: None,
+        status: "Ready".into(),
+        status_reason: None,
+        image_id: None,
+        created_at: magnum_types::time::now(),
+        updated_at: None,
+    };
+    assert_eq!(store.record_nodes_under(&stale, "p1", std::slice::from_ref(&node)).await.expect("nodes"), Fenced::LeaseLost);
+    assert_eq!(store.delete_cluster_under(&stale).await.expect("delete"), Fenced::LeaseLost);
+    let now = store.get_cluster_by_uuid(bay.uuid).await.expect("read").expect("the stale delete removed nothing");
+    assert_eq!((now.status, now.version), (bay.status, bay.version), "the stale update wrote nothing");
+    let nodes = store.list_nodes(&ClusterScope::all(), Some(bay.uuid), &page(10)).await.expect("list");
+    assert!(nodes.is_empty(), "the stale nodes were not recorded: {nodes:?}");
+
+    let mut by_b = now.clone();
+    by_b.status = ClusterStatus::CreateComplete;
+    assert!(
+        matches!(store.update_cluster_under(&by_b, &current).await.expect("update"), Fenced::Done(c) if c.status == ClusterStatus::CreateComplete)
+    );
+    assert_eq!(store.record_nodes_under(&current, "p1", &[node]).await.expect("nodes"), Fenced::Done(()));
+    assert_eq!(store.delete_cluster_under(&current).await.expect("delete"), Fenced::Done(true));
+    assert!(store.get_cluster_by_uuid(bay.uuid).await.expect("read").is_none());
 }

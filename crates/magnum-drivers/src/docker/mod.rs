@@ -27,6 +27,11 @@ pub const LABEL_CONTAINER: &str = "org.openstack.magnum.container";
 #[error("{0}")]
 pub struct EngineError(pub String);
 
+/// Asks `fence` before a change to the engine: an error once another conductor drives the bay.
+pub async fn fenced(fence: &dyn crate::Fence) -> Result<(), EngineError> {
+    fence.check().await.map_err(|e| EngineError(e.0))
+}
+
 pub fn err(context: &str, e: impl std::fmt::Display) -> EngineError {
     EngineError(format!("{context}: {e}"))
 }

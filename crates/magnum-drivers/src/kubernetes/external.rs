@@ -6,7 +6,7 @@
 use super::client::KubeClient;
 use super::KubeObjects;
 use crate::containers::Bay;
-use crate::{Credentials, Driver, DriverError, NodeObservation, Observation, Observed};
+use crate::{Credentials, Driver, DriverError, Fence, NodeObservation, Observation, Observed};
 use async_trait::async_trait;
 use magnum_types::cluster::Cluster;
 use magnum_types::external::ClientAuth;
@@ -76,6 +76,7 @@ impl Driver for ExternalKubernetes {
         cluster: &Cluster,
         _: &ClusterTemplate,
         credentials: Option<&Credentials>,
+        _: &dyn Fence,
     ) -> std::result::Result<Observed, DriverError> {
         let fail = |e: MagnumError| DriverError(format!("{}; fix the endpoint and register it again", e.message));
         let k = client(cluster, credentials).map_err(fail)?;
@@ -90,12 +91,18 @@ impl Driver for ExternalKubernetes {
         })
     }
 
-    async fn update(&self, cluster: &Cluster, _: &ClusterTemplate, _: Option<&Credentials>) -> std::result::Result<Observed, DriverError> {
+    async fn update(
+        &self,
+        cluster: &Cluster,
+        _: &ClusterTemplate,
+        _: Option<&Credentials>,
+        _: &dyn Fence,
+    ) -> std::result::Result<Observed, DriverError> {
         Err(DriverError(format!("Cluster {} is an external bay: magnum-rs does not change it.", cluster.uuid)))
     }
 
     /// Forgetting is the whole delete: the cluster is its owner's.
-    async fn delete(&self, _: &Cluster) -> std::result::Result<(), DriverError> {
+    async fn delete(&self, _: &Cluster, _: &dyn Fence) -> std::result::Result<(), DriverError> {
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use super::access::Access;
 use super::containers::{act_on, create_on, engine_error, exec_on, list_on, logs_on, unavailable};
 use crate::containers::{Bay, BayListing, ContainerDriver, EngineState, ExecOutput};
 use crate::docker::{self, err};
-use crate::{Credentials, Driver, DriverError, NodeObservation, Observation, Observed};
+use crate::{Credentials, Driver, DriverError, Fence, NodeObservation, Observation, Observed};
 use async_trait::async_trait;
 use bollard::Docker;
 use magnum_types::cluster::Cluster;
@@ -74,6 +74,7 @@ impl Driver for ExternalSwarm {
         cluster: &Cluster,
         _: &ClusterTemplate,
         credentials: Option<&Credentials>,
+        _: &dyn Fence,
     ) -> std::result::Result<Observed, DriverError> {
         let e = endpoint(cluster, credentials).map_err(|x| DriverError(x.0))?;
         let (version, nodes) = survey(&e).await.map_err(|x| DriverError(format!("{}; fix the endpoint and register it again", x.0)))?;
@@ -87,12 +88,18 @@ impl Driver for ExternalSwarm {
         })
     }
 
-    async fn update(&self, cluster: &Cluster, _: &ClusterTemplate, _: Option<&Credentials>) -> std::result::Result<Observed, DriverError> {
+    async fn update(
+        &self,
+        cluster: &Cluster,
+        _: &ClusterTemplate,
+        _: Option<&Credentials>,
+        _: &dyn Fence,
+    ) -> std::result::Result<Observed, DriverError> {
         Err(DriverError(format!("Cluster {} is an external bay: magnum-rs does not change it.", cluster.uuid)))
     }
 
     /// Forgetting is the whole delete: the swarm is its owner's.
-    async fn delete(&self, _: &Cluster) -> std::result::Result<(), DriverError> {
+    async fn delete(&self, _: &Cluster, _: &dyn Fence) -> std::result::Result<(), DriverError> {
         Ok(())
     }
 

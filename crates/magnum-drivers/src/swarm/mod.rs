@@ -14,7 +14,7 @@ use crate::docker::network::{self, Subnet};
 use crate::docker::nodes::{self, NodeFile};
 use crate::docker::plan::{self, NodeRole, NodeSpec};
 use crate::docker::{self, err, EngineError};
-use crate::{Credentials, Driver, DriverError, NodeObservation, Observation, Observed};
+use crate::{Credentials, Driver, DriverError, Fence, NodeObservation, Observation, Observed};
 use access::Access;
 use async_trait::async_trait;
 use bollard::models::{
@@ -70,6 +70,7 @@ impl SwarmDriver {
     }
 
     /// Creates (if missing) and starts (if stopped) one node; returns where it is.
+    #[allow(clippy::too_many_arguments)]
     async fn ensure_node(
         &self,
         docker: &Docker,
@@ -78,9 +79,11 @@ impl SwarmDriver {
         spec: &NodeSpec,
         (network, subnet): (&str, Subnet),
         access: &Access<'_>,
+        fence: &dyn Fence,
     ) -> Result<NodeInfo, EngineError> {
         let tls = access.tls.as_ref().map(|(c, _)| *c);
         let port = api_port(tls.is_some());
+        docker::fenced(fence).await?;
         if nodes::inspect(docker, &spec.name).await?.is_none() {
             let volume = format!("{}-docker", spec.name);
             nodes::ensure_volume(docker, cluster, &spec.name, &volume).await?;
@@ -318,20 +321,24 @@ impl SwarmDriver {
         cluster: &Cluster,
         template: &ClusterTemplate,
         credentials: Option<&Credentials>,
+        fence: &dyn Fence,
     ) -> Result<Observed, EngineError> {
         let access = Access::for_bay(template, credentials)?;
         let docker = self.engine()?;
         nodes::require_image(&docker, &template.image_id, "magnum-server node-image build").await?;
         let deadline = Instant::now() + self.node_timeout;
+        docker::fenced(fence).await?;
         let (network, subnet) = network::ensure(&docker, cluster).await?;
         let plan = plan::plan(cluster, &nodes::existing(&docker, cluster, "worker").await?);
         let mut nodes = Vec::with_capacity(plan.nodes.len());
         for spec in &plan.nodes {
-            nodes.push(self.ensure_node(&docker, cluster, template, spec, (&network, subnet), &access).await?);
+            nodes.push(self.ensure_node(&docker, cluster, template, spec, (&network, subnet), &access, fence).await?);
         }
+        docker::fenced(fence).await?;
         let leader = self.form_swarm(&nodes, &access, deadline).await?;
         self.seed_workload_image(&docker, &nodes, &access).await?;
         for name in &plan.remove {
+            docker::fenced(fence).await?;
             self.remove_worker(&docker, &leader, cluster, name).await?;
         }
         self.wait_ready(&leader, &nodes, deadline).await?;
@@ -481,8 +488,9 @@ impl Driver for SwarmDriver {
         cluster: &Cluster,
         template: &ClusterTemplate,
         credentials: Option<&Credentials>,
+        fence: &dyn Fence,
     ) -> Result<Observed, DriverError> {
-        self.converge(cluster, template, credentials).await.map_err(|e| DriverError(e.0))
+        self.converge(cluster, template, credentials, fence).await.map_err(|e| DriverError(e.0))
     }
 
     async fn update(
@@ -490,8 +498,9 @@ impl Driver for SwarmDriver {
         cluster: &Cluster,
         template: &ClusterTemplate,
         credentials: Option<&Credentials>,
+        fence: &dyn Fence,
     ) -> Result<Observed, DriverError> {
-        self.converge(cluster, template, credentials).await.map_err(|e| DriverError(e.0))
+        self.converge(cluster, template, credentials, fence).await.map_err(|e| DriverError(e.0))
     }
 
     async fn images(&self) -> Result<Vec<String>, DriverError> {
@@ -508,8 +517,9 @@ impl Driver for SwarmDriver {
         self.look(cluster, template, credentials).await.map_err(|e| DriverError(e.0))
     }
 
-    async fn delete(&self, cluster: &Cluster) -> Result<(), DriverError> {
+    async fn delete(&self, cluster: &Cluster, fence: &dyn Fence) -> Result<(), DriverError> {
         let docker = self.engine().map_err(|e| DriverError(e.0))?;
+        fence.check().await?;
         docker::remove_owned(&docker, &cluster.uuid.to_string()).await.map_err(|e| DriverError(e.0))
     }
 

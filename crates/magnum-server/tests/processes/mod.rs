@@ -107,6 +107,18 @@ impl Deployment {
         }
     }
 
+    /// SIGSTOP (`stop = true`) or SIGCONT: the process freezes with everything it holds, as a
+    /// stalled or swapped-out machine does, and later carries on where it was.
+    pub fn freeze(&self, name: &str, stop: bool) {
+        for (n, child) in &self.procs {
+            if n == name {
+                let signal = if stop { "-STOP" } else { "-CONT" };
+                let ok = Command::new("kill").arg(signal).arg(child.id().to_string()).status().is_ok_and(|s| s.success());
+                assert!(ok, "kill {signal} {name} failed");
+            }
+        }
+    }
+
     pub fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
     }

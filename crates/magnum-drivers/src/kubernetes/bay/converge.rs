@@ -9,9 +9,9 @@ use super::node::{self, ENV_FILE, ROUTES_FILE};
 use super::{client, need_credentials, KubernetesDriver};
 use crate::docker::nodes::{self, NodeFile};
 use crate::docker::plan::{self, NodeRole};
-use crate::docker::{err, EngineError};
+use crate::docker::{err, fenced, EngineError};
 use crate::kubernetes::client::{name_of, ready_condition, KubeClient};
-use crate::Observed;
+use crate::{Fence, Observed};
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 use bollard::Docker;
 use magnum_types::cluster::Cluster;
@@ -30,17 +30,31 @@ fn kube_failed(e: MagnumError) -> EngineError {
     EngineError(e.message)
 }
 
+/// The bay a converge works on, as its nodes are made.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    cluster: &'a Cluster,
+    template: &'a ClusterTemplate,
+    creds: &'a crate::Credentials,
+    master: &'a Placed,
+    all: &'a [Placed],
+    network: &'a str,
+    fence: &'a dyn Fence,
+}
+
 impl KubernetesDriver {
     pub(super) async fn converge(
         &self,
         cluster: &Cluster,
         template: &ClusterTemplate,
         credentials: Option<&crate::Credentials>,
+        fence: &dyn Fence,
     ) -> Result<Observed, EngineError> {
         let creds = need_credentials(cluster, credentials).map_err(kube_failed)?;
         let docker = self.docker()?;
         nodes::require_image(&docker, &template.image_id, "magnum-server node-image build --kubernetes-bin DIR").await?;
         let deadline = Instant::now() + self.node_timeout;
+        fenced(fence).await?;
         let (network, subnet) = crate::docker::network::ensure(&docker, cluster).await?;
         let plan = plan::plan(cluster, &nodes::existing(&docker, cluster, "worker").await?);
         let placed = plan.nodes.iter().map(|s| layout::place(subnet, s)).collect::<Result<Vec<_>, _>>().map_err(EngineError)?;
@@ -48,15 +62,17 @@ impl KubernetesDriver {
         // The master first (its API server is what everything waits for), then the workers
         // all at once.
         let mut fresh = vec![];
-        if self.ensure_node(&docker, cluster, template, creds, &master, &master, &placed, &network).await? {
+        let on = Target { cluster, template, creds, master: &master, all: &placed, network: &network, fence };
+        if self.ensure_node(&docker, &on, &master).await? {
             fresh.push(master.spec.name.clone());
         }
-        let workers = placed.iter().skip(1).map(|n| self.ensure_node(&docker, cluster, template, creds, n, &master, &placed, &network));
+        let workers = placed.iter().skip(1).map(|n| self.ensure_node(&docker, &on, n));
         for (n, made) in placed.iter().skip(1).zip(futures_util::future::join_all(workers).await) {
             if made? {
                 fresh.push(n.spec.name.clone());
             }
         }
+        fenced(fence).await?;
         self.push_routes(&docker, &placed, &fresh).await?;
         let api_address = self.api_address(&docker, &master).await?;
         let kube_client = client(&api_address, creds).map_err(kube_failed)?;
@@ -64,6 +80,7 @@ impl KubernetesDriver {
         wait_api(&docker, &kube_client, &master, deadline).await?;
         tracing::info!(bay = %cluster.uuid, seconds = started.elapsed().as_secs_f64(), "API server ready");
         // The API server makes the default namespace a moment after it first answers.
+        fenced(fence).await?;
         loop {
             match bootstrap(&kube_client).await {
                 Err(e) if e.kind == ErrorKind::NotFound && Instant::now() < deadline => {
@@ -76,14 +93,17 @@ impl KubernetesDriver {
         // All leaving workers are cordoned before any is drained, so no pod moves onto one
         // that is about to go.
         for name in &plan.remove {
+            fenced(fence).await?;
             cordon(&kube_client, name).await?;
         }
         for name in &plan.remove {
+            fenced(fence).await?;
             remove_worker(&docker, &kube_client, name).await?;
         }
         wait_ready(&docker, &kube_client, cluster, &placed, deadline).await?;
         tracing::info!(bay = %cluster.uuid, seconds = started.elapsed().as_secs_f64(), nodes = placed.len(), "every node Ready");
         if !fresh.is_empty() {
+            fenced(fence).await?;
             self.seed_new_nodes(&docker, cluster, &fresh).await?;
         }
         let version = kube_client.version().await.map_err(kube_failed)?;
@@ -100,19 +120,10 @@ impl KubernetesDriver {
 
     /// Makes the node (volumes, container, files, start) unless it exists; starts it if it is
     /// stopped. True when it was made now.
-    #[allow(clippy::too_many_arguments)]
-    async fn ensure_node(
-        &self,
-        docker: &Docker,
-        cluster: &Cluster,
-        template: &ClusterTemplate,
-        creds: &crate::Credentials,
-        n: &Placed,
-        master: &Placed,
-        all: &[Placed],
-        network: &str,
-    ) -> Result<bool, EngineError> {
+    async fn ensure_node(&self, docker: &Docker, on: &Target<'_>, n: &Placed) -> Result<bool, EngineError> {
+        let Target { cluster, template, creds, master, all, network, fence } = *on;
         let name = &n.spec.name;
+        fenced(fence).await?;
         if nodes::inspect(docker, name).await?.is_some() {
             if nodes::read_file(docker, name, ENV_FILE).await.is_some() {
                 nodes::start(docker, name).await?;

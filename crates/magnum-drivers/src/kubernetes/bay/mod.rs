@@ -29,7 +29,7 @@ use super::client::KubeClient;
 use super::KubeObjects;
 use crate::docker::nodes::Limits;
 use crate::docker::{EngineAccess, EngineError};
-use crate::{Credentials, Driver, DriverError, Observation, Observed};
+use crate::{Credentials, Driver, DriverError, Fence, Observation, Observed};
 use async_trait::async_trait;
 use bollard::Docker;
 use magnum_types::cluster::Cluster;
@@ -96,8 +96,9 @@ impl Driver for KubernetesDriver {
         cluster: &Cluster,
         template: &ClusterTemplate,
         credentials: Option<&Credentials>,
+        fence: &dyn Fence,
     ) -> Result<Observed, DriverError> {
-        self.converge(cluster, template, credentials).await.map_err(failed)
+        self.converge(cluster, template, credentials, fence).await.map_err(failed)
     }
 
     async fn update(
@@ -105,12 +106,14 @@ impl Driver for KubernetesDriver {
         cluster: &Cluster,
         template: &ClusterTemplate,
         credentials: Option<&Credentials>,
+        fence: &dyn Fence,
     ) -> Result<Observed, DriverError> {
-        self.converge(cluster, template, credentials).await.map_err(failed)
+        self.converge(cluster, template, credentials, fence).await.map_err(failed)
     }
 
-    async fn delete(&self, cluster: &Cluster) -> Result<(), DriverError> {
+    async fn delete(&self, cluster: &Cluster, fence: &dyn Fence) -> Result<(), DriverError> {
         let docker = self.docker().map_err(failed)?;
+        fence.check().await?;
         crate::docker::remove_owned(&docker, &cluster.uuid.to_string()).await.map_err(failed)
     }
 
