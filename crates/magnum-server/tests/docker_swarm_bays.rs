@@ -248,6 +248,67 @@ async fn docker_bays_that_cannot_be_built_fail_with_a_reason_and_leave_nothing()
     env.finish().await;
 }
 
+/// A create that failed (its manager froze, so the swarm never formed in time) is retried by
+/// setting the node count again, and completes on the nodes that exist: none made twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_a_failed_create_is_retried_to_completion() {
+    let Some(engine) = engine("docker_a_failed_create_is_retried_to_completion").await else { return };
+    let env = Env::start_with(Backend::Sqlite, |c| {
+        c.docker.enabled = true;
+        c.docker.url = ENGINE.into();
+        c.docker.node_timeout = 15;
+        c.conductor.health_interval = 1;
+    })
+    .await
+    .expect("server");
+    let c = env.member("tenant");
+    let r = c.post("/v1/clustertemplates", &json!({"name": "swarm", "coe": "swarm-mode", "image_id": images::NODE_IMAGE})).await;
+    assert_eq!(r.expect("http").status, 201);
+    let r = c.post("/v1/clusters", &json!({"name": "again", "cluster_template_id": "swarm", "node_count": 1})).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let bay = r.body["uuid"].as_str().expect("uuid").to_owned();
+
+    // The manager freezes as soon as it runs.
+    let filters = std::collections::HashMap::from([(
+        "label".to_owned(),
+        vec![format!("{LABEL_BAY}={bay}"), format!("{}=master", docker::LABEL_ROLE)],
+    )]);
+    let options = bollard::query_parameters::ListContainersOptionsBuilder::new().filters(&filters).build();
+    let started = Instant::now();
+    let manager = loop {
+        if let Some(id) = engine.list_containers(Some(options.clone())).await.expect("list").into_iter().find_map(|c| c.id) {
+            break id;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the manager never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    engine.pause_container(&manager).await.expect("pause the manager");
+    let (failed, _) = settle(&c, "/v1/clusters/again").await;
+    assert_eq!(failed["status"], json!("CREATE_FAILED"), "{failed}");
+    assert!(failed["status_reason"].as_str().is_some_and(|r| !r.is_empty()), "a failed create says why: {failed}");
+    let partial = labelled(&engine, &bay).await;
+
+    engine.unpause_container(&manager).await.expect("unpause the manager");
+    let r = c.patch("/v1/clusters/again", &json!([{"op": "replace", "path": "/node_count", "value": 1}])).await.expect("http");
+    assert_eq!(r.status, 202, "setting the node count of a failed create again retries it: {}", r.text);
+    let (done, secs) = settle(&c, "/v1/clusters/again").await;
+    assert_eq!(done["status"], json!("UPDATE_COMPLETE"), "{done}");
+    eprintln!("create failed with {partial:?} (containers, networks, volumes); the retry completed in {secs:.1} s");
+    assert!(done["status_reason"].is_null(), "the old reason is gone: {done}");
+    assert_eq!(done["node_addresses"].as_array().map(Vec::len), Some(1), "{done}");
+    assert_eq!(labelled(&engine, &bay).await, (2, 1, 2), "one manager and one worker, their network and volumes: none made twice");
+    let creds = user_credentials(&c, &bay).await;
+    let swarm = tls_client(done["api_address"].as_str().expect("api_address"), &creds);
+    assert_eq!(swarm_nodes(&swarm).await.iter().filter(|(_, state)| state == "ready").count(), 2, "both nodes in one swarm");
+    let _ = std::fs::remove_dir_all(&creds);
+    wait_health(&c, "/v1/clusters/again", "HEALTHY").await;
+
+    assert_eq!(c.delete("/v1/clusters/again").await.expect("http").status, 204);
+    common::wait_gone(&c, "/v1/clusters/again").await;
+    assert_eq!(labelled(&engine, &bay).await, (0, 0, 0));
+    env.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_tls_disabled_bay_serves_plain_tcp_and_refuses_ca_rotation() {
     let Some(engine) = engine("docker_tls_disabled_bay_serves_plain_tcp_and_refuses_ca_rotation").await else { return };

@@ -86,6 +86,12 @@ impl ClusterStatus {
         matches!(self, CreateFailed | UpdateFailed | DeleteFailed | RollbackFailed | ResumeFailed)
     }
 
+    /// A create or update that failed: an update of the cluster (its node count set again, to
+    /// the same or another value) is a retry, converging what exists to what is asked.
+    pub fn accepts_retry(self) -> bool {
+        matches!(self, CreateFailed | UpdateFailed)
+    }
+
     /// The states in which a cluster works and can be changed (upstream's "*_COMPLETE" set).
     pub fn is_complete(self) -> bool {
         matches!(
@@ -159,12 +165,14 @@ pub enum Operation {
 
 /// The status a cluster enters when a user's request is accepted, or why it is refused.
 ///
-/// A `*_FAILED` cluster never blocks the user: it can always be deleted, and an update of an
-/// `UPDATE_FAILED` cluster is a retry. Deleting a cluster already being deleted is harmless.
+/// A `*_FAILED` cluster never blocks the user: it can always be deleted, and an update of a
+/// `CREATE_FAILED` or `UPDATE_FAILED` cluster is a retry (upstream allows only the latter, for
+/// resize; a failed create is retried here rather than rebuilt). Deleting a cluster already
+/// being deleted is harmless.
 pub fn begin(current: ClusterStatus, op: Operation) -> Result<ClusterStatus> {
     match op {
         Operation::Delete => Ok(DeleteInProgress),
-        Operation::Update if current.is_complete() || current == UpdateFailed => Ok(UpdateInProgress),
+        Operation::Update if current.is_complete() || current.accepts_retry() => Ok(UpdateInProgress),
         Operation::Update => Err(MagnumError::invalid(format!(
             "Updating a cluster when status is \"{current}\" is not supported. \
              Wait until the cluster is in a *_COMPLETE state, or delete it."
@@ -217,11 +225,12 @@ mod tests {
     }
 
     #[test]
-    fn update_needs_complete_or_is_a_retry_of_failed_update() {
+    fn update_needs_complete_or_is_a_retry_of_a_failed_create_or_update() {
         assert_eq!(begin(CreateComplete, Operation::Update).expect("ok"), UpdateInProgress);
         assert_eq!(begin(UpdateComplete, Operation::Update).expect("ok"), UpdateInProgress);
         assert_eq!(begin(UpdateFailed, Operation::Update).expect("retry"), UpdateInProgress);
-        for st in [CreateInProgress, CreateFailed, UpdateInProgress, DeleteInProgress, DeleteFailed] {
+        assert_eq!(begin(CreateFailed, Operation::Update).expect("retry"), UpdateInProgress);
+        for st in [CreateInProgress, UpdateInProgress, DeleteInProgress, DeleteFailed, RollbackFailed] {
             let err = begin(st, Operation::Update).expect_err("refused");
             assert_eq!(err.kind, crate::ErrorKind::Invalid);
             assert!(err.message.contains(st.as_str()), "{}", err.message);

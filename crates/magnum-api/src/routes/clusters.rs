@@ -18,7 +18,7 @@ use magnum_types::buildable;
 use magnum_types::cluster::{self, Cluster, ClusterCreator};
 use magnum_types::coe::Coe;
 use magnum_types::nodegroup::{NodeGroup, Role};
-use magnum_types::status::{begin, ClusterStatus, Operation};
+use magnum_types::status::{begin, Operation};
 use magnum_types::template::ClusterTemplate;
 use magnum_types::{patch, ErrorKind, MagnumError};
 use serde_json::{json, Value};
@@ -167,7 +167,7 @@ pub(crate) async fn update(
         cluster::rename_keys(&mut after, false);
     }
     let change = cluster::cluster_change(&before, &after, caller.version)?;
-    let retry = ops.iter().any(|o| o.path[0] == "node_count") && c.status == ClusterStatus::UpdateFailed;
+    let retry = ops.iter().any(|o| o.path[0] == "node_count") && c.status.accepts_retry();
     if change.is_empty() && !retry {
         return Err(MagnumError::invalid("The patch changes nothing.").into());
     }
