@@ -117,6 +117,7 @@ fn components() -> Value {
         "cluster_uuid": {"type": "string"}, "bay_uuid": {"type": "string"}, "csr": {"type": "string"}}}),
     );
     put("NodeGroup", loose_object(&["uuid", "name", "cluster_id", "role", "node_count"]));
+    put("NodeGroupCreate", body_schema(&magnum_types::nodegroup::NODEGROUP_SCHEMA));
     put("Node", loose_object(&["uuid", "name", "role", "status"]));
     put("MService", loose_object(&["id", "host", "binary", "state"]));
     put(
@@ -262,7 +263,14 @@ fn operations() -> Vec<Op> {
         op("post", "/v1/clusters/{ident}/actions/resize", "Resize a cluster (1.7).").answers(&[(202, Some("Accepted"))]),
         op("post", "/v1/clusters/{ident}/actions/upgrade", "Upgrade a cluster (1.8).").answers(&[(202, Some("Accepted"))]),
         op("get", "/v1/clusters/{ident}/nodegroups", "A cluster's nodegroups (1.9).").answers(&[(200, Some("NodeGroupList"))]),
+        op("post", "/v1/clusters/{ident}/nodegroups", "Add a worker nodegroup to a cluster (1.9); the cluster updates.")
+            .body("NodeGroupCreate")
+            .answers(&[(202, Some("NodeGroup"))]),
         op("get", "/v1/clusters/{ident}/nodegroups/{ng}", "One nodegroup (1.9).").answers(&[(200, Some("NodeGroup"))]),
+        op("patch", "/v1/clusters/{ident}/nodegroups/{ng}", "Change a nodegroup's min_node_count and max_node_count (1.9).")
+            .body("Patch")
+            .answers(&[(202, Some("NodeGroup"))]),
+        op("delete", "/v1/clusters/{ident}/nodegroups/{ng}", "Remove a non-default nodegroup and its nodes (1.9).").answers(&[(204, None)]),
         op("get", "/v1/containers", "Containers.").answers(&[(200, Some("ContainerList"))]).listing(),
         op("post", "/v1/containers", "Create and start a container on a swarm bay.")
             .body("ContainerCreate")

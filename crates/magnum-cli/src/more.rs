@@ -66,6 +66,43 @@ pub enum More {
         cluster: String,
         nodegroup: String,
     },
+    /// Add a worker group to a cluster; with --wait, follow the cluster's update to its end.
+    NodegroupCreate {
+        cluster: String,
+        name: String,
+        #[arg(long)]
+        node_count: Option<i64>,
+        #[arg(long = "min-nodes")]
+        min_nodes: Option<i64>,
+        #[arg(long = "max-nodes")]
+        max_nodes: Option<i64>,
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long)]
+        image: Option<String>,
+        #[arg(long)]
+        flavor: Option<String>,
+        /// `key=value`, repeatable or comma-separated.
+        #[arg(long)]
+        labels: Vec<String>,
+        #[arg(long)]
+        merge_labels: bool,
+        #[arg(long)]
+        wait: bool,
+    },
+    /// `nodegroup-update CLUSTER GROUP replace max_node_count=N` (min_node_count, max_node_count).
+    NodegroupUpdate {
+        cluster: String,
+        nodegroup: String,
+        op: String,
+        attributes: Vec<String>,
+    },
+    NodegroupDelete {
+        cluster: String,
+        nodegroups: Vec<String>,
+        #[arg(long)]
+        wait: bool,
+    },
     NodeList,
     ContainerCreate {
         #[arg(long)]
@@ -165,6 +202,16 @@ pub(crate) fn patch(op: &str, attributes: &[String]) -> anyhow::Result<Vec<Value
         .collect()
 }
 
+/// `key=value` arguments (each may hold several, comma-separated) as a JSON object of strings.
+fn key_values(args: &[String]) -> anyhow::Result<serde_json::Map<String, Value>> {
+    let mut out = serde_json::Map::new();
+    for pair in args.iter().flat_map(|a| a.split(',')).filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').with_context(|| format!("'{pair}': give labels as key=value"))?;
+        out.insert(k.to_owned(), Value::String(v.to_owned()));
+    }
+    Ok(out)
+}
+
 pub async fn run(c: &Client, cmd: More, format: Format) -> anyhow::Result<()> {
     // Bays at 1.1 are answered synchronously with the bay; ask for the modern behaviour.
     match cmd {
@@ -234,6 +281,52 @@ pub async fn run(c: &Client, cmd: More, format: Format) -> anyhow::Result<()> {
         }
         More::NodegroupShow { cluster, nodegroup } => {
             show(&expect(c.get(&format!("/v1/clusters/{cluster}/nodegroups/{nodegroup}")).await?, &[200], "nodegroup-show")?.body, format)
+        }
+        More::NodegroupCreate { cluster, name, node_count, min_nodes, max_nodes, role, image, flavor, labels, merge_labels, wait } => {
+            let mut b = json!({"name": name});
+            for (k, v) in [("node_count", node_count), ("min_node_count", min_nodes), ("max_node_count", max_nodes)] {
+                if let Some(v) = v {
+                    b[k] = json!(v);
+                }
+            }
+            for (k, v) in [("role", role), ("image_id", image), ("flavor_id", flavor)] {
+                if let Some(v) = v {
+                    b[k] = json!(v);
+                }
+            }
+            if !labels.is_empty() {
+                b["labels"] = Value::Object(key_values(&labels)?);
+            }
+            if merge_labels {
+                b["merge_labels"] = json!(true);
+            }
+            let r = expect(c.post(&format!("/v1/clusters/{cluster}/nodegroups"), &b).await?, &[202], "nodegroup-create")?;
+            eprintln!("Request to create nodegroup {} accepted", r.body["uuid"].as_str().unwrap_or(&name));
+            if wait {
+                let done = crate::wait::settle(c, &cluster, crate::wait::Goal::Complete).await?;
+                let group = expect(
+                    c.get(&format!("/v1/clusters/{}/nodegroups/{name}", done["uuid"].as_str().unwrap_or(&cluster))).await?,
+                    &[200],
+                    "nodegroup-show",
+                )?;
+                show(&group.body, format);
+            } else {
+                show(&r.body, format);
+            }
+        }
+        More::NodegroupUpdate { cluster, nodegroup, op, attributes } => {
+            let body = Value::Array(patch(&op, &attributes)?);
+            let r = expect(c.patch(&format!("/v1/clusters/{cluster}/nodegroups/{nodegroup}"), &body).await?, &[202], "nodegroup-update")?;
+            show(&r.body, format);
+        }
+        More::NodegroupDelete { cluster, nodegroups, wait } => {
+            for g in &nodegroups {
+                expect(c.delete(&format!("/v1/clusters/{cluster}/nodegroups/{g}")).await?, &[204], &format!("deleting nodegroup {g}"))?;
+                eprintln!("Request to delete nodegroup {g} has been accepted.");
+            }
+            if wait {
+                crate::wait::settle(c, &cluster, crate::wait::Goal::Complete).await?;
+            }
         }
         More::NodeList => {
             let r = expect(c.get("/v1/nodes?limit=1000").await?, &[200], "node-list")?;

@@ -59,16 +59,44 @@ async fn cli_templates_clusters_errors_and_exit_codes() {
     assert_eq!((code, json(&out)["keypair_id"].clone()), (0, Value::from("kp")), "{err}");
     let (code, out, _) = magnum(b, &["baymodel-list"], &[]);
     assert!(code == 0 && out.contains("| bm "), "{out}");
-    let (code, _, err) = magnum(b, &["bay-create", "--name", "oldbay", "--baymodel", "bm"], &[]);
-    assert!(code == 0 && err.contains("Request to create bay"), "{err}");
+    let (code, _, err) = magnum(b, &["bay-create", "--name", "oldbay", "--baymodel", "bm", "--wait"], &[]);
+    assert!(code == 1 && err.contains("Request to create bay") && err.contains("CREATE_FAILED"), "{err}");
     let (code, out, _) = magnum(b, &["--format", "json", "bay-show", "oldbay"], &[]);
     assert_eq!((code, json(&out)["baymodel_id"].is_string()), (0, true), "{out}");
     let (code, out, _) = magnum(b, &["--format", "json", "nodegroup-list", "demo"], &[]);
     let names: Vec<Value> = json(&out).as_array().expect("list").iter().map(|g| g["name"].clone()).collect();
     assert_eq!((code, names), (0, vec![Value::from("default-master"), Value::from("default-worker")]));
-    let (code, _, err) = magnum(b, &["bay-update", "oldbay", "replace", "node_count=3"], &[]);
-    assert_eq!(code, 1, "a failed bay cannot be updated");
-    assert!(err.contains("HTTP 400"), "{err}");
+    let (code, _, err) = magnum(b, &["bay-update", "oldbay", "replace", "node_count=3", "--wait"], &[]);
+    assert_eq!(code, 1, "a failed bay's update is a retry, which fails here for the same reason: {err}");
+    assert!(err.contains("Request to update bay") && err.contains("UPDATE_FAILED") && err.contains("No driver"), "{err}");
+
+    // Worker nodegroups (the cluster's update fails here: no driver).
+    let (code, _, err) = magnum(b, &["nodegroup-create", "demo", "gpu", "--node-count", "5", "--max-nodes", "3"], &[]);
+    assert!(code == 1 && err.contains("HTTP 409") && err.contains("max_node_count 3"), "{err}");
+    let (code, out, err) =
+        magnum(b, &["--format", "json", "nodegroup-create", "demo", "gpu", "--node-count", "2", "--labels", "a=b,c=d"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let made = json(&out);
+    assert_eq!(
+        (made["status"].clone(), made["labels"].clone()),
+        (Value::from("CREATE_IN_PROGRESS"), serde_json::json!({"a": "b", "c": "d"}))
+    );
+    let (code, out, err) = magnum(b, &["--format", "json", "nodegroup-update", "demo", "gpu", "replace", "max_node_count=4"], &[]);
+    assert_eq!((code, json(&out)["max_node_count"].clone()), (0, Value::from(4)), "{err}");
+    let (code, _, err) = magnum(b, &["nodegroup-delete", "demo", "default-worker"], &[]);
+    assert!(code == 1 && err.contains("HTTP 400") && err.contains("default nodegroup"), "{err}");
+    for _ in 0..100 {
+        let (_, out, _) = magnum(b, &["--format", "json", "cluster-show", "demo"], &[]);
+        if json(&out)["status"] == "UPDATE_FAILED" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (code, _, err) = magnum(b, &["nodegroup-delete", "demo", "gpu"], &[]);
+    assert!(code == 0 && err.contains("Request to delete nodegroup gpu"), "{err}");
+    let (code, out, _) = magnum(b, &["--format", "json", "nodegroup-show", "demo", "gpu"], &[]);
+    let status = json(&out)["status"].as_str().unwrap_or_default().to_owned();
+    assert!(code == 0 && (status == "DELETE_IN_PROGRESS" || status == "DELETE_FAILED"), "being removed (no driver here): {status}");
     let admin = [("OS_ROLES", "admin")];
     let (code, _, err) = magnum(b, &["quotas-create", "--project-id", "p1", "--hard-limit", "7"], &admin);
     assert_eq!(code, 0, "{err}");

@@ -371,6 +371,23 @@ async fn docker_kubernetes_bay_lifecycle() {
     engine.start_container(&worker, None::<bollard::query_parameters::StartContainerOptions>).await.expect("start");
     eventually_health(&p1, "HEALTHY").await;
 
+    // A worker nodegroup: its node joins Ready carrying the group's label, and leaves with it.
+    let started = Instant::now();
+    let r = latest(&p1).post("/v1/clusters/kb/nodegroups", &json!({"name": "GPU nodes", "node_count": 1})).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let bay = common_settle(&p1, "/v1/clusters/kb").await;
+    assert_eq!(bay["status"], "UPDATE_COMPLETE", "{bay}");
+    eprintln!("a 1-node nodegroup joined Ready in {:.1} s", started.elapsed().as_secs_f64());
+    let grouped = kubectl_json(&bin, &cfg, &["get", "nodes", "-l", "magnum.openstack.org/nodegroup=GPU-nodes"]);
+    let grouped: Vec<&str> = grouped["items"].as_array().expect("items").iter().filter_map(|n| n["metadata"]["name"].as_str()).collect();
+    assert_eq!(grouped, vec![format!("{prefix}-gpu-nodes-0")], "the group's node, labelled, at the bay's lowest free index");
+    assert!(nodes(&bin, &cfg).iter().all(|(_, ready, _)| *ready));
+    let r = latest(&p1).delete("/v1/clusters/kb/nodegroups/GPU%20nodes").await.expect("http");
+    assert_eq!(r.status, 204, "{}", r.text);
+    let bay = common_settle(&p1, "/v1/clusters/kb").await;
+    assert_eq!(bay["status"], "UPDATE_COMPLETE", "{bay}");
+    assert_eq!(names(&nodes(&bin, &cfg)), vec![format!("{prefix}-master-0"), format!("{prefix}-worker-1")]);
+
     // A Kubernetes bay's CA is not rotated in place.
     let r = p1.patch("/v1/certificates/kb", &json!([])).await.expect("http");
     assert!(r.status == 400 && r.text.contains("Kubernetes"), "{}", r.text);

@@ -105,7 +105,13 @@ impl Conductor {
                         uuid: node_uuid(uuid, &n.name),
                         cluster_uuid: uuid,
                         project_id: cluster.project_id.clone(),
-                        nodegroup: if n.role == "master" { "default-master".into() } else { "default-worker".into() },
+                        nodegroup: n.nodegroup.clone().unwrap_or_else(|| {
+                            if n.role == "master" {
+                                "default-master".into()
+                            } else {
+                                "default-worker".into()
+                            }
+                        }),
                         role: n.role.clone(),
                         name: n.name.clone(),
                         address: n.address.clone(),

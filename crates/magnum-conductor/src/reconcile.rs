@@ -59,9 +59,10 @@ impl Conductor {
         };
 
         let credentials = self.credentials(uuid).await?;
+        let groups = self.store.list_nodegroups(uuid, None, &magnum_types::pagination::PageRequest::everything()).await?;
         let result = match op {
             Op::Create => {
-                let work = driver.create(&cluster, &template, credentials.as_ref(), held.as_ref());
+                let work = driver.create(&cluster, &template, &groups, credentials.as_ref(), held.as_ref());
                 match cluster.create_timeout {
                     0 => work.await,
                     minutes => match tokio::time::timeout(Duration::from_secs(minutes as u64 * 60), work).await {
@@ -75,7 +76,7 @@ impl Conductor {
                     },
                 }
             }
-            Op::Update => driver.update(&cluster, &template, credentials.as_ref(), held.as_ref()).await,
+            Op::Update => driver.update(&cluster, &template, &groups, credentials.as_ref(), held.as_ref()).await,
             Op::Delete => {
                 if cluster.external {
                     self.remove_external_containers(driver.as_ref(), &cluster, &template, credentials.as_ref(), &held).await?;

@@ -28,7 +28,14 @@ impl Driver for ScriptedDriver {
     fn name(&self) -> &'static str {
         "scripted"
     }
-    async fn create(&self, _: &Cluster, _: &ClusterTemplate, _: Option<&Credentials>, fence: &dyn Fence) -> Result<Observed, DriverError> {
+    async fn create(
+        &self,
+        _: &Cluster,
+        _: &ClusterTemplate,
+        _: &[NodeGroup],
+        _: Option<&Credentials>,
+        fence: &dyn Fence,
+    ) -> Result<Observed, DriverError> {
         tokio::time::sleep(self.pause).await;
         fence.check().await?;
         match self.fail_with {
@@ -44,10 +51,11 @@ impl Driver for ScriptedDriver {
         &self,
         c: &Cluster,
         t: &ClusterTemplate,
+        groups: &[NodeGroup],
         creds: Option<&Credentials>,
         fence: &dyn Fence,
     ) -> Result<Observed, DriverError> {
-        self.create(c, t, creds, fence).await
+        self.create(c, t, groups, creds, fence).await
     }
     async fn observe(&self, _: &Cluster, _: &ClusterTemplate, _: Option<&Credentials>) -> Result<Observation, DriverError> {
         Ok(Observation { healthy: true, reasons: Default::default(), nodes: vec![] })

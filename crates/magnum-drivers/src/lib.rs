@@ -16,6 +16,7 @@ pub mod swarm;
 use async_trait::async_trait;
 use magnum_types::cluster::Cluster;
 use magnum_types::coe::Coe;
+use magnum_types::nodegroup::NodeGroup;
 use magnum_types::template::ClusterTemplate;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct NodeObservation {
     pub status: String,
     pub reason: Option<String>,
     pub image: Option<String>,
+    /// The nodegroup the node belongs to, where the driver knows it.
+    pub nodegroup: Option<String>,
 }
 
 /// A bay's nodes and health, as observed.
@@ -110,19 +113,22 @@ pub trait Fence: Send + Sync {
 #[async_trait]
 pub trait Driver: Send + Sync {
     fn name(&self) -> &'static str;
-    /// Build the cluster's nodes to the desired counts.
+    /// Build the cluster's nodes to the desired counts (`groups`: its nodegroups, defaults
+    /// included; the default worker group's size is `cluster.node_count`).
     async fn create(
         &self,
         cluster: &Cluster,
         template: &ClusterTemplate,
+        groups: &[NodeGroup],
         credentials: Option<&Credentials>,
         fence: &dyn Fence,
     ) -> Result<Observed, DriverError>;
-    /// Converge an existing cluster to its desired counts (and its current CA).
+    /// Converge an existing cluster to its desired groups and counts (and its current CA).
     async fn update(
         &self,
         cluster: &Cluster,
         template: &ClusterTemplate,
+        groups: &[NodeGroup],
         credentials: Option<&Credentials>,
         fence: &dyn Fence,
     ) -> Result<Observed, DriverError>;

@@ -283,6 +283,90 @@ async fn nodegroups(env: &Env) {
     assert_error(&v.get(&format!("{path}/nope")).await.expect("http"), 404, "Nodegroup nope");
     assert_error(&v.get("/v1/clusters/nope/nodegroups").await.expect("http"), 404, "Cluster nope");
     assert_error(&env.member("p2").microversion("1.9").get(&path).await.expect("http"), 404, "could not be found");
+    nodegroup_writes(env, &id, &t).await;
+}
+
+/// Adding, changing and removing worker groups: upstream's rules and codes, each refusal
+/// leaving everything as it was. (No driver here: the cluster's update fails, and with it
+/// the group's; a real bay's groups are built in docker_swarm_bays.rs.)
+async fn nodegroup_writes(env: &Env, id: &str, template: &str) {
+    let c = env.member("p1");
+    let v = c.clone().microversion("1.9");
+    let path = format!("/v1/clusters/{id}/nodegroups");
+    let create = |body: serde_json::Value| {
+        let (v, path) = (v.clone(), path.clone());
+        async move { v.post(&path, &body).await.expect("http") }
+    };
+    wait_status(&c, &format!("/v1/clusters/{id}"), "CREATE_FAILED").await;
+    mark_complete(&env.store, id).await;
+    assert_eq!(c.post(&path, &json!({"name": "gpu"})).await.expect("http").status, 406, "nodegroup writes need 1.9");
+    assert_error(&env.reader("p1").microversion("1.9").post(&path, &json!({"name": "gpu"})).await.expect("http"), 403, "nodegroup:create");
+    assert_error(&create(json!({"node_count": 1})).await, 400, "Mandatory field missing: name");
+    assert_error(&create(json!({"name": "default-worker"})).await, 409, "already exists");
+    assert_error(&create(json!({"name": "m", "role": "master"})).await, 400, "master nodegroups");
+    assert_error(&create(json!({"name": "x", "role": "gpu"})).await, 400, "role");
+    assert_error(&create(json!({"name": "x", "node_count": 5, "max_node_count": 3})).await, 409, "max_node_count 3");
+    assert_error(&create(json!({"name": "x", "node_count": 1, "min_node_count": 2})).await, 409, "min_node_count 2");
+    assert_error(&create(json!({"name": "x", "min_node_count": 3, "max_node_count": 2})).await, 409, "below min_node_count");
+    assert_error(&create(json!({"name": "x", "node_count": 0})).await, 400, "1.10");
+    assert_error(&create(json!({"name": "x", "flavor_id": "m9.huge"})).await, 400, "Unable to find flavor m9.huge");
+    assert_error(&create(json!({"name": "x", "status": "CREATE_COMPLETE"})).await, 400, "read only");
+    let listed = |v: magnum_client::Client, path: String| async move {
+        v.get(&path).await.expect("http").body["nodegroups"].as_array().map(Vec::len)
+    };
+    assert_eq!(listed(v.clone(), path.clone()).await, Some(2), "no refusal stored anything");
+
+    let r = create(json!({"name": "gpu", "node_count": 2, "max_node_count": 4, "labels": {"accel": "yes"}})).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let t = c.get(&format!("/v1/clustertemplates/{template}")).await.expect("http").body;
+    assert_eq!(
+        (r.body["role"].clone(), r.body["is_default"].clone(), r.body["status"].clone(), r.body["image_id"].clone()),
+        (json!("worker"), json!(false), json!("CREATE_IN_PROGRESS"), t["image_id"].clone()),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        (r.body["node_count"].clone(), r.body["min_node_count"].clone(), r.body["max_node_count"].clone()),
+        (json!(2), json!(0), json!(4))
+    );
+    assert_eq!(r.body["labels"], json!({"accel": "yes"}));
+    // No driver: the cluster's update fails, and the group's create with it.
+    let failed = wait_status(&c, &format!("/v1/clusters/{id}"), "UPDATE_FAILED").await;
+    assert!(failed["status_reason"].as_str().is_some_and(|r| r.contains("No driver")), "{failed}");
+    assert_eq!(v.get(&format!("{path}/gpu")).await.expect("http").body["status"], json!("CREATE_FAILED"));
+    assert_eq!(c.get("/v1/stats").await.expect("http").body["nodes"], json!(1 + 3 + 2), "stats count every group's nodes");
+
+    let patch = |body: serde_json::Value, ng: &'static str| {
+        let (v, path) = (v.clone(), path.clone());
+        async move { v.patch(&format!("{path}/{ng}"), &body).await.expect("http") }
+    };
+    assert_error(&patch(json!([{"op": "replace", "path": "/node_count", "value": 3}]), "gpu").await, 400, "resize a group");
+    assert_error(&patch(json!([{"op": "replace", "path": "/max_node_count", "value": 1}]), "gpu").await, 409, "max_node_count 1");
+    assert_error(&patch(json!([{"op": "replace", "path": "/min_node_count", "value": "many"}]), "gpu").await, 400, "Expected 'int'");
+    let r =
+        patch(json!([{"op": "replace", "path": "/min_node_count", "value": 1}, {"op": "remove", "path": "/max_node_count"}]), "gpu").await;
+    assert_eq!((r.status, r.body["min_node_count"].clone(), r.body["max_node_count"].clone()), (202, json!(1), json!(null)), "{}", r.text);
+
+    let resize = format!("/v1/clusters/{id}/actions/resize");
+    let v17 = c.clone().microversion("1.10");
+    assert_error(&v17.post(&resize, &json!({"node_count": 0, "nodegroup": "gpu"})).await.expect("http"), 400, "between 1 and unlimited");
+    let r = v17.post(&resize, &json!({"node_count": 3, "nodegroup": "gpu"})).await.expect("http");
+    assert_eq!(r.status, 202, "resizing a group of an UPDATE_FAILED cluster retries: {}", r.text);
+    let shown = v.get(&format!("{path}/gpu")).await.expect("http").body;
+    assert_eq!(shown["node_count"], json!(3), "{shown}");
+    wait_status(&c, &format!("/v1/clusters/{id}"), "UPDATE_FAILED").await;
+    assert_eq!(c.get(&format!("/v1/clusters/{id}")).await.expect("http").body["node_count"], json!(3), "the default group is untouched");
+
+    assert_error(&v.delete(&format!("{path}/default-worker")).await.expect("http"), 400, "default nodegroup");
+    assert_error(&v.delete(&format!("{path}/default-master")).await.expect("http"), 400, "default nodegroup");
+    assert_eq!(v.delete(&format!("{path}/gpu")).await.expect("http").status, 204);
+    assert_eq!(v.get(&format!("{path}/gpu")).await.expect("http").body["status"], json!("DELETE_IN_PROGRESS"));
+    wait_status(&c, &format!("/v1/clusters/{id}"), "UPDATE_FAILED").await;
+    assert_eq!(v.get(&format!("{path}/gpu")).await.expect("http").body["status"], json!("DELETE_FAILED"));
+    // Once the cluster's work succeeds (a driver would say so), the group is gone.
+    mark_complete(&env.store, id).await;
+    assert_error(&v.get(&format!("{path}/gpu")).await.expect("http"), 404, "Nodegroup gpu");
+    assert_eq!(listed(v.clone(), path.clone()).await, Some(2));
 }
 
 async fn projects_are_isolated(env: &Env) {

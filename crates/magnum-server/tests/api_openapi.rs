@@ -64,6 +64,28 @@ async fn openapi_document_matches_real_answers() {
     rec.call(c, Method::GET, "/v1/clusters/{ident}", "/v1/clusters/c1", None).await;
     rec.call(c, Method::GET, "/v1/clusters/{ident}/nodegroups", "/v1/clusters/c1/nodegroups", None).await;
     rec.call(c, Method::GET, "/v1/clusters/{ident}/nodegroups/{ng}", "/v1/clusters/c1/nodegroups/default-worker", None).await;
+    let v = c.clone().microversion("1.10");
+    let ngs = "/v1/clusters/{ident}/nodegroups";
+    let r = rec.call(&v, Method::POST, ngs, "/v1/clusters/c1/nodegroups", Some(json!({"name": "extra", "node_count": 1}))).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    rec.call(&v, Method::POST, ngs, "/v1/clusters/c1/nodegroups", Some(json!({"name": "extra"}))).await;
+    let one = "/v1/clusters/{ident}/nodegroups/{ng}";
+    let patch = json!([{"op": "replace", "path": "/max_node_count", "value": 3}]);
+    let r = rec.call(&v, Method::PATCH, one, "/v1/clusters/c1/nodegroups/extra", Some(patch)).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    rec.call(
+        &v,
+        Method::PATCH,
+        one,
+        "/v1/clusters/c1/nodegroups/extra",
+        Some(json!([{"op": "replace", "path": "/node_count", "value": 3}])),
+    )
+    .await;
+    common::wait_status(c, &format!("/v1/clusters/{uuid}"), "UPDATE_FAILED").await;
+    rec.call(&v, Method::DELETE, one, "/v1/clusters/c1/nodegroups/default-worker", None).await;
+    assert_eq!(rec.call(&v, Method::DELETE, one, "/v1/clusters/c1/nodegroups/extra", None).await.status, 204);
+    common::wait_status(c, &format!("/v1/clusters/{uuid}"), "UPDATE_FAILED").await;
+    mark_complete(&env.store, &uuid).await;
     rec.call(c, Method::GET, "/v1/certificates/{ident}", "/v1/certificates/c1", None).await;
     let key = rcgen::KeyPair::generate().expect("key");
     let mut params = rcgen::CertificateParams::new(vec![]).expect("params");

@@ -248,6 +248,93 @@ async fn docker_bays_that_cannot_be_built_fail_with_a_reason_and_leave_nothing()
     env.finish().await;
 }
 
+/// The swarm nodes' (hostname, state, nodegroup label), sorted.
+async fn swarm_groups(d: &bollard::Docker) -> Vec<(String, String, String)> {
+    let mut nodes: Vec<(String, String, String)> = d
+        .list_nodes(None)
+        .await
+        .expect("node list through api_address")
+        .into_iter()
+        .map(|n| {
+            let host = n.description.and_then(|d| d.hostname).unwrap_or_default();
+            let state = n.status.and_then(|s| s.state).map(|s| s.to_string()).unwrap_or_default();
+            let group = n.spec.and_then(|s| s.labels).and_then(|l| l.get("magnum.nodegroup").cloned()).unwrap_or_default();
+            (host, state, group)
+        })
+        .collect();
+    nodes.sort();
+    nodes
+}
+
+/// Worker nodegroups on a real swarm bay: a group added with its own node count is built and
+/// labelled in the swarm, resized on its own, and removed with its nodes; the default groups
+/// stay as they were throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_swarm_nodegroups_are_added_resized_and_removed() {
+    let Some(engine) = engine("docker_swarm_nodegroups_are_added_resized_and_removed").await else { return };
+    let env = env_with_docker().await;
+    let c = env.member("tenant");
+    let bay = docker_env::swarm_bay(&c, "grouped", 1).await;
+    let uuid = bay["uuid"].as_str().expect("uuid").to_owned();
+    let v = c.clone().microversion("1.10");
+    let groups = format!("/v1/clusters/{uuid}/nodegroups");
+
+    let started = Instant::now();
+    let r = v.post(&groups, &json!({"name": "gpu", "node_count": 2, "max_node_count": 3})).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let (shown, secs) = settle(&c, "/v1/clusters/grouped").await;
+    assert_eq!(shown["status"], json!("UPDATE_COMPLETE"), "{shown}");
+    eprintln!("a 2-node group added in {:.1} s ({secs:.1} s after the request settled)", started.elapsed().as_secs_f64());
+    let gpu = v.get(&format!("{groups}/gpu")).await.expect("http").body;
+    assert_eq!((gpu["status"].clone(), gpu["node_count"].clone()), (json!("CREATE_COMPLETE"), json!(2)), "{gpu}");
+    assert_eq!(shown["node_count"], json!(1), "the default worker group keeps its size");
+    assert_eq!(labelled(&engine, &uuid).await, (4, 1, 4), "a manager, the default worker and the group's two");
+
+    let creds = user_credentials(&c, &uuid).await;
+    let swarm = tls_client(shown["api_address"].as_str().expect("api_address"), &creds);
+    let members = swarm_groups(&swarm).await;
+    assert_eq!(members.len(), 4, "{members:?}");
+    assert!(members.iter().all(|(_, state, _)| state == "ready"), "{members:?}");
+    let in_group = |members: &[(String, String, String)], g: &str| members.iter().filter(|(_, _, l)| l == g).count();
+    assert_eq!(
+        (in_group(&members, "gpu"), in_group(&members, "default-worker"), in_group(&members, "default-master")),
+        (2, 1, 1),
+        "{members:?}"
+    );
+    let nodes = c.get(&format!("/v1/nodes/detail?cluster_uuid={uuid}")).await.expect("http").body;
+    let node_groups: Vec<&str> = nodes["nodes"].as_array().expect("nodes").iter().filter_map(|n| n["nodegroup"].as_str()).collect();
+    assert_eq!(node_groups.iter().filter(|g| **g == "gpu").count(), 2, "{nodes}");
+    let gpu = v.get(&format!("{groups}/gpu")).await.expect("http").body;
+    assert_eq!(gpu["node_addresses"].as_array().map(Vec::len), Some(2), "{gpu}");
+
+    let resize = format!("/v1/clusters/{uuid}/actions/resize");
+    assert_error(&v.post(&resize, &json!({"node_count": 4, "nodegroup": "gpu"})).await.expect("http"), 400, "between 0 and 3");
+    let r = v.post(&resize, &json!({"node_count": 1, "nodegroup": "gpu"})).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let (shown, _) = settle(&c, "/v1/clusters/grouped").await;
+    assert_eq!(shown["status"], json!("UPDATE_COMPLETE"), "{shown}");
+    let gpu = v.get(&format!("{groups}/gpu")).await.expect("http").body;
+    assert_eq!((gpu["status"].clone(), gpu["node_count"].clone()), (json!("UPDATE_COMPLETE"), json!(1)), "{gpu}");
+    assert_eq!(labelled(&engine, &uuid).await, (3, 1, 3));
+    let members = swarm_groups(&swarm).await;
+    assert_eq!((members.len(), in_group(&members, "gpu")), (3, 1), "{members:?}");
+
+    assert_eq!(v.delete(&format!("{groups}/gpu")).await.expect("http").status, 204);
+    let (shown, _) = settle(&c, "/v1/clusters/grouped").await;
+    assert_eq!(shown["status"], json!("UPDATE_COMPLETE"), "{shown}");
+    assert_error(&v.get(&format!("{groups}/gpu")).await.expect("http"), 404, "Nodegroup gpu");
+    assert_eq!(labelled(&engine, &uuid).await, (2, 1, 2), "the group's node went with it");
+    let members = swarm_groups(&swarm).await;
+    assert_eq!((members.len(), in_group(&members, "gpu")), (2, 0), "{members:?}");
+    wait_health(&c, "/v1/clusters/grouped", "HEALTHY").await;
+    let _ = std::fs::remove_dir_all(&creds);
+
+    assert_eq!(c.delete("/v1/clusters/grouped").await.expect("http").status, 204);
+    common::wait_gone(&c, "/v1/clusters/grouped").await;
+    assert_eq!(labelled(&engine, &uuid).await, (0, 0, 0));
+    env.finish().await;
+}
+
 /// A create that failed (its manager froze, so the swarm never formed in time) is retried by
 /// setting the node count again, and completes on the nodes that exist: none made twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -310,15 +310,78 @@ impl Store {
         decode_ng(&row.ok_or_else(|| MagnumError::not_found(format!("Nodegroup {ident} could not be found.")))?)
     }
 
+    /// Adds a nodegroup to a cluster, writing the cluster's new state (`c`, version-checked)
+    /// in the same transaction: a group is never stored without the cluster knowing to build
+    /// it. A name the cluster already has is a 409.
+    pub async fn add_nodegroup(&self, c: &Cluster, ng: &NodeGroup) -> Result<Cluster> {
+        let _w = self.write_guard().await;
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        let Some(out) = update_in(&mut tx, c).await? else {
+            drop(tx);
+            return Err(self.missing_or_stale("clusters", "Cluster", c.uuid).await);
+        };
+        insert_nodegroup(&mut tx, ng).await.map_err(|e| match e.kind {
+            ErrorKind::Conflict => {
+                MagnumError::conflict(format!("A nodegroup named {} already exists in cluster {}. Choose another name.", ng.name, c.uuid))
+            }
+            _ => e,
+        })?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(out)
+    }
+
+    /// Writes a changed non-default nodegroup (version-checked, 409 when stale), and the
+    /// cluster's new state with it when given (a resize or delete of the group starts an
+    /// update of the cluster).
+    pub async fn update_nodegroup(&self, c: Option<&Cluster>, ng: &NodeGroup) -> Result<NodeGroup> {
+        let _w = self.write_guard().await;
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        if let Some(c) = c {
+            if update_in(&mut tx, c).await?.is_none() {
+                drop(tx);
+                return Err(self.missing_or_stale("clusters", "Cluster", c.uuid).await);
+            }
+        }
+        let now = magnum_types::time::now();
+        let mut out = ng.clone();
+        out.updated_at = Some(now);
+        let done = sqlx::query(
+            "UPDATE nodegroups SET version = version + 1, node_count = $1, status = $2, updated_at = $3, body = $4 \
+             WHERE uuid = $5 AND version = $6",
+        )
+        .bind(out.node_count)
+        .bind(out.status.as_str())
+        .bind(to_storage(&now))
+        .bind(json(&out)?)
+        .bind(out.uuid.to_string())
+        .bind(out.version)
+        .execute(&mut *tx)
+        .await
+        .map_err(from_sqlx)?;
+        if done.rows_affected() == 0 {
+            drop(tx);
+            return Err(self.missing_or_stale("nodegroups", "Nodegroup", ng.uuid).await);
+        }
+        tx.commit().await.map_err(from_sqlx)?;
+        out.version += 1;
+        Ok(out)
+    }
+
     /// `(clusters, nodes)` of one project, or of all projects with `None`.
     pub async fn stats(&self, project: Option<&str>) -> Result<(i64, i64)> {
-        let base = "SELECT COUNT(*) AS c, CAST(COALESCE(SUM(node_count + master_count), 0) AS BIGINT) AS n FROM clusters";
-        let row = match project {
-            Some(p) => sqlx::query(&format!("{base} WHERE project_id = $1")).bind(p).fetch_one(&self.pool).await,
-            None => sqlx::query(base).fetch_one(&self.pool).await,
+        // Upstream counts the nodes of every nodegroup.
+        let (clusters, nodes) =
+            ("SELECT COUNT(*) AS n FROM clusters", "SELECT CAST(COALESCE(SUM(node_count), 0) AS BIGINT) AS n FROM nodegroups");
+        let mut out = [0i64; 2];
+        for (i, base) in [clusters, nodes].into_iter().enumerate() {
+            let row = match project {
+                Some(p) => sqlx::query(&format!("{base} WHERE project_id = $1")).bind(p).fetch_one(&self.pool).await,
+                None => sqlx::query(base).fetch_one(&self.pool).await,
+            }
+            .map_err(from_sqlx)?;
+            out[i] = row.try_get("n").map_err(from_sqlx)?;
         }
-        .map_err(from_sqlx)?;
-        Ok((row.try_get("c").map_err(from_sqlx)?, row.try_get("n").map_err(from_sqlx)?))
+        Ok((out[0], out[1]))
     }
 
     /// How many clusters of each status exist (for logs and tests).
@@ -378,6 +441,7 @@ pub(crate) async fn update_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, c: &Clu
     if done.rows_affected() == 0 {
         return Ok(None);
     }
+    settle_nodegroups(tx, out.uuid, out.status, &now).await?;
     for (role, count) in [(Role::Master, out.master_count), (Role::Worker, out.node_count)] {
         sqlx::query(
             "UPDATE nodegroups SET version = version + 1, node_count = $1, status = $2, updated_at = $3 \
@@ -394,4 +458,56 @@ pub(crate) async fn update_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, c: &Clu
     }
     out.version += 1;
     Ok(Some(out))
+}
+
+/// When a cluster's operation ends, its non-default nodegroups that were being made, changed
+/// or removed end with it: a success completes them (a removed group's row goes), a failure
+/// marks those in progress failed with the cluster's reason kept on the cluster. While the
+/// cluster is in progress they are left as they are.
+async fn settle_nodegroups(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    cluster: Uuid,
+    status: ClusterStatus,
+    now: &magnum_types::time::Timestamp,
+) -> Result<()> {
+    use ClusterStatus::*;
+    if status.is_in_progress() {
+        return Ok(());
+    }
+    let ok = status.is_complete();
+    let rows = sqlx::query(&format!("SELECT {NG_COLUMNS} FROM nodegroups WHERE cluster_id = $1 AND is_default = 0"))
+        .bind(cluster.to_string())
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(from_sqlx)?;
+    for row in rows {
+        let mut ng = decode_ng(&row)?;
+        let next = match (ng.status, ok) {
+            (DeleteInProgress | DeleteFailed, true) => {
+                sqlx::query("DELETE FROM nodegroups WHERE uuid = $1")
+                    .bind(ng.uuid.to_string())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(from_sqlx)?;
+                continue;
+            }
+            (CreateInProgress | CreateFailed, true) => CreateComplete,
+            (UpdateInProgress | UpdateFailed, true) => UpdateComplete,
+            (CreateInProgress, false) => CreateFailed,
+            (UpdateInProgress, false) => UpdateFailed,
+            (DeleteInProgress, false) => DeleteFailed,
+            _ => continue,
+        };
+        ng.status = next;
+        ng.updated_at = Some(*now);
+        sqlx::query("UPDATE nodegroups SET version = version + 1, status = $1, updated_at = $2, body = $3 WHERE uuid = $4")
+            .bind(next.as_str())
+            .bind(to_storage(now))
+            .bind(json(&ng)?)
+            .bind(ng.uuid.to_string())
+            .execute(&mut **tx)
+            .await
+            .map_err(from_sqlx)?;
+    }
+    Ok(())
 }

@@ -29,6 +29,11 @@ pub fn check_labels(coe: Coe, labels: &BTreeMap<String, String>) -> Result<()> {
 }
 
 /// Node counts of a bay of `coe` built by this deployment.
+/// A nodegroup added to a bay of `coe`: its labels are held to the bay's rules.
+pub fn check_nodegroup(coe: Coe, ng: &crate::nodegroup::NodeGroup) -> Result<()> {
+    check_labels(coe, &ng.labels)
+}
+
 pub fn check_counts(coe: Coe, master_count: i64, node_count: i64) -> Result<()> {
     if coe.is_swarm() && master_count > SWARM_MAX_MASTERS {
         return Err(MagnumError::invalid(format!(

@@ -26,6 +26,14 @@ pub struct PageRequest {
     pub sort_dir: SortDir,
 }
 
+impl PageRequest {
+    /// Every row, in creation order: for the few rows that belong to one object (its
+    /// nodegroups, its nodes), which callers read whole.
+    pub fn everything() -> PageRequest {
+        PageRequest { limit: 100_000, marker: None, sort_key: "id".into(), sort_dir: SortDir::Asc }
+    }
+}
+
 /// Raw query values as received (absent = `None`).
 #[derive(Debug, Default, Clone)]
 pub struct PageQuery<'a> {

@@ -44,7 +44,7 @@ async fn template_for(s: &AppState, caller: &Caller, ident: &str) -> ApiResult<C
 
 /// Accepted work goes to the conductors. The desired state is already durable, so a failed
 /// cast only delays the work until a conductor's sweep finds it.
-async fn cast(s: &AppState, command: ConductorCommand) {
+pub(crate) async fn cast(s: &AppState, command: ConductorCommand) {
     if let Err(e) = s.rpc.cast(command.clone()).await {
         tracing::warn!(?command, error = %e, "cast failed; the conductors' sweep will pick the work up");
     }
@@ -132,13 +132,13 @@ pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Byte
 }
 
 /// A new size must be one the bay's driver can build.
-async fn check_counts(s: &AppState, c: &Cluster, masters: i64, workers: i64) -> Result<(), MagnumError> {
+pub(crate) async fn check_counts(s: &AppState, c: &Cluster, masters: i64, workers: i64) -> Result<(), MagnumError> {
     let template = s.store.get_template_by_uuid(c.cluster_template_id).await?;
     buildable::check_counts(Coe::parse(&template.coe)?, masters, workers)
 }
 
 /// An external bay's size is its owner's: magnum-rs never built its nodes.
-fn not_resizable(c: &Cluster) -> MagnumError {
+pub(crate) fn not_resizable(c: &Cluster) -> MagnumError {
     MagnumError::invalid(format!("Cluster {} is an external bay: magnum-rs does not build its nodes, so it cannot resize it.", c.uuid))
 }
 
@@ -240,7 +240,16 @@ pub(crate) async fn resize(State(s): State<AppState>, caller: Caller, Path(ident
     }
     let n = checked.get("node_count").and_then(Value::as_i64).unwrap_or_default();
     cluster::check_node_count(n, caller.version)?;
-    check_counts(&s, &c, c.master_count, n).await?;
+    if !ng.is_wanted() {
+        return Err(MagnumError::invalid(format!("Nodegroup {} is being deleted; it cannot be resized.", ng.name)).into());
+    }
+    let groups = super::nodegroups::all_groups(&s, c.uuid).await?;
+    let mut resized = ng.clone();
+    resized.node_count = n;
+    if ng.is_default {
+        c.node_count = n;
+    }
+    check_counts(&s, &c, c.master_count, super::nodegroups::workers_with(&groups, &c, &resized)).await?;
     if n < ng.min_node_count || ng.max_node_count.is_some_and(|max| n > max) {
         return Err(MagnumError::invalid(format!(
             "Resizing nodegroup {} to {n} nodes is not allowed: it must stay between {} and {}.",
@@ -252,12 +261,18 @@ pub(crate) async fn resize(State(s): State<AppState>, caller: Caller, Path(ident
     }
     c.status = begin(c.status, Operation::Update)?;
     c.status_reason = None;
-    c.node_count = n;
     c.nodes_to_remove = checked
         .get("nodes_to_remove")
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
         .unwrap_or_default();
+    if !ng.is_default {
+        resized.status = magnum_types::status::ClusterStatus::UpdateInProgress;
+        s.store.update_nodegroup(Some(&c), &resized).await?;
+        tracing::info!(cluster = %c.uuid, nodegroup = %ng.name, nodes = n, remove = ?c.nodes_to_remove, "nodegroup resize accepted");
+        cast(&s, ConductorCommand::ClusterUpdate { uuid: c.uuid }).await;
+        return Ok(accepted(c.uuid));
+    }
     let c = s.store.update_cluster(&c).await?;
     tracing::info!(cluster = %c.uuid, workers = n, remove = ?c.nodes_to_remove, "cluster resize accepted");
     cast(&s, ConductorCommand::ClusterUpdate { uuid: c.uuid }).await;

@@ -43,10 +43,10 @@ pub(crate) fn all() -> Router<AppState> {
         .route("/v1/quotas/{project_id}/{resource}", get(quotas::show).patch(quotas::update).delete(quotas::delete))
         .route("/v1/clusters/{ident}/actions/resize", post(clusters::resize))
         .route("/v1/clusters/{ident}/actions/upgrade", post(clusters::upgrade))
-        .route("/v1/clusters/{ident}/nodegroups", get(nodegroups::list))
+        .route("/v1/clusters/{ident}/nodegroups", get(nodegroups::list).post(nodegroups::create))
         // The current python-magnumclient asks for the list with a trailing slash.
-        .route("/v1/clusters/{ident}/nodegroups/", get(nodegroups::list))
-        .route("/v1/clusters/{ident}/nodegroups/{ng}", get(nodegroups::show))
+        .route("/v1/clusters/{ident}/nodegroups/", get(nodegroups::list).post(nodegroups::create))
+        .route("/v1/clusters/{ident}/nodegroups/{ng}", get(nodegroups::show).patch(nodegroups::update).delete(nodegroups::delete))
         .route("/v1/containers", get(|s, c, q| containers::list(s, c, q, false)).post(containers::create))
         .route("/v1/containers/detail", get(|s, c, q| containers::list(s, c, q, true)))
         .route("/v1/containers/{ident}", get(containers::show).patch(containers::update).delete(containers::delete))

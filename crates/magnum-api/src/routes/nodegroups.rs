@@ -1,14 +1,25 @@
-//! `/v1/clusters/{cluster}/nodegroups` (read-only here; microversion 1.9 and later).
+//! `/v1/clusters/{cluster}/nodegroups` (microversion 1.9 and later): the default master and
+//! worker groups every cluster has, and the worker groups users add, resize (through
+//! `actions/resize` with `nodegroup`) and remove. Adding or removing a group is an update of
+//! its cluster: the cluster goes `UPDATE_IN_PROGRESS` with the group, and both settle together.
 
+use super::clusters::{cast, check_counts, not_resizable};
 use super::require;
+use super::templates::empty;
 use crate::caller::Caller;
 use crate::envelope::json_response;
 use crate::error::ApiResult;
 use crate::{input, links, policy, views, AppState};
 use axum::extract::{Path, RawQuery, State};
+use bytes::Bytes;
 use http::StatusCode;
+use magnum_rpc::ConductorCommand;
 use magnum_store::ClusterScope;
-use magnum_types::nodegroup::{self, Role};
+use magnum_types::cluster::Cluster;
+use magnum_types::nodegroup::{self, GroupCreator, NodeGroup, Role, NODEGROUP_SCHEMA};
+use magnum_types::pagination::PageRequest;
+use magnum_types::status::{begin, ClusterStatus, Operation};
+use magnum_types::{patch, MagnumError};
 use serde_json::{json, Value};
 
 fn scope(caller: &Caller) -> ClusterScope {
@@ -49,19 +60,162 @@ pub(crate) async fn show(State(s): State<AppState>, caller: Caller, Path((ident,
     policy::enforce("nodegroup:get", &caller, &c.project_id)?;
     let mut ng = s.store.get_nodegroup(c.uuid, &ng).await?;
     // The addresses of the group's nodes as last observed.
-    let all = magnum_types::pagination::PageRequest {
-        limit: 10_000,
-        marker: None,
-        sort_key: "id".into(),
-        sort_dir: magnum_types::pagination::SortDir::Asc,
-    };
     ng.node_addresses = s
         .store
-        .list_nodes(&ClusterScope::all(), Some(c.uuid), &all)
+        .list_nodes(&ClusterScope::all(), Some(c.uuid), &PageRequest::everything())
         .await?
         .into_iter()
         .filter(|n| n.nodegroup == ng.name)
         .filter_map(|n| n.address)
         .collect();
     Ok(json_response(StatusCode::OK, &views::nodegroup(&ng, false, &caller.base)))
+}
+
+/// Every nodegroup of a cluster (a cluster has few).
+pub(crate) async fn all_groups(s: &AppState, cluster: uuid::Uuid) -> ApiResult<Vec<NodeGroup>> {
+    Ok(s.store.list_nodegroups(cluster, None, &PageRequest::everything()).await?)
+}
+
+/// Workers the cluster would have with `changed` in place of its stored self (or added); the
+/// default worker group counts as `c.node_count`.
+pub(crate) fn workers_with(groups: &[NodeGroup], c: &Cluster, changed: &NodeGroup) -> i64 {
+    let count = |g: &NodeGroup| match g {
+        g if !g.is_wanted() => 0,
+        g if g.is_default => c.node_count,
+        g => g.node_count,
+    };
+    let stored: i64 = groups.iter().filter(|g| g.role == Role::Worker && g.uuid != changed.uuid).map(count).sum();
+    stored + if changed.role == Role::Worker { count(changed) } else { 0 }
+}
+
+/// A cluster that can take a change of its groups: one it built (not an external bay), in a
+/// state an update may start from. Returns it marked `UPDATE_IN_PROGRESS`.
+fn start_update(mut c: Cluster) -> ApiResult<Cluster> {
+    if c.external {
+        return Err(not_resizable(&c).into());
+    }
+    c.status = begin(c.status, Operation::Update)?;
+    c.status_reason = None;
+    c.nodes_to_remove.clear();
+    Ok(c)
+}
+
+pub(crate) async fn create(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>, body: Bytes) -> ApiResult {
+    require(caller.version, 9, "nodegroups")?;
+    let checked = NODEGROUP_SCHEMA.check_create(&input::json_body(&body)?)?;
+    let c = s.store.get_cluster(&scope(&caller), &ident).await?;
+    policy::enforce("nodegroup:create", &caller, &c.project_id)?;
+    let template = s.store.get_template_by_uuid(c.cluster_template_id).await?;
+    let who = GroupCreator {
+        cluster: &c,
+        image_id: &template.image_id,
+        flavors: &s.flavors,
+        version: caller.version,
+        now: magnum_types::time::now(),
+    };
+    let ng = NodeGroup::from_create(&checked, &who)?;
+    let groups = all_groups(&s, c.uuid).await?;
+    if groups.iter().any(|g| g.name == ng.name) {
+        return Err(MagnumError::conflict(format!(
+            "A nodegroup named {} already exists in cluster {}. Choose another name.",
+            ng.name, c.uuid
+        ))
+        .into());
+    }
+    let coe = magnum_types::coe::Coe::parse(&template.coe)?;
+    magnum_types::buildable::check_nodegroup(coe, &ng)?;
+    check_counts(&s, &c, c.master_count, workers_with(&groups, &c, &ng)).await?;
+    if ng.image_id.as_deref() != Some(template.image_id.as_str()) {
+        let mut with_image = template.clone();
+        with_image.image_id = ng.image_id.clone().unwrap_or_default();
+        super::templates::check_image(&s, &with_image).await?;
+    }
+    let c = s.store.add_nodegroup(&start_update(c)?, &ng).await?;
+    tracing::info!(cluster = %c.uuid, nodegroup = %ng.name, nodes = ng.node_count, "nodegroup create accepted");
+    cast(&s, ConductorCommand::ClusterUpdate { uuid: c.uuid }).await;
+    let stored = s.store.get_nodegroup(c.uuid, &ng.uuid.to_string()).await?;
+    Ok(json_response(StatusCode::ACCEPTED, &views::nodegroup(&stored, false, &caller.base)))
+}
+
+/// Attributes a nodegroup PATCH may change (upstream's list, less the 1.14 ones not built).
+const PATCHABLE: [&str; 2] = ["min_node_count", "max_node_count"];
+
+pub(crate) async fn update(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((ident, ng_ident)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    require(caller.version, 9, "nodegroups")?;
+    let ops = patch::parse(&input::json_body(&body)?)?;
+    let c = s.store.get_cluster(&scope(&caller), &ident).await?;
+    policy::enforce("nodegroup:update", &caller, &c.project_id)?;
+    for op in &ops {
+        let field = op.path.first().map(String::as_str).unwrap_or_default();
+        if !PATCHABLE.contains(&field) {
+            return Err(MagnumError::invalid(format!(
+                "Cannot change nodegroup attribute /{}: only {} can be patched (resize a group with actions/resize).",
+                op.path.join("/"),
+                PATCHABLE.map(|p| format!("/{p}")).join(" and ")
+            ))
+            .into());
+        }
+    }
+    // The conductor writes the group's status as its cluster's work ends: a write that lands
+    // in between is read again and the patch applied to what it left.
+    let mut attempt = 0;
+    let ng = loop {
+        let ng = patched(s.store.get_nodegroup(c.uuid, &ng_ident).await?, &ops)?;
+        match s.store.update_nodegroup(None, &ng).await {
+            Err(e) if e.kind == magnum_types::ErrorKind::Conflict && attempt < 4 => attempt += 1,
+            other => break other?,
+        }
+    };
+    tracing::info!(cluster = %c.uuid, nodegroup = %ng.name, min = ng.min_node_count, max = ?ng.max_node_count, "nodegroup updated");
+    Ok(json_response(StatusCode::ACCEPTED, &views::nodegroup(&ng, false, &caller.base)))
+}
+
+/// `ng` with the min/max patch applied and checked.
+fn patched(mut ng: NodeGroup, ops: &[patch::PatchOp]) -> ApiResult<NodeGroup> {
+    let rules = patch::PatchRules { internal: &[], non_removable: &["min_node_count"] };
+    let after = patch::apply(&ng.to_doc(), ops, &rules)?;
+    for field in PATCHABLE {
+        let attr = NODEGROUP_SCHEMA.get(field).ok_or_else(|| MagnumError::internal(format!("no schema for {field}")))?;
+        let v = NODEGROUP_SCHEMA.check_value(attr, after.get(field).unwrap_or(&Value::Null))?;
+        match field {
+            "min_node_count" => ng.min_node_count = v.as_i64().unwrap_or(0),
+            _ => ng.max_node_count = v.as_i64(),
+        }
+    }
+    if ng.max_node_count.is_some_and(|m| m < ng.min_node_count) {
+        return Err(MagnumError::conflict(format!(
+            "Nodegroup {}: max_node_count {} is below min_node_count {}.",
+            ng.name,
+            ng.max_node_count.unwrap_or_default(),
+            ng.min_node_count
+        ))
+        .into());
+    }
+    nodegroup::check_bounds(&ng.name, ng.node_count, ng.min_node_count, ng.max_node_count)?;
+    Ok(ng)
+}
+
+pub(crate) async fn delete(State(s): State<AppState>, caller: Caller, Path((ident, ng_ident)): Path<(String, String)>) -> ApiResult {
+    require(caller.version, 9, "nodegroups")?;
+    let c = s.store.get_cluster(&scope(&caller), &ident).await?;
+    policy::enforce("nodegroup:delete", &caller, &c.project_id)?;
+    let mut ng = s.store.get_nodegroup(c.uuid, &ng_ident).await?;
+    if ng.is_default {
+        return Err(MagnumError::invalid(format!(
+            "Deleting a default nodegroup is not supported: {} goes with its cluster. Resize it, or delete the cluster.",
+            ng.name
+        ))
+        .into());
+    }
+    ng.status = ClusterStatus::DeleteInProgress;
+    ng.status_reason = None;
+    let c = s.store.update_nodegroup(Some(&start_update(c)?), &ng).await?;
+    tracing::info!(cluster = %ng.cluster_id, nodegroup = %c.name, "nodegroup delete accepted");
+    cast(&s, ConductorCommand::ClusterUpdate { uuid: ng.cluster_id }).await;
+    Ok(empty(StatusCode::NO_CONTENT))
 }

@@ -20,6 +20,8 @@ pub const LABEL_BAY: &str = "org.openstack.magnum.bay";
 pub const LABEL_PROJECT: &str = "org.openstack.magnum.project";
 pub const LABEL_ROLE: &str = "org.openstack.magnum.role";
 pub const LABEL_NODE: &str = "org.openstack.magnum.node";
+/// On node containers: the nodegroup the node belongs to.
+pub const LABEL_NODEGROUP: &str = "org.openstack.magnum.nodegroup";
 /// On containers of the container API, inside bay nodes: the container's uuid.
 pub const LABEL_CONTAINER: &str = "org.openstack.magnum.container";
 

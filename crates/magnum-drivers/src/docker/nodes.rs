@@ -21,8 +21,9 @@ pub struct Limits {
 
 /// The limits of a node of `role`: masters take the bay's master flavor, falling back to its
 /// flavor; workers its flavor. None when the flavor is unknown or unset (no limits).
-pub fn flavor_limits(flavors: &HashMap<String, Limits>, cluster: &Cluster, role: super::plan::NodeRole) -> Option<Limits> {
-    let flavor = match role {
+pub fn flavor_limits(flavors: &HashMap<String, Limits>, cluster: &Cluster, spec: &super::plan::NodeSpec) -> Option<Limits> {
+    let flavor = match spec.role {
+        _ if spec.flavor.is_some() => spec.flavor.as_ref(),
         super::plan::NodeRole::Manager => cluster.master_flavor_id.as_ref().or(cluster.flavor_id.as_ref()),
         super::plan::NodeRole::Worker => cluster.flavor_id.as_ref(),
     };
@@ -40,6 +41,18 @@ pub fn labels(cluster: &Cluster, role: &str, node: Option<&str>) -> HashMap<Stri
         l.insert(LABEL_NODE.to_owned(), n.to_owned());
     }
     l
+}
+
+/// The labels of a node's container: the bay's, the node's name and its nodegroup.
+pub fn node_container_labels(cluster: &Cluster, spec: &super::plan::NodeSpec) -> HashMap<String, String> {
+    let mut l = labels(cluster, spec.role.as_str(), Some(&spec.name));
+    l.insert(super::LABEL_NODEGROUP.to_owned(), spec.group.clone());
+    l
+}
+
+/// The nodegroup label of one of our node containers (None on nodes made before groups).
+pub fn nodegroup_label(c: &ContainerInspectResponse) -> Option<String> {
+    c.config.as_ref()?.labels.as_ref()?.get(super::LABEL_NODEGROUP).cloned()
 }
 
 /// The node name and role labels of one of our containers.
@@ -228,8 +241,9 @@ pub async fn survey(docker: &Docker, cluster: &Cluster) -> Result<Vec<(crate::No
             ("Stopped".to_owned(), Some(format!("its container is {st} (exit code {})", state.exit_code.unwrap_or_default())))
         };
         let address = bay_address(&settings, &network);
+        let nodegroup = nodegroup_label(&c);
         let image = c.config.and_then(|c| c.image);
-        out.push((crate::NodeObservation { name, role, address, status, reason, image }, settings));
+        out.push((crate::NodeObservation { name, role, address, status, reason, image, nodegroup }, settings));
     }
     Ok(out)
 }
@@ -243,6 +257,23 @@ pub async fn existing(docker: &Docker, cluster: &Cluster, role: &str) -> Result<
         if let Some((name, r)) = node_labels(&c) {
             if r == role {
                 out.push(name);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The bay's worker containers with their groups (those made before groups were in the
+/// default worker group).
+pub async fn worker_members(docker: &Docker, cluster: &Cluster) -> Result<Vec<super::plan::Member>, EngineError> {
+    let (containers, _, _) = super::owned_by(docker, &cluster.uuid.to_string()).await?;
+    let mut out = vec![];
+    for id in containers {
+        let Some(c) = inspect(docker, &id).await? else { continue };
+        if let Some((name, role)) = node_labels(&c) {
+            if role == "worker" {
+                let group = nodegroup_label(&c).unwrap_or_else(|| super::plan::DEFAULT_WORKER.to_owned());
+                out.push(super::plan::Member { name, group });
             }
         }
     }

@@ -2,6 +2,7 @@
 //! unit-tested without an engine.
 
 use magnum_types::cluster::Cluster;
+use magnum_types::nodegroup::{NodeGroup, Role};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeRole {
@@ -22,6 +23,31 @@ impl NodeRole {
 pub struct NodeSpec {
     pub name: String,
     pub role: NodeRole,
+    /// The nodegroup the node belongs to (`default-master`, `default-worker`, or a user's).
+    pub group: String,
+    /// The group's own image and flavor; None means the bay's (its template's image, its flavor).
+    pub image: Option<String>,
+    pub flavor: Option<String>,
+}
+
+impl NodeSpec {
+    pub fn new(name: String, role: NodeRole) -> NodeSpec {
+        let group = match role {
+            NodeRole::Manager => DEFAULT_MASTER,
+            NodeRole::Worker => DEFAULT_WORKER,
+        };
+        NodeSpec { name, role, group: group.to_owned(), image: None, flavor: None }
+    }
+}
+
+pub const DEFAULT_MASTER: &str = "default-master";
+pub const DEFAULT_WORKER: &str = "default-worker";
+
+/// A worker container that exists, and the group its label names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub name: String,
+    pub group: String,
 }
 
 /// `magnum-<first 8 hex of the bay uuid>`: short, unique enough, and easy to spot in `docker ps`.
@@ -37,6 +63,21 @@ pub fn node_name(cluster: &Cluster, role: NodeRole, index: usize) -> String {
     format!("{}-{}-{index}", prefix(cluster), role.as_str())
 }
 
+/// A worker of `group` at `index`: `worker-<index>` in the default group, `<group>-<index>`
+/// (the name made fit for a host name) in others. Indexes are unique across a bay's groups:
+/// a node's address and pod range follow from its index alone.
+pub fn worker_name(cluster: &Cluster, group: &str, index: usize) -> String {
+    if group == DEFAULT_WORKER {
+        return node_name(cluster, NodeRole::Worker, index);
+    }
+    let mut slug: String = group.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(20).collect();
+    slug = slug.trim_matches('-').to_owned();
+    if slug.is_empty() {
+        slug = "group".into();
+    }
+    format!("{}-{slug}-{index}", prefix(cluster))
+}
+
 /// What a bay should consist of, given the workers it has now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -46,25 +87,46 @@ pub struct Plan {
     pub remove: Vec<String>,
 }
 
-/// Keeps the surviving workers (a scale-down never renames anyone), adds workers at the
-/// lowest free indexes when growing, and names the surplus to remove.
-pub fn plan(cluster: &Cluster, existing_workers: &[String]) -> Plan {
-    let masters = (0..cluster.master_count.max(1) as usize)
-        .map(|i| NodeSpec { name: node_name(cluster, NodeRole::Manager, i), role: NodeRole::Manager });
-    let want = cluster.node_count.max(0) as usize;
-    let remove = workers_to_remove(existing_workers, want, &cluster.nodes_to_remove);
-    let mut workers: Vec<String> = existing_workers.iter().filter(|w| !remove.contains(w)).cloned().collect();
-    let mut index = 0;
-    while workers.len() < want {
-        let name = node_name(cluster, NodeRole::Worker, index);
-        if !workers.contains(&name) && !remove.contains(&name) {
-            workers.push(name);
-        }
-        index += 1;
+/// The bay's nodes, given its worker nodegroups and the workers it has: every group keeps its
+/// surviving workers (a scale-down never renames anyone) and grows at the lowest indexes free
+/// in the whole bay; the surplus of a group, and every worker of a group that is gone or being
+/// removed, is named to remove. `groups` may hold the default groups too; the default worker
+/// group's size is the cluster's `node_count`.
+pub fn plan(cluster: &Cluster, groups: &[NodeGroup], existing: &[Member]) -> Plan {
+    let masters =
+        (0..cluster.master_count.max(1) as usize).map(|i| NodeSpec::new(node_name(cluster, NodeRole::Manager, i), NodeRole::Manager));
+    let mut wanted = vec![(NodeSpec::new(String::new(), NodeRole::Worker), cluster.node_count.max(0) as usize)];
+    for g in groups.iter().filter(|g| g.role == Role::Worker && !g.is_default && g.is_wanted()) {
+        let spec = NodeSpec {
+            name: String::new(),
+            role: NodeRole::Worker,
+            group: g.name.clone(),
+            image: g.image_id.clone(),
+            flavor: g.flavor_id.clone(),
+        };
+        wanted.push((spec, g.node_count.max(0) as usize));
     }
-    workers.sort_by_key(|n| index_of(n));
-    let nodes = masters.chain(workers.into_iter().map(|name| NodeSpec { name, role: NodeRole::Worker })).collect();
-    Plan { nodes, remove }
+    let mut remove: Vec<String> =
+        existing.iter().filter(|m| !wanted.iter().any(|(w, _)| w.group == m.group)).map(|m| m.name.clone()).collect();
+    let mut used: std::collections::BTreeSet<usize> = existing.iter().map(|m| index_of(&m.name)).collect();
+    let mut workers = vec![];
+    for (group, count) in &wanted {
+        let members: Vec<String> = existing.iter().filter(|m| m.group == group.group).map(|m| m.name.clone()).collect();
+        let surplus = workers_to_remove(&members, *count, &cluster.nodes_to_remove);
+        let mut kept: Vec<NodeSpec> =
+            members.iter().filter(|n| !surplus.contains(n)).map(|name| NodeSpec { name: name.clone(), ..group.clone() }).collect();
+        let mut index = 0;
+        while kept.len() < *count {
+            if used.insert(index) {
+                kept.push(NodeSpec { name: worker_name(cluster, &group.group, index), ..group.clone() });
+            }
+            index += 1;
+        }
+        remove.extend(surplus);
+        workers.extend(kept);
+    }
+    workers.sort_by_key(|n| index_of(&n.name));
+    Plan { nodes: masters.chain(workers).collect(), remove }
 }
 
 fn index_of(name: &str) -> usize {
@@ -118,13 +180,17 @@ mod tests {
         c
     }
 
+    fn defaults(names: &[String]) -> Vec<Member> {
+        names.iter().map(|n| Member { name: n.clone(), group: DEFAULT_WORKER.into() }).collect()
+    }
+
     fn names(p: &Plan) -> Vec<&str> {
         p.nodes.iter().map(|n| n.name.as_str()).collect()
     }
 
     #[test]
     fn grow_keeps_and_fills_lowest_free_indexes() {
-        let p = plan(&cluster(3, &[]), &["magnum-4cde7cfd-worker-1".into()]);
+        let p = plan(&cluster(3, &[]), &[], &defaults(&["magnum-4cde7cfd-worker-1".into()]));
         assert_eq!(
             names(&p),
             ["magnum-4cde7cfd-master-0", "magnum-4cde7cfd-worker-0", "magnum-4cde7cfd-worker-1", "magnum-4cde7cfd-worker-2"]
@@ -135,7 +201,7 @@ mod tests {
     #[test]
     fn shrink_removes_the_named_worker_and_keeps_the_rest_by_name() {
         let existing: Vec<String> = (0..4).map(|i| format!("magnum-4cde7cfd-worker-{i}")).collect();
-        let p = plan(&cluster(1, &["magnum-4cde7cfd-worker-0"]), &existing);
+        let p = plan(&cluster(1, &["magnum-4cde7cfd-worker-0"]), &[], &defaults(&existing));
         assert_eq!(names(&p), ["magnum-4cde7cfd-master-0", "magnum-4cde7cfd-worker-1"]);
         assert_eq!(p.remove, ["magnum-4cde7cfd-worker-0", "magnum-4cde7cfd-worker-3", "magnum-4cde7cfd-worker-2"]);
     }
@@ -147,5 +213,47 @@ mod tests {
         assert_eq!(workers_to_remove(&existing, 3, &["magnum-ab-worker-1".into()]), vec!["magnum-ab-worker-1", "magnum-ab-worker-4"]);
         assert_eq!(workers_to_remove(&existing, 5, &["magnum-ab-worker-1".into()]), Vec::<String>::new());
         assert_eq!(workers_to_remove(&existing, 0, &[]).len(), 5);
+    }
+
+    fn group(c: &Cluster, name: &str, count: i64, status: magnum_types::status::ClusterStatus) -> NodeGroup {
+        let mut g = NodeGroup::default_for(c, Role::Worker, "i");
+        (g.name, g.is_default, g.node_count, g.status, g.image_id) = (name.into(), false, count, status, Some("gpu-image".into()));
+        g
+    }
+
+    #[test]
+    fn groups_take_indexes_free_in_the_whole_bay_and_keep_their_own_image() {
+        use magnum_types::status::ClusterStatus::*;
+        let c = cluster(2, &[]);
+        let existing = defaults(&["magnum-4cde7cfd-worker-0".into(), "magnum-4cde7cfd-worker-1".into()]);
+        let p = plan(&c, &[group(&c, "GPU nodes", 2, CreateInProgress)], &existing);
+        assert_eq!(
+            names(&p),
+            [
+                "magnum-4cde7cfd-master-0",
+                "magnum-4cde7cfd-worker-0",
+                "magnum-4cde7cfd-worker-1",
+                "magnum-4cde7cfd-gpu-nodes-2",
+                "magnum-4cde7cfd-gpu-nodes-3"
+            ]
+        );
+        assert_eq!((p.nodes[3].group.as_str(), p.nodes[3].image.as_deref()), ("GPU nodes", Some("gpu-image")));
+        assert_eq!((p.nodes[1].group.as_str(), p.nodes[1].image.as_deref()), (DEFAULT_WORKER, None));
+        assert!(p.remove.is_empty());
+    }
+
+    #[test]
+    fn a_group_being_deleted_or_gone_loses_its_workers_and_others_stay() {
+        use magnum_types::status::ClusterStatus::*;
+        let c = cluster(1, &[]);
+        let mut existing = defaults(&["magnum-4cde7cfd-worker-0".into()]);
+        existing.push(Member { name: "magnum-4cde7cfd-gpu-1".into(), group: "gpu".into() });
+        existing.push(Member { name: "magnum-4cde7cfd-old-2".into(), group: "old".into() });
+        let p = plan(&c, &[group(&c, "gpu", 1, DeleteInProgress)], &existing);
+        assert_eq!(names(&p), ["magnum-4cde7cfd-master-0", "magnum-4cde7cfd-worker-0"]);
+        assert_eq!(p.remove, ["magnum-4cde7cfd-gpu-1", "magnum-4cde7cfd-old-2"]);
+        // Growing the default group meanwhile does not take an index being given up.
+        let p = plan(&cluster(2, &[]), &[group(&c, "gpu", 1, DeleteInProgress)], &existing);
+        assert_eq!(names(&p)[2], "magnum-4cde7cfd-worker-3");
     }
 }

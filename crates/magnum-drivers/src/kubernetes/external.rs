@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use magnum_types::cluster::Cluster;
 use magnum_types::external::ClientAuth;
 use magnum_types::manifest::Kind;
+use magnum_types::nodegroup::NodeGroup;
 use magnum_types::template::ClusterTemplate;
 use magnum_types::{MagnumError, Result};
 use serde_json::Value;
@@ -56,6 +57,7 @@ fn node(n: &Value) -> NodeObservation {
         reason: (!is_ready)
             .then(|| format!("Kubernetes reports it not Ready: {}", why.as_deref().unwrap_or("no Ready condition reported"))),
         image: n.pointer("/status/nodeInfo/osImage").and_then(Value::as_str).map(str::to_owned),
+        nodegroup: None,
     }
 }
 
@@ -75,6 +77,7 @@ impl Driver for ExternalKubernetes {
         &self,
         cluster: &Cluster,
         _: &ClusterTemplate,
+        _: &[NodeGroup],
         credentials: Option<&Credentials>,
         _: &dyn Fence,
     ) -> std::result::Result<Observed, DriverError> {
@@ -95,6 +98,7 @@ impl Driver for ExternalKubernetes {
         &self,
         cluster: &Cluster,
         _: &ClusterTemplate,
+        _: &[NodeGroup],
         _: Option<&Credentials>,
         _: &dyn Fence,
     ) -> std::result::Result<Observed, DriverError> {

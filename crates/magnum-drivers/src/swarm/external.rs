@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use bollard::Docker;
 use magnum_types::cluster::Cluster;
 use magnum_types::container::{Container, ContainerAction};
+use magnum_types::nodegroup::NodeGroup;
 use magnum_types::template::ClusterTemplate;
 use magnum_types::{MagnumError, Result};
 
@@ -57,6 +58,7 @@ async fn survey(e: &Endpoint<'_>) -> std::result::Result<(Option<String>, Vec<No
                 status: if ready { "Ready".into() } else { status.state.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into()) },
                 reason: (!ready).then(|| format!("the swarm reports it {}", status.message.unwrap_or_default())),
                 image: None,
+                nodegroup: None,
             }
         })
         .collect();
@@ -73,6 +75,7 @@ impl Driver for ExternalSwarm {
         &self,
         cluster: &Cluster,
         _: &ClusterTemplate,
+        _: &[NodeGroup],
         credentials: Option<&Credentials>,
         _: &dyn Fence,
     ) -> std::result::Result<Observed, DriverError> {
@@ -92,6 +95,7 @@ impl Driver for ExternalSwarm {
         &self,
         cluster: &Cluster,
         _: &ClusterTemplate,
+        _: &[NodeGroup],
         _: Option<&Credentials>,
         _: &dyn Fence,
     ) -> std::result::Result<Observed, DriverError> {

@@ -23,6 +23,7 @@ use bollard::models::{
 use bollard::query_parameters::{CreateContainerOptionsBuilder, DeleteNodeOptionsBuilder, UpdateNodeOptionsBuilder};
 use bollard::Docker;
 use magnum_types::cluster::Cluster;
+use magnum_types::nodegroup::NodeGroup;
 use magnum_types::template::ClusterTemplate;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -87,7 +88,7 @@ impl SwarmDriver {
         if nodes::inspect(docker, &spec.name).await?.is_none() {
             let volume = format!("{}-docker", spec.name);
             nodes::ensure_volume(docker, cluster, &spec.name, &volume).await?;
-            let limits = nodes::flavor_limits(&self.flavors, cluster, spec.role);
+            let limits = nodes::flavor_limits(&self.flavors, cluster, spec);
             let host = HostConfig {
                 cap_add: Some(vec!["SYS_ADMIN".into(), "NET_ADMIN".into()]),
                 // Docker's default seccomp profile forbids keyctl and pivot_root, which the
@@ -115,9 +116,9 @@ impl SwarmDriver {
             let ip = network::address(subnet, spec).map_err(EngineError)?;
             let body = ContainerCreateBody {
                 networking_config: Some(network::attach(network, ip)),
-                image: Some(template.image_id.clone()),
+                image: Some(spec.image.clone().unwrap_or_else(|| template.image_id.clone())),
                 hostname: Some(spec.name.clone()),
-                labels: Some(nodes::labels(cluster, spec.role.as_str(), Some(&spec.name))),
+                labels: Some(nodes::node_container_labels(cluster, spec)),
                 env: Some(vec!["DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1".into()]),
                 cmd: Some(dockerd_args(tls.is_some())),
                 exposed_ports: Some(vec![port.to_owned()]),
@@ -300,7 +301,7 @@ impl SwarmDriver {
             }
             let missing: Vec<&str> = wanted.iter().copied().filter(|w| !ready_hosts.iter().any(|h| h == w)).collect();
             if missing.is_empty() {
-                return Ok(());
+                return label_groups(leader, &listed, nodes).await;
             }
             if Instant::now() > deadline {
                 return Err(EngineError(format!(
@@ -320,6 +321,7 @@ impl SwarmDriver {
         &self,
         cluster: &Cluster,
         template: &ClusterTemplate,
+        groups: &[NodeGroup],
         credentials: Option<&Credentials>,
         fence: &dyn Fence,
     ) -> Result<Observed, EngineError> {
@@ -329,7 +331,7 @@ impl SwarmDriver {
         let deadline = Instant::now() + self.node_timeout;
         docker::fenced(fence).await?;
         let (network, subnet) = network::ensure(&docker, cluster).await?;
-        let plan = plan::plan(cluster, &nodes::existing(&docker, cluster, "worker").await?);
+        let plan = plan::plan(cluster, groups, &nodes::worker_members(&docker, cluster).await?);
         let mut nodes = Vec::with_capacity(plan.nodes.len());
         for spec in &plan.nodes {
             nodes.push(self.ensure_node(&docker, cluster, template, spec, (&network, subnet), &access, fence).await?);
@@ -448,11 +450,37 @@ impl SwarmDriver {
                     status: "Missing".into(),
                     reason: Some(format!("its container was removed outside magnum (the swarm reports it {state})")),
                     image: None,
+                    nodegroup: None,
                 });
             }
         }
         Ok(Observation::of_bay(cluster, nodes, reasons))
     }
+}
+
+/// The swarm label that names a node's nodegroup: placement constraints can use it
+/// (`--constraint node.labels.magnum.nodegroup==gpu`).
+pub const SWARM_GROUP_LABEL: &str = "magnum.nodegroup";
+
+/// Gives every Ready node the label of its nodegroup (once: a node that has it is left alone).
+async fn label_groups(leader: &Docker, listed: &[bollard::models::Node], nodes: &[NodeInfo]) -> Result<(), EngineError> {
+    for n in listed {
+        let host = n.description.as_ref().and_then(|d| d.hostname.clone()).unwrap_or_default();
+        let Some(info) = nodes.iter().find(|i| i.spec.name == host) else { continue };
+        let (Some(id), Some(version), Some(mut spec)) = (n.id.clone(), n.version.as_ref().and_then(|v| v.index), n.spec.clone()) else {
+            continue;
+        };
+        let labels = spec.labels.get_or_insert_with(Default::default);
+        if labels.get(SWARM_GROUP_LABEL) == Some(&info.spec.group) {
+            continue;
+        }
+        labels.insert(SWARM_GROUP_LABEL.to_owned(), info.spec.group.clone());
+        leader
+            .update_node(&id, spec, UpdateNodeOptionsBuilder::new().version(version as i64).build())
+            .await
+            .map_err(|e| err(&format!("labelling swarm node {host} with its nodegroup"), e))?;
+    }
+    Ok(())
 }
 
 fn capitalize(s: &str) -> String {
@@ -487,20 +515,22 @@ impl Driver for SwarmDriver {
         &self,
         cluster: &Cluster,
         template: &ClusterTemplate,
+        groups: &[NodeGroup],
         credentials: Option<&Credentials>,
         fence: &dyn Fence,
     ) -> Result<Observed, DriverError> {
-        self.converge(cluster, template, credentials, fence).await.map_err(|e| DriverError(e.0))
+        self.converge(cluster, template, groups, credentials, fence).await.map_err(|e| DriverError(e.0))
     }
 
     async fn update(
         &self,
         cluster: &Cluster,
         template: &ClusterTemplate,
+        groups: &[NodeGroup],
         credentials: Option<&Credentials>,
         fence: &dyn Fence,
     ) -> Result<Observed, DriverError> {
-        self.converge(cluster, template, credentials, fence).await.map_err(|e| DriverError(e.0))
+        self.converge(cluster, template, groups, credentials, fence).await.map_err(|e| DriverError(e.0))
     }
 
     async fn images(&self) -> Result<Vec<String>, DriverError> {

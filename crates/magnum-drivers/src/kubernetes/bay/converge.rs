@@ -15,6 +15,7 @@ use crate::{Fence, Observed};
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 use bollard::Docker;
 use magnum_types::cluster::Cluster;
+use magnum_types::nodegroup::NodeGroup;
 use magnum_types::template::ClusterTemplate;
 use magnum_types::{ErrorKind, MagnumError};
 use serde_json::{json, Value};
@@ -47,6 +48,7 @@ impl KubernetesDriver {
         &self,
         cluster: &Cluster,
         template: &ClusterTemplate,
+        groups: &[NodeGroup],
         credentials: Option<&crate::Credentials>,
         fence: &dyn Fence,
     ) -> Result<Observed, EngineError> {
@@ -56,7 +58,7 @@ impl KubernetesDriver {
         let deadline = Instant::now() + self.node_timeout;
         fenced(fence).await?;
         let (network, subnet) = crate::docker::network::ensure(&docker, cluster).await?;
-        let plan = plan::plan(cluster, &nodes::existing(&docker, cluster, "worker").await?);
+        let plan = plan::plan(cluster, groups, &nodes::worker_members(&docker, cluster).await?);
         let placed = plan.nodes.iter().map(|s| layout::place(subnet, s)).collect::<Result<Vec<_>, _>>().map_err(EngineError)?;
         let master = placed.first().cloned().ok_or_else(|| EngineError("the plan has no master".into()))?;
         // The master first (its API server is what everything waits for), then the workers
@@ -136,8 +138,9 @@ impl KubernetesDriver {
         for (volume, _) in node::volumes(n) {
             nodes::ensure_volume(docker, cluster, name, &volume).await?;
         }
-        let limits = nodes::flavor_limits(&self.flavors, cluster, n.spec.role);
-        let body = node::container(cluster, &template.image_id, n, network, &self.engine, limits)?;
+        let limits = nodes::flavor_limits(&self.flavors, cluster, &n.spec);
+        let image = n.spec.image.as_deref().unwrap_or(&template.image_id);
+        let body = node::container(cluster, image, n, network, &self.engine, limits)?;
         docker
             .create_container(Some(CreateContainerOptionsBuilder::new().name(name).build()), body)
             .await

@@ -57,7 +57,7 @@ mod tests {
     use super::*;
 
     fn spec(name: &str, role: NodeRole) -> NodeSpec {
-        NodeSpec { name: name.into(), role }
+        NodeSpec::new(name.into(), role)
     }
 
     #[test]

@@ -87,6 +87,7 @@ fn join(seen: &mut Vec<NodeObservation>, listed: &[Value]) {
                 status: "Missing".into(),
                 reason: Some("Kubernetes has this node but its container was removed outside magnum".into()),
                 image: None,
+                nodegroup: None,
             });
         }
     }

@@ -34,6 +34,7 @@ use async_trait::async_trait;
 use bollard::Docker;
 use magnum_types::cluster::Cluster;
 use magnum_types::external::ClientAuth;
+use magnum_types::nodegroup::NodeGroup;
 use magnum_types::template::ClusterTemplate;
 use magnum_types::MagnumError;
 use std::collections::HashMap;
@@ -95,20 +96,22 @@ impl Driver for KubernetesDriver {
         &self,
         cluster: &Cluster,
         template: &ClusterTemplate,
+        groups: &[NodeGroup],
         credentials: Option<&Credentials>,
         fence: &dyn Fence,
     ) -> Result<Observed, DriverError> {
-        self.converge(cluster, template, credentials, fence).await.map_err(failed)
+        self.converge(cluster, template, groups, credentials, fence).await.map_err(failed)
     }
 
     async fn update(
         &self,
         cluster: &Cluster,
         template: &ClusterTemplate,
+        groups: &[NodeGroup],
         credentials: Option<&Credentials>,
         fence: &dyn Fence,
     ) -> Result<Observed, DriverError> {
-        self.converge(cluster, template, credentials, fence).await.map_err(failed)
+        self.converge(cluster, template, groups, credentials, fence).await.map_err(failed)
     }
 
     async fn delete(&self, cluster: &Cluster, fence: &dyn Fence) -> Result<(), DriverError> {

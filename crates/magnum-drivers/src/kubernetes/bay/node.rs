@@ -25,9 +25,21 @@ pub fn env_file(node: &Placed, master: &Placed) -> String {
     let role = node.spec.role.as_str();
     format!(
         "ROLE={role}\nNODE_NAME={}\nNODE_IP={}\nPOD_CIDR={}\nCLUSTER_CIDR={CLUSTER_CIDR}\nSERVICE_CIDR={SERVICE_CIDR}\n\
-         API_SERVER=https://{}:6443\nPAUSE_IMAGE={PAUSE_IMAGE}\n",
-        node.spec.name, node.ip, node.pod_cidr, master.ip
+         API_SERVER=https://{}:6443\nPAUSE_IMAGE={PAUSE_IMAGE}\nNODEGROUP={}\n",
+        node.spec.name,
+        node.ip,
+        node.pod_cidr,
+        master.ip,
+        label_value(&node.spec.group)
     )
+}
+
+/// `s` as a Kubernetes label value: at most 63 of `[A-Za-z0-9._-]`, starting and ending
+/// with a letter or digit (anything else becomes `-`).
+pub fn label_value(s: &str) -> String {
+    let mapped: String =
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' }).take(63).collect();
+    mapped.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_owned()
 }
 
 /// Everything written into a new node before it first starts.
@@ -97,7 +109,7 @@ pub fn container(
     Ok(ContainerCreateBody {
         image: Some(image.to_owned()),
         hostname: Some(node.spec.name.clone()),
-        labels: Some(nodes::labels(cluster, node.spec.role.as_str(), Some(&node.spec.name))),
+        labels: Some(nodes::node_container_labels(cluster, &node.spec)),
         exposed_ports: Some(exposed),
         host_config: Some(host),
         networking_config: Some(crate::docker::network::attach(network, node.ip)),

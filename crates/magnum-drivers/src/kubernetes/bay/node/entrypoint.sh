@@ -169,7 +169,7 @@ kubeconfig kube-proxy "$API_SERVER"
 supervise kubelet kubelet $(klog kubelet) \
   --kubeconfig=/etc/kubernetes/kubelet.kubeconfig \
   --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" \
-  --node-labels="magnum.openstack.org/role=$ROLE,magnum.openstack.org/nodegroup=default-$ROLE" \
+  --node-labels="magnum.openstack.org/role=$ROLE,magnum.openstack.org/nodegroup=${NODEGROUP:-default-$ROLE}" \
   --register-with-taints="$TAINTS" \
   --container-runtime=docker --docker-endpoint=unix:///var/run/docker.sock \
   --pod-infra-container-image="$PAUSE_IMAGE" \
