@@ -2,6 +2,7 @@
 //! cluster looks like, record its nodes (for `/v1/nodes`), its containers' statuses, its
 //! Kubernetes objects' state, and its health (with a reason per unhealthy node) when they changed.
 
+use crate::healing::{self, Healing};
 use crate::leases::Held;
 use crate::Conductor;
 use magnum_store::Fenced;
@@ -12,6 +13,14 @@ use magnum_types::{ErrorKind, Result};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
+
+/// What one look at a bay found: its health, why (per node, or `bay`), and its nodes (None
+/// when it could not be looked at).
+pub(crate) struct Seen {
+    pub health: HealthStatus,
+    pub reasons: BTreeMap<String, String>,
+    pub nodes: Option<Vec<Node>>,
+}
 
 /// Stable node identities: the same bay and node name always give the same uuid.
 fn node_uuid(cluster: Uuid, name: &str) -> Uuid {
@@ -88,14 +97,16 @@ impl Conductor {
         out
     }
 
-    /// Observes one cluster through its driver and records nodes and health, under its lease.
-    pub(crate) async fn observe_under(&self, held: &Held) -> Result<()> {
-        let uuid = held.lease.cluster;
-        let Some(cluster) = self.store.get_cluster_by_uuid(uuid).await? else { return Ok(()) };
-        let template = self.store.get_template_by_uuid(cluster.cluster_template_id).await?;
-        let Some(driver) = self.drivers.for_cluster(&cluster, Coe::parse(&template.coe)?) else { return Ok(()) };
-        let credentials = self.credentials(uuid).await?;
-        let (health, reasons, nodes) = match driver.observe(&cluster, &template, credentials.as_ref()).await {
+    /// One look at a bay through its driver.
+    async fn look(
+        &self,
+        driver: &dyn magnum_drivers::Driver,
+        cluster: &magnum_types::cluster::Cluster,
+        template: &magnum_types::template::ClusterTemplate,
+        credentials: Option<&magnum_drivers::Credentials>,
+    ) -> Seen {
+        let uuid = cluster.uuid;
+        let (health, reasons, nodes) = match driver.observe(cluster, template, credentials).await {
             Ok(o) => {
                 let now = magnum_types::time::now();
                 let nodes: Vec<Node> = o
@@ -126,6 +137,35 @@ impl Conductor {
             }
             Err(e) => (HealthStatus::Unknown, BTreeMap::from([("bay".to_owned(), format!("cannot observe the bay: {e}"))]), None),
         };
+        Seen { health, reasons, nodes }
+    }
+
+    /// Observes one cluster through its driver and records nodes and health, under its lease
+    /// (healing its failed nodes first when it asks for that: `healing.rs`).
+    pub(crate) async fn observe_under(&self, held: &Held) -> Result<()> {
+        let uuid = held.lease.cluster;
+        let Some(cluster) = self.store.get_cluster_by_uuid(uuid).await? else { return Ok(()) };
+        let template = self.store.get_template_by_uuid(cluster.cluster_template_id).await?;
+        let Some(driver) = self.drivers.for_cluster(&cluster, Coe::parse(&template.coe)?) else { return Ok(()) };
+        let credentials = self.credentials(uuid).await?;
+        let look = || self.look(driver.as_ref(), &cluster, &template, credentials.as_ref());
+        let mut seen = look().await;
+        match self.heal_if_asked(held, driver.as_ref(), (&cluster, &template), credentials.as_ref(), &seen).await {
+            Some(Healing::Done(note)) => {
+                seen = look().await;
+                seen.reasons.insert(healing::HEALED.into(), note);
+            }
+            Some(Healing::Failed(note)) => {
+                seen.reasons.insert(healing::HEALING.into(), note);
+            }
+            // What was healed last stays on record until the next healing.
+            None => {
+                if let Some(note) = cluster.health_status_reason.get(healing::HEALED) {
+                    seen.reasons.insert(healing::HEALED.into(), note.clone());
+                }
+            }
+        }
+        let Seen { health, reasons, nodes } = seen;
         if let Some(nodes) = nodes {
             match self.store.record_nodes_under(&held.lease, &cluster.project_id, &nodes).await {
                 Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),

@@ -10,6 +10,7 @@
 //! over when its leases expire.
 
 mod containers;
+mod healing;
 mod health;
 mod heartbeat;
 mod kube_objects;

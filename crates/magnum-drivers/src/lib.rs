@@ -132,6 +132,21 @@ pub trait Driver: Send + Sync {
         credentials: Option<&Credentials>,
         fence: &dyn Fence,
     ) -> Result<Observed, DriverError>;
+    /// Replace the named nodes (found dead, or not answering) and converge: a worker is made
+    /// again, fresh, under the same name, group and address; a master is restarted with its
+    /// state (the bay's swarm or etcd lives on it).
+    #[allow(clippy::too_many_arguments)]
+    async fn heal(
+        &self,
+        _cluster: &Cluster,
+        _template: &ClusterTemplate,
+        _groups: &[NodeGroup],
+        _credentials: Option<&Credentials>,
+        _fence: &dyn Fence,
+        _nodes: &[String],
+    ) -> Result<Observed, DriverError> {
+        Err(DriverError(format!("the {} driver cannot replace nodes", self.name())))
+    }
     /// Remove everything the cluster owns. Deleting what is already gone succeeds.
     async fn delete(&self, cluster: &Cluster, fence: &dyn Fence) -> Result<(), DriverError>;
     /// Images the engine holds (names and ids), so templates naming others can be refused.

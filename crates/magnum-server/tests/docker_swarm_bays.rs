@@ -335,6 +335,97 @@ async fn docker_swarm_nodegroups_are_added_resized_and_removed() {
     env.finish().await;
 }
 
+/// Polls the bay until it is HEALTHY with a new `healed` note (not `before`) naming `node`;
+/// returns the bay and the seconds it took.
+async fn healed(c: &Client, path: &str, node: &str, before: &Value) -> (Value, f64) {
+    let started = Instant::now();
+    loop {
+        let body = c.get(path).await.expect("http").body;
+        let note = &body["health_status_reason"]["healed"];
+        if body["health_status"] == json!("HEALTHY") && note != before && note.as_str().is_some_and(|n| n.contains(node)) {
+            return (body, started.elapsed().as_secs_f64());
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{node} was never healed: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A bay labelled auto_healing_enabled=true gets a worker that was stopped, and then one that
+/// was removed, made again under the same name, and a stopped manager started again with its
+/// swarm; the bay says what it healed and when. A bay without the label only reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_auto_healing_replaces_failed_nodes_and_says_so() {
+    let Some(engine) = engine("docker_auto_healing_replaces_failed_nodes_and_says_so").await else { return };
+    let env = env_with_docker().await;
+    let c = env.member("tenant");
+    let r = c.post("/v1/clustertemplates", &json!({"name": "heal", "coe": "swarm-mode", "image_id": images::NODE_IMAGE})).await;
+    assert_eq!(r.expect("http").status, 201);
+    let body = json!({"name": "healing", "cluster_template_id": "heal", "node_count": 1, "labels": {"auto_healing_enabled": "true"}});
+    let r = c.post("/v1/clusters", &body).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let uuid = r.body["uuid"].as_str().expect("uuid").to_owned();
+    let (shown, _) = settle(&c, "/v1/clusters/healing").await;
+    assert_eq!(shown["status"], json!("CREATE_COMPLETE"), "{shown}");
+    let plain = docker_env::swarm_bay(&c, "plain", 1).await;
+    let prefix = |bay: &str| format!("magnum-{}", &bay.replace('-', "")[..8]);
+    let (worker, manager) = (format!("{}-worker-0", prefix(&uuid)), format!("{}-master-0", prefix(&uuid)));
+    wait_health(&c, "/v1/clusters/healing", "HEALTHY").await;
+    let id_of = |name: String| {
+        let engine = engine.clone();
+        async move { engine.inspect_container(&name, None::<bollard::query_parameters::InspectContainerOptions>).await.expect("inspect").id }
+    };
+    let first = id_of(worker.clone()).await;
+
+    // A stopped worker (the engine leaves it stopped: it was stopped on purpose, as far as the
+    // engine knows) is made again under its name.
+    engine.stop_container(&worker, None::<bollard::query_parameters::StopContainerOptions>).await.expect("stop");
+    let (bay, secs) = healed(&c, "/v1/clusters/healing", &worker, &Value::Null).await;
+    eprintln!("stopped worker replaced, bay HEALTHY again {secs:.1} s after the stop");
+    assert!(bay["health_status_reason"]["healed"].as_str().is_some_and(|n| n.contains("replaced at")), "{bay}");
+    assert_ne!(id_of(worker.clone()).await, first, "a fresh container under the same name");
+    assert_eq!(bay["status"], json!("CREATE_COMPLETE"), "healing is not an update: {bay}");
+    assert_eq!(labelled(&engine, &uuid).await, (2, 1, 2));
+
+    // A removed worker, the same.
+    docker::remove_container(&engine, &worker).await.expect("remove");
+    let (bay, secs) = healed(&c, "/v1/clusters/healing", &worker, &bay["health_status_reason"]["healed"]).await;
+    eprintln!("removed worker replaced, bay HEALTHY again {secs:.1} s after the removal");
+    let creds = user_credentials(&c, &uuid).await;
+    let swarm = tls_client(shown["api_address"].as_str().expect("api_address"), &creds);
+    let members = swarm_nodes(&swarm).await;
+    assert_eq!(
+        members,
+        vec![(manager.clone(), "ready".into()), (worker.clone(), "ready".into())],
+        "one swarm of two, the old self forgotten"
+    );
+
+    // A stopped manager is started again with its state: the same swarm answers.
+    engine.stop_container(&manager, None::<bollard::query_parameters::StopContainerOptions>).await.expect("stop");
+    let (_, secs) = healed(&c, "/v1/clusters/healing", &manager, &bay["health_status_reason"]["healed"]).await;
+    eprintln!("stopped manager restarted, bay HEALTHY again {secs:.1} s after the stop");
+    let swarm = tls_client(shown["api_address"].as_str().expect("api_address"), &creds);
+    assert_eq!(swarm_nodes(&swarm).await.len(), 2, "the swarm kept its members");
+    let _ = std::fs::remove_dir_all(&creds);
+
+    // Without the label a stopped worker is only reported.
+    let plain_worker = format!("{}-worker-0", prefix(plain["uuid"].as_str().expect("uuid")));
+    engine.stop_container(&plain_worker, None::<bollard::query_parameters::StopContainerOptions>).await.expect("stop");
+    let sick = wait_health(&c, "/v1/clusters/plain", "UNHEALTHY").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let still = c.get("/v1/clusters/plain").await.expect("http").body;
+    assert_eq!(still["health_status"], json!("UNHEALTHY"), "{sick}");
+    assert!(still["health_status_reason"].get("healed").is_none(), "{still}");
+    let state = engine.inspect_container(&plain_worker, None::<bollard::query_parameters::InspectContainerOptions>).await.expect("inspect");
+    assert_eq!(state.state.and_then(|s| s.running), Some(false), "left as it was");
+
+    for name in ["healing", "plain"] {
+        assert_eq!(c.delete(&format!("/v1/clusters/{name}")).await.expect("http").status, 204);
+        common::wait_gone(&c, &format!("/v1/clusters/{name}")).await;
+    }
+    assert_eq!(labelled(&engine, &uuid).await, (0, 0, 0));
+    env.finish().await;
+}
+
 /// A create that failed (its manager froze, so the swarm never formed in time) is retried by
 /// setting the node count again, and completes on the nodes that exist: none made twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -280,6 +280,21 @@ pub async fn worker_members(docker: &Docker, cluster: &Cluster) -> Result<Vec<su
     Ok(out)
 }
 
+/// Makes way for `spec` to be made again by a converge: a worker's container and volumes go
+/// (it comes back fresh); a master's container is restarted, keeping its state.
+pub async fn make_way(docker: &Docker, spec: &super::plan::NodeSpec) -> Result<(), EngineError> {
+    match spec.role {
+        super::plan::NodeRole::Worker => remove(docker, &spec.name).await,
+        super::plan::NodeRole::Manager => {
+            match docker.restart_container(&spec.name, None::<bollard::query_parameters::RestartContainerOptions>).await {
+                Ok(()) => Ok(()),
+                Err(e) if super::is_not_found(&e) => Ok(()),
+                Err(e) => Err(err(&format!("restarting node {}", spec.name), e)),
+            }
+        }
+    }
+}
+
 /// Removes the node's container and every volume labelled as its own. Repeatable.
 pub async fn remove(docker: &Docker, name: &str) -> Result<(), EngineError> {
     super::remove_container(docker, name).await?;

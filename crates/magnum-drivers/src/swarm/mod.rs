@@ -273,6 +273,7 @@ impl SwarmDriver {
             })
             .await
             .map_err(|e| err(&format!("swarm join of {}", node.spec.name), e))?;
+            forget_former_selves(&leader, &api, &node.spec.name).await;
         }
         Ok(leader)
     }
@@ -316,7 +317,9 @@ impl SwarmDriver {
     }
 
     /// Brings the bay to its desired nodes: creates what is missing, removes surplus workers
-    /// (drained and out of the swarm first), and waits until every node is Ready.
+    /// (drained and out of the swarm first), and waits until every node is Ready. The nodes
+    /// named in `replace` are made way for first (see [`nodes::make_way`]).
+    #[allow(clippy::too_many_arguments)]
     async fn converge(
         &self,
         cluster: &Cluster,
@@ -324,6 +327,7 @@ impl SwarmDriver {
         groups: &[NodeGroup],
         credentials: Option<&Credentials>,
         fence: &dyn Fence,
+        replace: &[String],
     ) -> Result<Observed, EngineError> {
         let access = Access::for_bay(template, credentials)?;
         let docker = self.engine()?;
@@ -332,6 +336,11 @@ impl SwarmDriver {
         docker::fenced(fence).await?;
         let (network, subnet) = network::ensure(&docker, cluster).await?;
         let plan = plan::plan(cluster, groups, &nodes::worker_members(&docker, cluster).await?);
+        for spec in plan.nodes.iter().filter(|n| replace.contains(&n.name)) {
+            docker::fenced(fence).await?;
+            tracing::info!(bay = %cluster.uuid, node = %spec.name, "replacing a failed node");
+            nodes::make_way(&docker, spec).await?;
+        }
         let mut nodes = Vec::with_capacity(plan.nodes.len());
         for spec in &plan.nodes {
             nodes.push(self.ensure_node(&docker, cluster, template, spec, (&network, subnet), &access, fence).await?);
@@ -458,6 +467,25 @@ impl SwarmDriver {
     }
 }
 
+/// A node that just joined under a name the swarm already lists: the other members of that
+/// name are its former selves (a replaced node), forgotten at once rather than when their
+/// heartbeats time out (until then the swarm would call both Ready). Best effort.
+async fn forget_former_selves(leader: &Docker, joined: &Docker, hostname: &str) {
+    let Some(me) = joined.info().await.ok().and_then(|i| i.swarm).and_then(|s| s.node_id) else { return };
+    let Ok(listed) = leader.list_nodes(None).await else { return };
+    for n in listed {
+        let host = n.description.as_ref().and_then(|d| d.hostname.as_deref()) == Some(hostname);
+        if let (true, Some(id)) = (host, n.id) {
+            if id != me {
+                tracing::info!(node = hostname, "forgetting the former self of a replaced node");
+                if let Err(e) = leader.delete_node(&id, Some(DeleteNodeOptionsBuilder::new().force(true).build())).await {
+                    tracing::warn!(node = hostname, error = %e, "could not forget a former self");
+                }
+            }
+        }
+    }
+}
+
 /// The swarm label that names a node's nodegroup: placement constraints can use it
 /// (`--constraint node.labels.magnum.nodegroup==gpu`).
 pub const SWARM_GROUP_LABEL: &str = "magnum.nodegroup";
@@ -519,7 +547,7 @@ impl Driver for SwarmDriver {
         credentials: Option<&Credentials>,
         fence: &dyn Fence,
     ) -> Result<Observed, DriverError> {
-        self.converge(cluster, template, groups, credentials, fence).await.map_err(|e| DriverError(e.0))
+        self.converge(cluster, template, groups, credentials, fence, &[]).await.map_err(|e| DriverError(e.0))
     }
 
     async fn update(
@@ -530,7 +558,19 @@ impl Driver for SwarmDriver {
         credentials: Option<&Credentials>,
         fence: &dyn Fence,
     ) -> Result<Observed, DriverError> {
-        self.converge(cluster, template, groups, credentials, fence).await.map_err(|e| DriverError(e.0))
+        self.converge(cluster, template, groups, credentials, fence, &[]).await.map_err(|e| DriverError(e.0))
+    }
+
+    async fn heal(
+        &self,
+        cluster: &Cluster,
+        template: &ClusterTemplate,
+        groups: &[NodeGroup],
+        credentials: Option<&Credentials>,
+        fence: &dyn Fence,
+        nodes: &[String],
+    ) -> Result<Observed, DriverError> {
+        self.converge(cluster, template, groups, credentials, fence, nodes).await.map_err(|e| DriverError(e.0))
     }
 
     async fn images(&self) -> Result<Vec<String>, DriverError> {

@@ -44,6 +44,9 @@ struct Target<'a> {
 }
 
 impl KubernetesDriver {
+    /// Brings the bay to its plan; the nodes named in `replace` are made way for first
+    /// (see [`nodes::make_way`]).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn converge(
         &self,
         cluster: &Cluster,
@@ -51,6 +54,7 @@ impl KubernetesDriver {
         groups: &[NodeGroup],
         credentials: Option<&crate::Credentials>,
         fence: &dyn Fence,
+        replace: &[String],
     ) -> Result<Observed, EngineError> {
         let creds = need_credentials(cluster, credentials).map_err(kube_failed)?;
         let docker = self.docker()?;
@@ -61,6 +65,11 @@ impl KubernetesDriver {
         let plan = plan::plan(cluster, groups, &nodes::worker_members(&docker, cluster).await?);
         let placed = plan.nodes.iter().map(|s| layout::place(subnet, s)).collect::<Result<Vec<_>, _>>().map_err(EngineError)?;
         let master = placed.first().cloned().ok_or_else(|| EngineError("the plan has no master".into()))?;
+        for n in placed.iter().filter(|n| replace.contains(&n.spec.name)) {
+            fenced(fence).await?;
+            tracing::info!(bay = %cluster.uuid, node = %n.spec.name, "replacing a failed node");
+            nodes::make_way(&docker, &n.spec).await?;
+        }
         // The master first (its API server is what everything waits for), then the workers
         // all at once.
         let mut fresh = vec![];

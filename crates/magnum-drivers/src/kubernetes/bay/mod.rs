@@ -100,7 +100,7 @@ impl Driver for KubernetesDriver {
         credentials: Option<&Credentials>,
         fence: &dyn Fence,
     ) -> Result<Observed, DriverError> {
-        self.converge(cluster, template, groups, credentials, fence).await.map_err(failed)
+        self.converge(cluster, template, groups, credentials, fence, &[]).await.map_err(failed)
     }
 
     async fn update(
@@ -111,13 +111,25 @@ impl Driver for KubernetesDriver {
         credentials: Option<&Credentials>,
         fence: &dyn Fence,
     ) -> Result<Observed, DriverError> {
-        self.converge(cluster, template, groups, credentials, fence).await.map_err(failed)
+        self.converge(cluster, template, groups, credentials, fence, &[]).await.map_err(failed)
     }
 
     async fn delete(&self, cluster: &Cluster, fence: &dyn Fence) -> Result<(), DriverError> {
         let docker = self.docker().map_err(failed)?;
         fence.check().await?;
         crate::docker::remove_owned(&docker, &cluster.uuid.to_string()).await.map_err(failed)
+    }
+
+    async fn heal(
+        &self,
+        cluster: &Cluster,
+        template: &ClusterTemplate,
+        groups: &[NodeGroup],
+        credentials: Option<&Credentials>,
+        fence: &dyn Fence,
+        nodes: &[String],
+    ) -> Result<Observed, DriverError> {
+        self.converge(cluster, template, groups, credentials, fence, nodes).await.map_err(failed)
     }
 
     async fn images(&self) -> Result<Vec<String>, DriverError> {
