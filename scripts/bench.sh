@@ -8,6 +8,7 @@
 #   bash scripts/bench.sh scale-out [--clients 4 --bays 1000 --parallel 6]   2 apis + 2 conductors, PostgreSQL, RabbitMQ
 #   bash scripts/bench.sh auth [--clients 2 --seconds 10]   what Keystone token validation costs
 #   bash scripts/bench.sh guard [--sequential 200]   what the node guard adds to a bay's Docker API
+#   bash scripts/bench.sh lifecycle [--rounds 5]   nodegroups added and removed, failed workers auto-healed
 source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 export MAGNUM_TEST_POSTGRES_URL=$(scripts/start-postgres.sh)
@@ -21,7 +22,7 @@ fi
 if [ "${1:-api}" = scale-out ]; then
   export MAGNUM_TEST_AMQP_URL=$(scripts/start-rabbitmq.sh)
 fi
-if [ "${1:-api}" = bays ] || [ "${1:-api}" = containers ] || [ "${1:-api}" = scale-out ] || [ "${1:-api}" = guard ]; then
+if [ "${1:-api}" = bays ] || [ "${1:-api}" = containers ] || [ "${1:-api}" = scale-out ] || [ "${1:-api}" = guard ] || [ "${1:-api}" = lifecycle ]; then
   scripts/start-docker.sh >/dev/null
   target/release/magnum-server node-image build >/dev/null
 fi

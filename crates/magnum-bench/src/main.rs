@@ -12,6 +12,7 @@ mod containers;
 mod guard;
 mod kube;
 mod kube_bays;
+mod lifecycle;
 mod scale_out;
 
 use anyhow::{bail, Context};
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 #[command(
-    about = "Benchmarks magnum-rs: `api` (the control plane with N stored bays), `bays` (real swarm bays on Docker) or `containers` (the container API on a real bay), `kube` (pods on a real Kubernetes API server), `kube-bays` (real Kubernetes bays on Docker)"
+    about = "Benchmarks magnum-rs: `api` (the control plane with N stored bays), `bays` (real swarm bays on Docker) or `containers` (the container API on a real bay), `kube` (pods on a real Kubernetes API server), `kube-bays` (real Kubernetes bays on Docker), `lifecycle` (nodegroups and auto-healing on a real swarm bay)"
 )]
 pub(crate) struct Args {
     /// Which benchmark: api or bays.
@@ -309,6 +310,7 @@ async fn main() -> anyhow::Result<()> {
     let binary = server_binary(&args)?;
     match args.suite.as_str() {
         "bays" => return bays::run(&args, &binary).await,
+        "lifecycle" => return lifecycle::run(&args, &binary).await,
         "containers" => return containers::run(&args, &binary).await,
         "kube" => return kube::run(&args, &binary).await,
         "kube-bays" => return kube_bays::run(&args, &binary).await,

@@ -1,0 +1,99 @@
+//! `magnum-bench lifecycle`: what changing a running swarm bay costs. A worker nodegroup of one
+//! node added and removed, and a failed worker replaced by auto-healing (a stopped container,
+//! then a removed one), on a 1+1 bay labelled `auto_healing_enabled=true`, with the
+//! conductor's default health interval (healing waits for two looks that find the node failed).
+
+use crate::{median, settled, start_with, Args};
+use anyhow::{bail, Context};
+use magnum_client::Client;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn docker(args: &[&str]) -> anyhow::Result<()> {
+    let out = std::process::Command::new("docker").args(args).output().context("running the docker CLI")?;
+    if !out.status.success() {
+        bail!("docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+/// Seconds until the bay is HEALTHY with a `healed` note other than `before`, and that note.
+async fn until_healed(c: &Client, path: &str, before: &Value) -> anyhow::Result<(f64, Value)> {
+    let started = Instant::now();
+    loop {
+        let bay = c.get(path).await?.body;
+        let note = bay["health_status_reason"]["healed"].clone();
+        if bay["health_status"] == json!("HEALTHY") && !note.is_null() && &note != before {
+            return Ok((started.elapsed().as_secs_f64(), note));
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("{path} not healed after 120 s: {bay}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn healthy(c: &Client, path: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while c.get(path).await?.body["health_status"] != json!("HEALTHY") {
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("{path} not HEALTHY after 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+pub(crate) async fn run(args: &Args, binary: &Path) -> anyhow::Result<()> {
+    let server = start_with(binary, None, true).await?;
+    let c = server.client.clone().microversion("1.10");
+    let t = c.post("/v1/clustertemplates", &json!({"name": "bench", "coe": "swarm-mode", "image_id": "magnum/swarm-node:latest"})).await?;
+    if t.status != 201 {
+        bail!("template: {}", t.text);
+    }
+    let body = json!({"name": "life", "cluster_template_id": "bench", "node_count": 1, "labels": {"auto_healing_enabled": "true"}});
+    let r = c.post("/v1/clusters", &body).await?;
+    let uuid = r.body["uuid"].as_str().unwrap_or_default().to_owned();
+    let path = format!("/v1/clusters/{uuid}");
+    settled(&c, &path).await?;
+    healthy(&c, &path).await?;
+    let worker = format!("magnum-{}-worker-0", &uuid.replace('-', "")[..8]);
+    println!("# magnum-bench lifecycle: a 1+1 swarm bay (TLS) on the local engine, auto_healing_enabled=true, health interval 5 s");
+    let (mut adds, mut removes, mut stops, mut removals) = (vec![], vec![], vec![], vec![]);
+    let mut note = Value::Null;
+    for i in 0..args.rounds {
+        let started = Instant::now();
+        let r = c.post(&format!("{path}/nodegroups"), &json!({"name": format!("g{i}"), "node_count": 1})).await?;
+        if r.status != 202 {
+            bail!("nodegroup create: {}", r.text);
+        }
+        settled(&c, &path).await?;
+        adds.push(started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        c.delete(&format!("{path}/nodegroups/g{i}")).await?;
+        settled(&c, &path).await?;
+        removes.push(started.elapsed().as_secs_f64());
+        healthy(&c, &path).await?;
+
+        docker(&["stop", "--time", "1", &worker])?;
+        let (secs, n) = until_healed(&c, &path, &note).await?;
+        (note, _) = (n, stops.push(secs));
+        docker(&["rm", "--force", &worker])?;
+        let (secs, n) = until_healed(&c, &path, &note).await?;
+        (note, _) = (n, removals.push(secs));
+    }
+    let all = |v: &[f64]| v.iter().map(|s| format!("{s:.1}")).collect::<Vec<_>>().join(", ");
+    println!("| measure (median of {}) | result |\n|---|---|", args.rounds);
+    println!("| nodegroup of 1 worker: POST → UPDATE_COMPLETE | {:.1} s ({}) |", median(&mut adds.clone()), all(&adds));
+    println!(
+        "| nodegroup DELETE → UPDATE_COMPLETE (its node drained and removed) | {:.1} s ({}) |",
+        median(&mut removes.clone()),
+        all(&removes)
+    );
+    println!("| worker container stopped → replaced, bay HEALTHY | {:.1} s ({}) |", median(&mut stops.clone()), all(&stops));
+    println!("| worker container removed → replaced, bay HEALTHY | {:.1} s ({}) |", median(&mut removals.clone()), all(&removals));
+    c.delete(&path).await?;
+    settled(&c, &path).await?;
+    Ok(())
+}
