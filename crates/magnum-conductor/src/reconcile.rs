@@ -76,7 +76,16 @@ impl Conductor {
                     },
                 }
             }
-            Op::Update => driver.update(&cluster, &template, &groups, credentials.as_ref(), held.as_ref()).await,
+            Op::Update => match &cluster.upgrade {
+                Some(up) => match self.store.get_template_by_uuid(up.to).await {
+                    Ok(to) => {
+                        let batch = up.max_batch_size.max(1) as usize;
+                        driver.upgrade(&cluster, &to, &groups, credentials.as_ref(), held.as_ref(), batch).await
+                    }
+                    Err(e) => Err(DriverError(format!("the upgrade's template {} cannot be read: {}", up.to, e.message))),
+                },
+                None => driver.update(&cluster, &template, &groups, credentials.as_ref(), held.as_ref()).await,
+            },
             Op::Delete => {
                 if cluster.external {
                     self.remove_external_containers(driver.as_ref(), &cluster, &template, credentials.as_ref(), &held).await?;
@@ -173,6 +182,13 @@ impl Conductor {
                 Outcome::Failed(reason) => Some(reason.clone()),
                 Outcome::Succeeded => None,
             };
+            // The template changes only once every node runs it; a failed upgrade stays asked
+            // for, so a retry carries on from the nodes already replaced.
+            if outcome == Outcome::Succeeded && started == ClusterStatus::UpdateInProgress {
+                if let Some(up) = cluster.upgrade.take() {
+                    cluster.cluster_template_id = up.to;
+                }
+            }
             if let Some(o) = &observed {
                 cluster.api_address = o.api_address.clone().or(cluster.api_address);
                 cluster.node_addresses = o.node_addresses.clone();

@@ -147,6 +147,22 @@ pub trait Driver: Send + Sync {
     ) -> Result<Observed, DriverError> {
         Err(DriverError(format!("the {} driver cannot replace nodes", self.name())))
     }
+    /// Move the cluster's nodes to template `to` (another node image, other labels): nodes are
+    /// replaced in place (same name, address and volumes) at most `max_batch` at a time, the
+    /// masters first, each batch Ready before the next; workers are drained first so their
+    /// workloads move. Safe to repeat after a failure: replaced nodes are left alone.
+    #[allow(clippy::too_many_arguments)]
+    async fn upgrade(
+        &self,
+        cluster: &Cluster,
+        _to: &ClusterTemplate,
+        _groups: &[NodeGroup],
+        _credentials: Option<&Credentials>,
+        _fence: &dyn Fence,
+        _max_batch: usize,
+    ) -> Result<Observed, DriverError> {
+        Err(DriverError(format!("cluster {}: the {} driver cannot upgrade a cluster in place", cluster.uuid, self.name())))
+    }
     /// Remove everything the cluster owns. Deleting what is already gone succeeds.
     async fn delete(&self, cluster: &Cluster, fence: &dyn Fence) -> Result<(), DriverError>;
     /// Images the engine holds (names and ids), so templates naming others can be refused.

@@ -244,8 +244,35 @@ async fn resize_and_upgrade(env: &Env) {
     assert_eq!(c.get(&format!("/v1/clusters/{id}")).await.expect("http").body["node_count"], json!(4));
     let up = format!("/v1/clusters/{id}/actions/upgrade");
     assert_eq!(v.post(&up, &json!({"cluster_template": t})).await.expect("http").status, 406, "upgrade needs 1.8");
-    let r = c.clone().microversion("1.8").post(&up, &json!({"cluster_template": t, "max_batch_size": 1})).await.expect("http");
-    assert_error(&r, 400, "not supported");
+    wait_status(&c, &format!("/v1/clusters/{id}"), "UPDATE_FAILED").await;
+    let v8 = c.clone().microversion("1.8");
+    let upgrade = |body: serde_json::Value| {
+        let (v8, up) = (v8.clone(), up.clone());
+        async move { v8.post(&up, &body).await.expect("http") }
+    };
+    let r = c.post("/v1/clustertemplates", &json!({"name": "k", "coe": "kubernetes", "image_id": "img"})).await.expect("http");
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_error(&upgrade(json!({"cluster_template": "k"})).await, 400, "Invalid cluster_template k");
+    let body = json!({"name": "plain", "coe": "swarm", "image_id": "magnum/swarm-node", "tls_disabled": true});
+    assert_eq!(c.post("/v1/clustertemplates", &body).await.expect("http").status, 201);
+    assert_error(&upgrade(json!({"cluster_template": "plain"})).await, 400, "tls_disabled");
+    assert_error(&upgrade(json!({"cluster_template": "nope"})).await, 400, "ClusterTemplate nope could not be found");
+    assert_error(&upgrade(json!({"cluster_template": t, "max_batch_size": 0})).await, 400, "max_batch_size");
+    assert_error(&upgrade(json!({"cluster_template": t, "nodegroup": "gpu"})).await, 404, "Nodegroup gpu");
+    // To its own template: nothing to replace, so it is done as it is accepted.
+    let r = upgrade(json!({"cluster_template": t, "max_batch_size": 1})).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(c.get(&format!("/v1/clusters/{id}")).await.expect("http").body["status"], json!("UPDATE_COMPLETE"));
+    // To another template of its COE: accepted; the template changes only when every node runs
+    // it (no driver here, so the upgrade fails and the cluster keeps its template).
+    let t2 = uuid_of(&make_template(&c, "t2").await);
+    let r = upgrade(json!({"cluster_template": "t2", "max_batch_size": 2})).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let failed = wait_status(&c, &format!("/v1/clusters/{id}"), "UPDATE_FAILED").await;
+    assert_eq!(failed["cluster_template_id"], json!(t), "{failed}");
+    assert!(failed["status_reason"].as_str().is_some_and(|r| r.contains("No driver")), "{failed}");
+    assert!(failed.get("upgrade").is_none(), "the pending upgrade is not shown: {failed}");
+    assert_ne!(t2, t);
 }
 
 async fn nodegroups(env: &Env) {

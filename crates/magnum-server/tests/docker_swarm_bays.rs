@@ -426,6 +426,131 @@ async fn docker_auto_healing_replaces_failed_nodes_and_says_so() {
     env.finish().await;
 }
 
+/// How many of the service's tasks run, as the tenant's docker CLI sees them through the
+/// bay's API; None when the swarm cannot say (its manager is being replaced: no answer, or,
+/// while it loads its state, an answer that lists no task at all).
+fn running_tasks(creds: &std::path::Path, api: &str, service: &str) -> Option<usize> {
+    let args = ["service", "ps", service, "--filter", "desired-state=running", "--format", "{{.CurrentState}}"];
+    let out = docker_env::tenant_docker(creds, api, &args);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.success() && text.lines().count() > 0).then(|| text.lines().filter(|l| l.starts_with("Running")).count())
+}
+
+/// An upgrade of a 1+2 swarm bay to a template with another node image: every node is made
+/// again from it one at a time (the manager first) keeping its name, address and volume, a
+/// replicated service keeps running throughout, and the bay's template changes at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_swarm_upgrade_replaces_nodes_in_batches_while_a_service_keeps_running() {
+    let Some(engine) = engine("docker_swarm_upgrade_replaces_nodes_in_batches_while_a_service_keeps_running").await else { return };
+    // Another node image: the node image with one more label, so another image id.
+    let (repo, tag) = ("magnum-test/swarm-node", "upgraded");
+    let v2 = format!("{repo}:{tag}");
+    let body = bollard::models::ContainerCreateBody { image: Some(images::NODE_IMAGE.into()), ..Default::default() };
+    let made =
+        engine.create_container(None::<bollard::query_parameters::CreateContainerOptions>, body).await.expect("a container to commit");
+    let options = bollard::query_parameters::CommitContainerOptionsBuilder::new().container(&made.id).repo(repo).tag(tag).build();
+    let labels = std::collections::HashMap::from([("org.openstack.magnum.test".to_owned(), "upgraded".to_owned())]);
+    let config = bollard::models::ContainerConfig { labels: Some(labels), ..Default::default() };
+    engine.commit_container(options, config).await.expect("commit the upgraded node image");
+    docker::remove_container(&engine, &made.id).await.expect("cleanup");
+
+    let env = env_with_docker().await;
+    let c = env.member("tenant");
+    let before = docker_env::swarm_bay(&c, "up", 2).await;
+    let uuid = before["uuid"].as_str().expect("uuid").to_owned();
+    let api = before["api_address"].as_str().expect("api_address").to_owned();
+    let started = Instant::now();
+    let t2 = loop {
+        // The conductor reports the engine's images; the API asks it again for one it lacks.
+        let r = c.post("/v1/clustertemplates", &json!({"name": "up2", "coe": "swarm-mode", "image_id": v2})).await.expect("http");
+        if r.status == 201 || started.elapsed() > Duration::from_secs(20) {
+            assert_eq!(r.status, 201, "{}", r.text);
+            break r.body["uuid"].as_str().expect("uuid").to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let creds = user_credentials(&c, &uuid).await;
+    // One replica per node: whichever node goes, the others run theirs.
+    let args = ["service", "create", "--detach", "--no-resolve-image", "--endpoint-mode", "dnsrr", "--replicas", "3", "--name", "hello"];
+    let mut args = args.to_vec();
+    args.extend([images::WORKLOAD_IMAGE, "sleep", "3600"]);
+    let out = docker_env::tenant_docker(&creds, &api, &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let t0 = Instant::now();
+    while running_tasks(&creds, &api, "hello") != Some(3) {
+        assert!(t0.elapsed() < Duration::from_secs(60), "the service never ran");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let ids = |names: Vec<String>| {
+        let engine = engine.clone();
+        async move {
+            let mut out = vec![];
+            for n in names {
+                let c = engine.inspect_container(&n, None::<bollard::query_parameters::InspectContainerOptions>).await.expect("inspect");
+                out.push((c.id.unwrap_or_default(), c.config.and_then(|c| c.image).unwrap_or_default()));
+            }
+            out
+        }
+    };
+    let prefix = format!("magnum-{}", &uuid.replace('-', "")[..8]);
+    let names: Vec<String> = ["master-0", "worker-0", "worker-1"].iter().map(|n| format!("{prefix}-{n}")).collect();
+    let old = ids(names.clone()).await;
+
+    let v8 = c.clone().microversion("1.8");
+    let started = Instant::now();
+    let r = v8
+        .post(&format!("/v1/clusters/{uuid}/actions/upgrade"), &json!({"cluster_template": "up2", "max_batch_size": 1}))
+        .await
+        .expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let (mut fewest, mut asked) = (usize::MAX, 0);
+    let done = loop {
+        if let Some(n) = running_tasks(&creds, &api, "hello") {
+            (fewest, asked) = (fewest.min(n), asked + 1);
+        }
+        let bay = c.get("/v1/clusters/up").await.expect("http").body;
+        if !bay["status"].as_str().unwrap_or_default().ends_with("IN_PROGRESS") {
+            break bay;
+        }
+        assert!(started.elapsed() < Duration::from_secs(180), "the upgrade never ended: {bay}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(done["status"], json!("UPDATE_COMPLETE"), "{done}");
+    eprintln!(
+        "1+2 bay upgraded one node at a time in {:.1} s ({:.1} s a node); the service kept at least {fewest} of 3 tasks running over {asked} looks",
+        started.elapsed().as_secs_f64(),
+        started.elapsed().as_secs_f64() / 3.0
+    );
+    assert!(fewest >= 1 && asked > 0, "the service kept running: at least {fewest} task over {asked} looks");
+    assert_eq!(done["cluster_template_id"], json!(t2), "the template changes on success");
+    let new = ids(names).await;
+    for ((old_id, _), (new_id, image)) in old.iter().zip(&new) {
+        assert_ne!(old_id, new_id, "every node was made again");
+        assert_eq!(image, &v2, "from the new image");
+    }
+    assert_eq!(labelled(&engine, &uuid).await, (3, 1, 3), "the same volumes, nothing left over");
+    let swarm = tls_client(&api, &creds);
+    let members = swarm_nodes(&swarm).await;
+    assert_eq!(members.iter().filter(|(_, s)| s == "ready").count(), 3, "the same swarm of three: {members:?}");
+    let t0 = Instant::now();
+    while running_tasks(&creds, &api, "hello") != Some(3) {
+        assert!(t0.elapsed() < Duration::from_secs(60), "the service's 3 tasks never ran again");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Upgrading to the template it now has is done at once.
+    let r = v8.post(&format!("/v1/clusters/{uuid}/actions/upgrade"), &json!({"cluster_template": "up2"})).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(c.get("/v1/clusters/up").await.expect("http").body["status"], json!("UPDATE_COMPLETE"));
+    let _ = std::fs::remove_dir_all(&creds);
+
+    assert_eq!(c.delete("/v1/clusters/up").await.expect("http").status, 204);
+    common::wait_gone(&c, "/v1/clusters/up").await;
+    assert_eq!(labelled(&engine, &uuid).await, (0, 0, 0));
+    assert_eq!(c.delete("/v1/clustertemplates/up2").await.expect("http").status, 204);
+    let _ = engine.remove_image(&v2, None::<bollard::query_parameters::RemoveImageOptions>, None).await;
+    env.finish().await;
+}
+
 /// A create that failed (its manager froze, so the swarm never formed in time) is retried by
 /// setting the node count again, and completes on the nodes that exist: none made twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

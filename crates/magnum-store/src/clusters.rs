@@ -424,7 +424,7 @@ pub(crate) async fn update_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, c: &Clu
     out.updated_at = Some(now);
     let done = sqlx::query(
         "UPDATE clusters SET version = version + 1, name = $1, status = $2, node_count = $3, master_count = $4, \
-         create_timeout = $5, updated_at = $6, body = $7 WHERE uuid = $8 AND version = $9",
+         create_timeout = $5, updated_at = $6, body = $7, cluster_template_id = $10 WHERE uuid = $8 AND version = $9",
     )
     .bind(&out.name)
     .bind(out.status.as_str())
@@ -435,6 +435,7 @@ pub(crate) async fn update_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, c: &Clu
     .bind(json(&out)?)
     .bind(out.uuid.to_string())
     .bind(out.version)
+    .bind(out.cluster_template_id.to_string())
     .execute(&mut **tx)
     .await
     .map_err(from_sqlx)?;

@@ -58,6 +58,17 @@ pub struct Cluster {
     /// A registered endpoint (see `external.rs`): nothing is built, delete only forgets.
     #[serde(default)]
     pub external: bool,
+    /// An upgrade asked for and not yet done (driver input; not shown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<Upgrade>,
+}
+
+/// An upgrade of a cluster to another template of its COE: its nodes are replaced at most
+/// `max_batch_size` at a time, the masters first; `cluster_template_id` changes on success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upgrade {
+    pub to: Uuid,
+    pub max_batch_size: i64,
 }
 
 const S255: AttrType = string(1, 255);
@@ -262,6 +273,7 @@ impl Cluster {
             updated_at: None,
             nodes_to_remove: vec![],
             external: body.get("external_endpoint").is_some_and(|v| !v.is_null()),
+            upgrade: None,
         })
     }
 
@@ -273,6 +285,7 @@ impl Cluster {
         };
         crate::time::api_timestamps(&mut doc, &self.created_at, self.updated_at.as_ref());
         doc.remove("nodes_to_remove");
+        doc.remove("upgrade");
         doc.insert("merge_labels".into(), Value::Bool(false));
         doc.insert("faults".into(), Value::Object(Map::new()));
         if self.health_status_reason.is_empty() {

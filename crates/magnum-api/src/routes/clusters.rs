@@ -4,7 +4,7 @@ use super::require;
 use super::templates::empty;
 use crate::caller::{one_scope, Caller};
 use crate::envelope::json_response;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::views::{self, Level, Vocab};
 use crate::{input, links, policy, AppState};
 use axum::extract::{Path, RawQuery, State};
@@ -286,11 +286,64 @@ static UPGRADE_SCHEMA: Schema = Schema { resource: "upgrade", attrs: &UPGRADE_AT
 pub(crate) async fn upgrade(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>, body: Bytes) -> ApiResult {
     require(caller.version, 8, "upgrade")?;
     let checked = UPGRADE_SCHEMA.check_create(&input::json_body(&body)?)?;
-    let c = lookup(&s, &caller, &ident, Vocab::Cluster, "upgrade").await?;
+    let mut c = lookup(&s, &caller, &ident, Vocab::Cluster, "upgrade").await?;
+    if c.external {
+        return Err(MagnumError::invalid(format!(
+            "Cluster {} is an external bay: magnum-rs does not build its nodes, so it cannot upgrade it.",
+            c.uuid
+        ))
+        .into());
+    }
     let target = checked.get("cluster_template").and_then(Value::as_str).unwrap_or_default();
-    let t = template_for(&s, &caller, target).await?;
-    Err(ApiError(MagnumError::invalid(format!(
-        "Upgrading cluster {} to template {} is not supported: no driver of this deployment can upgrade a {} cluster in place.",
-        c.name, t.uuid, t.coe
-    ))))
+    let to = template_for(&s, &caller, target).await?;
+    let from = s.store.get_template_by_uuid(c.cluster_template_id).await?;
+    if Coe::parse(&to.coe)?.is_swarm() != Coe::parse(&from.coe)?.is_swarm() {
+        return Err(MagnumError::invalid(format!(
+            "Invalid cluster_template {target}: it is a {} template, and cluster {} is a {} cluster. Upgrade to a template of the same COE.",
+            to.coe, c.name, from.coe
+        ))
+        .into());
+    }
+    if !Coe::parse(&from.coe)?.is_swarm() {
+        return Err(MagnumError::invalid(format!(
+            "Upgrading {} cluster {} in place is not built here yet (swarm bays are upgraded); create a cluster from template {target} instead.",
+            from.coe, c.name
+        ))
+        .into());
+    }
+    if to.tls_disabled != from.tls_disabled {
+        return Err(MagnumError::invalid(format!(
+            "Invalid cluster_template {target}: its tls_disabled is {}, the cluster's template's is {}; an upgrade keeps the bay's TLS setting.",
+            to.tls_disabled, from.tls_disabled
+        ))
+        .into());
+    }
+    if let Some(ng) = checked.get("nodegroup").and_then(Value::as_str) {
+        let group = s.store.get_nodegroup(c.uuid, ng).await?;
+        if !group.is_default {
+            return Err(MagnumError::conflict(format!(
+                "Nodegroup {} runs its own image; only the whole cluster (or a default nodegroup) is upgraded to another template.",
+                group.name
+            ))
+            .into());
+        }
+    }
+    buildable::check_labels(Coe::parse(&to.coe)?, &to.labels)?;
+    super::templates::check_image(&s, &to).await?;
+    c.status = begin(c.status, Operation::Update)?;
+    c.status_reason = None;
+    if to.uuid == from.uuid && c.upgrade.is_none() {
+        // Nothing to replace: the upgrade is done as it is accepted.
+        c.status = magnum_types::status::ClusterStatus::UpdateComplete;
+        let c = s.store.update_cluster(&c).await?;
+        tracing::info!(cluster = %c.uuid, template = %to.uuid, "upgrade to the cluster's own template: nothing to do");
+        return Ok(accepted(c.uuid));
+    }
+    let max_batch_size = checked.get("max_batch_size").and_then(Value::as_i64).unwrap_or(1);
+    c.upgrade = Some(cluster::Upgrade { to: to.uuid, max_batch_size });
+    c.nodes_to_remove.clear();
+    let c = s.store.update_cluster(&c).await?;
+    tracing::info!(cluster = %c.uuid, from = %from.uuid, to = %to.uuid, max_batch_size, "cluster upgrade accepted");
+    cast(&s, ConductorCommand::ClusterUpdate { uuid: c.uuid }).await;
+    Ok(accepted(c.uuid))
 }

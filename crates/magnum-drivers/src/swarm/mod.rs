@@ -9,6 +9,7 @@
 mod access;
 mod containers;
 pub mod external;
+mod upgrade;
 
 use crate::docker::network::{self, Subnet};
 use crate::docker::nodes::{self, NodeFile};
@@ -30,7 +31,7 @@ use std::time::{Duration, Instant};
 
 /// The port each node's dockerd serves its API on: 2376 with TLS, 2375 without (Docker's own
 /// conventions).
-fn api_port(tls: bool) -> &'static str {
+pub(super) fn api_port(tls: bool) -> &'static str {
     if tls {
         "2376/tcp"
     } else {
@@ -104,7 +105,10 @@ impl SwarmDriver {
                     port.to_owned(),
                     Some(vec![PortBinding {
                         host_ip: Some(self.engine.publish_address.clone()),
-                        host_port: Some(nodes::free_port(&self.engine)?.to_string()),
+                        host_port: Some(match kept_api_port(cluster, spec) {
+                            Some(port) => port.to_string(),
+                            None => nodes::free_port(&self.engine)?.to_string(),
+                        }),
                     }]),
                 )])),
                 memory: limits.map(|l| (l.ram_mb * 1024 * 1024) as i64),
@@ -467,6 +471,15 @@ impl SwarmDriver {
     }
 }
 
+/// The port of the bay's `api_address`, for the first manager when it is made again (an
+/// upgrade): the bay keeps the address its users' configurations name.
+fn kept_api_port(cluster: &Cluster, spec: &NodeSpec) -> Option<u16> {
+    if spec.name != plan::node_name(cluster, NodeRole::Manager, 0) {
+        return None;
+    }
+    cluster.api_address.as_deref()?.rsplit(':').next()?.parse().ok()
+}
+
 /// A node that just joined under a name the swarm already lists: the other members of that
 /// name are its former selves (a replaced node), forgotten at once rather than when their
 /// heartbeats time out (until then the swarm would call both Ready). Best effort.
@@ -571,6 +584,18 @@ impl Driver for SwarmDriver {
         nodes: &[String],
     ) -> Result<Observed, DriverError> {
         self.converge(cluster, template, groups, credentials, fence, nodes).await.map_err(|e| DriverError(e.0))
+    }
+
+    async fn upgrade(
+        &self,
+        cluster: &Cluster,
+        to: &ClusterTemplate,
+        groups: &[NodeGroup],
+        credentials: Option<&Credentials>,
+        fence: &dyn Fence,
+        max_batch: usize,
+    ) -> Result<Observed, DriverError> {
+        self.upgrade_in_place(cluster, to, groups, credentials, fence, max_batch).await.map_err(|e| DriverError(e.0))
     }
 
     async fn images(&self) -> Result<Vec<String>, DriverError> {
