@@ -1,7 +1,8 @@
 //! `magnum-bench lifecycle`: what changing a running swarm bay costs. A worker nodegroup of one
 //! node added and removed, and a failed worker replaced by auto-healing (a stopped container,
 //! then a removed one), on a 1+1 bay labelled `auto_healing_enabled=true`, with the
-//! conductor's default health interval (healing waits for two looks that find the node failed).
+//! conductor's default health interval (healing waits for two looks that find the node failed);
+//! then a 1+2 bay upgraded to another node image and back, one node at a time.
 
 use crate::{median, settled, start_with, Args};
 use anyhow::{bail, Context};
@@ -83,6 +84,7 @@ pub(crate) async fn run(args: &Args, binary: &Path) -> anyhow::Result<()> {
         let (secs, n) = until_healed(&c, &path, &note).await?;
         (note, _) = (n, removals.push(secs));
     }
+    let upgrades = upgrade_rounds(&c, args.rounds).await?;
     let all = |v: &[f64]| v.iter().map(|s| format!("{s:.1}")).collect::<Vec<_>>().join(", ");
     println!("| measure (median of {}) | result |\n|---|---|", args.rounds);
     println!("| nodegroup of 1 worker: POST → UPDATE_COMPLETE | {:.1} s ({}) |", median(&mut adds.clone()), all(&adds));
@@ -93,7 +95,50 @@ pub(crate) async fn run(args: &Args, binary: &Path) -> anyhow::Result<()> {
     );
     println!("| worker container stopped → replaced, bay HEALTHY | {:.1} s ({}) |", median(&mut stops.clone()), all(&stops));
     println!("| worker container removed → replaced, bay HEALTHY | {:.1} s ({}) |", median(&mut removals.clone()), all(&removals));
+    println!(
+        "| upgrade of a 1+2 bay to another node image, one node at a time: seconds per node | {:.1} s ({}) |",
+        median(&mut upgrades.clone()),
+        all(&upgrades)
+    );
     c.delete(&path).await?;
     settled(&c, &path).await?;
     Ok(())
+}
+
+/// Upgrades a 1+2 bay `rounds` times between the node image and a copy of it with one more
+/// label (another image id); returns the seconds per node of each.
+async fn upgrade_rounds(c: &Client, rounds: usize) -> anyhow::Result<Vec<f64>> {
+    let (copy, image) = ("magnum-bench-upgrade", "magnum-bench/swarm-node:upgraded");
+    let _ = docker(&["rm", "--force", copy]);
+    docker(&["create", "--name", copy, "magnum/swarm-node:latest"])?;
+    docker(&["commit", "--change", "LABEL org.openstack.magnum.bench=upgraded", copy, image])?;
+    docker(&["rm", "--force", copy])?;
+    let started = Instant::now();
+    loop {
+        let r = c.post("/v1/clustertemplates", &json!({"name": "bench2", "coe": "swarm-mode", "image_id": image})).await?;
+        match r.status {
+            201 => break,
+            _ if started.elapsed() < Duration::from_secs(20) => tokio::time::sleep(Duration::from_millis(300)).await,
+            _ => bail!("template: {}", r.text),
+        }
+    }
+    let r = c.post("/v1/clusters", &json!({"name": "up", "cluster_template_id": "bench", "node_count": 2})).await?;
+    let path = format!("/v1/clusters/{}", r.body["uuid"].as_str().unwrap_or_default());
+    settled(c, &path).await?;
+    let mut per_node = vec![];
+    for i in 0..rounds {
+        let target = if i % 2 == 0 { "bench2" } else { "bench" };
+        let started = Instant::now();
+        let r = c.post(&format!("{path}/actions/upgrade"), &json!({"cluster_template": target, "max_batch_size": 1})).await?;
+        if r.status != 202 {
+            bail!("upgrade: {}", r.text);
+        }
+        settled(c, &path).await?;
+        per_node.push(started.elapsed().as_secs_f64() / 3.0);
+    }
+    c.delete(&path).await?;
+    settled(c, &path).await?;
+    c.delete("/v1/clustertemplates/bench2").await?;
+    let _ = docker(&["rmi", image]);
+    Ok(per_node)
 }
