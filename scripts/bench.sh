@@ -8,7 +8,7 @@
 #   bash scripts/bench.sh scale-out [--clients 4 --bays 1000 --parallel 6]   2 apis + 2 conductors, PostgreSQL, RabbitMQ
 #   bash scripts/bench.sh auth [--clients 2 --seconds 10]   what Keystone token validation costs
 #   bash scripts/bench.sh guard [--sequential 200]   what the node guard adds to a bay's Docker API
-#   bash scripts/bench.sh lifecycle [--rounds 5]   nodegroups added and removed, failed workers auto-healed
+#   bash scripts/bench.sh lifecycle [--rounds 5]   nodegroups added and removed, failed workers auto-healed, managers resized, upgrades
 source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 export MAGNUM_TEST_POSTGRES_URL=$(scripts/start-postgres.sh)

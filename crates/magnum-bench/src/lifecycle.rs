@@ -2,7 +2,8 @@
 //! node added and removed, and a failed worker replaced by auto-healing (a stopped container,
 //! then a removed one), on a 1+1 bay labelled `auto_healing_enabled=true`, with the
 //! conductor's default health interval (healing waits for two looks that find the node failed);
-//! then a 1+2 bay upgraded to another node image and back, one node at a time.
+//! the same bay's managers resized 1 → 3 → 1; then a 1+2 bay upgraded to another node image and
+//! back, one node at a time.
 
 use crate::{median, settled, start_with, Args};
 use anyhow::{bail, Context};
@@ -62,6 +63,7 @@ pub(crate) async fn run(args: &Args, binary: &Path) -> anyhow::Result<()> {
     let worker = format!("magnum-{}-worker-0", &uuid.replace('-', "")[..8]);
     println!("# magnum-bench lifecycle: a 1+1 swarm bay (TLS) on the local engine, auto_healing_enabled=true, health interval 5 s");
     let (mut adds, mut removes, mut stops, mut removals) = (vec![], vec![], vec![], vec![]);
+    let (mut grows, mut shrinks) = (vec![], vec![]);
     let mut note = Value::Null;
     for i in 0..args.rounds {
         let started = Instant::now();
@@ -83,6 +85,18 @@ pub(crate) async fn run(args: &Args, binary: &Path) -> anyhow::Result<()> {
         docker(&["rm", "--force", &worker])?;
         let (secs, n) = until_healed(&c, &path, &note).await?;
         (note, _) = (n, removals.push(secs));
+
+        for (managers, took) in [(3, &mut grows), (1, &mut shrinks)] {
+            let started = Instant::now();
+            let body = json!({"node_count": managers, "nodegroup": "default-master"});
+            let r = c.post(&format!("{path}/actions/resize"), &body).await?;
+            if r.status != 202 {
+                bail!("manager resize: {}", r.text);
+            }
+            settled(&c, &path).await?;
+            took.push(started.elapsed().as_secs_f64());
+        }
+        healthy(&c, &path).await?;
     }
     let upgrades = upgrade_rounds(&c, args.rounds).await?;
     let all = |v: &[f64]| v.iter().map(|s| format!("{s:.1}")).collect::<Vec<_>>().join(", ");
@@ -95,6 +109,12 @@ pub(crate) async fn run(args: &Args, binary: &Path) -> anyhow::Result<()> {
     );
     println!("| worker container stopped → replaced, bay HEALTHY | {:.1} s ({}) |", median(&mut stops.clone()), all(&stops));
     println!("| worker container removed → replaced, bay HEALTHY | {:.1} s ({}) |", median(&mut removals.clone()), all(&removals));
+    println!("| managers 1 → 3 (two join raft) → UPDATE_COMPLETE | {:.1} s ({}) |", median(&mut grows.clone()), all(&grows));
+    println!(
+        "| managers 3 → 1 (each demoted out of raft, then removed) → UPDATE_COMPLETE | {:.1} s ({}) |",
+        median(&mut shrinks.clone()),
+        all(&shrinks)
+    );
     println!(
         "| upgrade of a 1+2 bay to another node image, one node at a time: seconds per node | {:.1} s ({}) |",
         median(&mut upgrades.clone()),

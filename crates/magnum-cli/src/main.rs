@@ -79,13 +79,18 @@ enum Command {
         #[arg(long)]
         wait: bool,
     },
-    /// Resize the default worker group; with --wait, follow it to UPDATE_COMPLETE.
+    /// Resize a nodegroup (the default worker group unless --nodegroup names another; the
+    /// swarm's managers with `--nodegroup default-master`); with --wait, follow it to
+    /// UPDATE_COMPLETE.
     ClusterResize {
         cluster: String,
         node_count: i64,
         /// Workers to remove first (names), comma-separated.
         #[arg(long, value_delimiter = ',')]
         nodes_to_remove: Vec<String>,
+        /// The nodegroup to resize (name or uuid).
+        #[arg(long)]
+        nodegroup: Option<String>,
         #[arg(long)]
         wait: bool,
     },
@@ -188,14 +193,18 @@ async fn run(c: &Client, cmd: Command, format: Format) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::ClusterResize { cluster, node_count, nodes_to_remove, wait } => {
+        Command::ClusterResize { cluster, node_count, nodes_to_remove, nodegroup, wait } => {
             let mut b = json!({"node_count": node_count});
             if !nodes_to_remove.is_empty() {
                 b["nodes_to_remove"] = json!(nodes_to_remove);
             }
+            if let Some(group) = &nodegroup {
+                b["nodegroup"] = json!(group);
+            }
             let r = expect(c.post(&format!("/v1/clusters/{cluster}/actions/resize"), &b).await?, &[202], "cluster-resize")?;
             let uuid = r.body["uuid"].as_str().context("no uuid in the answer")?.to_owned();
-            eprintln!("Request to resize cluster {uuid} to {node_count} workers accepted");
+            let group = nodegroup.as_deref().unwrap_or("default-worker");
+            eprintln!("Request to resize nodegroup {group} of cluster {uuid} to {node_count} nodes accepted");
             if wait {
                 let shown = wait::settle(c, &uuid, wait::Goal::Complete).await?;
                 show(&shown, format);

@@ -266,6 +266,12 @@ async fn docker_cli_builds_configures_resizes_and_deletes_a_real_bay() {
     let (code, out, err) = magnum(b, &["--format", "json", "cluster-resize", "bay", "1", "--wait"], &[("OS_ROLES", "member")]);
     assert_eq!(code, 0, "{err}");
     assert_eq!((json(&out)["status"].clone(), json(&out)["node_count"].clone()), (Value::from("UPDATE_COMPLETE"), Value::from(1)));
+    let (code, out, err) = magnum(b, &["--format", "json", "cluster-resize", "bay", "2", "--nodegroup", "default-master", "--wait"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("nodegroup default-master"), "{err}");
+    assert_eq!((json(&out)["master_count"].clone(), json(&out)["node_count"].clone()), (Value::from(2), Value::from(1)), "{out}");
+    let (code, _, err) = magnum(b, &["cluster-resize", "bay", "2", "--nodegroup", "gpu"], &[]);
+    assert!(code != 0 && err.contains("Nodegroup gpu"), "{err}");
     let (code, _, err) = magnum(b, &["cluster-delete", "bay", "--wait"], &[]);
     assert_eq!(code, 0, "{err}");
     let _ = std::fs::remove_dir_all(&dir);

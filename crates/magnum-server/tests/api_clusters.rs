@@ -13,6 +13,7 @@ both_backends!(
     cluster_update_and_retry,
     cluster_delete,
     resize_and_upgrade,
+    requests_are_applied_while_the_conductor_writes,
     nodegroups,
     projects_are_isolated,
 );
@@ -236,12 +237,23 @@ async fn resize_and_upgrade(env: &Env) {
     wait_status(&c, &format!("/v1/clusters/{id}"), "UPDATE_FAILED").await;
     mark_complete(&env.store, &id).await;
     assert_error(&v.post(&path, &json!({})).await.expect("http"), 400, "Mandatory field missing: node_count");
-    assert_error(&v.post(&path, &json!({"node_count": 2, "nodegroup": "default-master"})).await.expect("http"), 400, "master nodegroup");
+    let masters = |n: i64, remove: &[&str]| json!({"node_count": n, "nodegroup": "default-master", "nodes_to_remove": remove});
+    assert_error(&v.post(&path, &masters(0, &[])).await.expect("http"), 400, "at least 1 master");
+    assert_error(&v.post(&path, &masters(2, &["x"])).await.expect("http"), 400, "nodes_to_remove cannot name masters");
+    assert_error(&v.post(&path, &masters(9, &[])).await.expect("http"), 400, "at most 8 managers");
+    assert_eq!(c.get(&format!("/v1/clusters/{id}")).await.expect("http").body["master_count"], json!(1), "refusals change nothing");
     assert_error(&v.post(&path, &json!({"node_count": 2, "nodegroup": "gpu"})).await.expect("http"), 404, "Nodegroup gpu");
     assert_error(&v.post(&path, &json!({"node_count": 0})).await.expect("http"), 400, "node_count");
     let r = v.post(&path, &json!({"node_count": 4, "nodes_to_remove": []})).await.expect("http");
     assert_eq!((r.status, r.body.clone()), (202, json!({"uuid": id})), "{}", r.text);
     assert_eq!(c.get(&format!("/v1/clusters/{id}")).await.expect("http").body["node_count"], json!(4));
+    wait_status(&c, &format!("/v1/clusters/{id}"), "UPDATE_FAILED").await;
+    let r = v.post(&path, &masters(3, &[])).await.expect("http");
+    assert_eq!((r.status, r.body.clone()), (202, json!({"uuid": id})), "a swarm's managers are resized: {}", r.text);
+    let after = c.get(&format!("/v1/clusters/{id}")).await.expect("http").body;
+    assert_eq!((after["master_count"].clone(), after["node_count"].clone()), (json!(3), json!(4)));
+    let group = c.clone().microversion("1.9").get(&format!("/v1/clusters/{id}/nodegroups/default-master")).await.expect("http");
+    assert_eq!(group.body["node_count"], json!(3), "{}", group.text);
     let up = format!("/v1/clusters/{id}/actions/upgrade");
     assert_eq!(v.post(&up, &json!({"cluster_template": t})).await.expect("http").status, 406, "upgrade needs 1.8");
     wait_status(&c, &format!("/v1/clusters/{id}"), "UPDATE_FAILED").await;
@@ -253,6 +265,9 @@ async fn resize_and_upgrade(env: &Env) {
     let r = c.post("/v1/clustertemplates", &json!({"name": "k", "coe": "kubernetes", "image_id": "img"})).await.expect("http");
     assert_eq!(r.status, 201, "{}", r.text);
     assert_error(&upgrade(json!({"cluster_template": "k"})).await, 400, "Invalid cluster_template k");
+    let kube = make_cluster(&c, "k", "kb").await;
+    let kube_resize = format!("/v1/clusters/{kube}/actions/resize");
+    assert_error(&v.post(&kube_resize, &masters(3, &[])).await.expect("http"), 400, "master_count 3 is not supported for Kubernetes");
     let body = json!({"name": "plain", "coe": "swarm", "image_id": "magnum/swarm-node", "tls_disabled": true});
     assert_eq!(c.post("/v1/clustertemplates", &body).await.expect("http").status, 201);
     assert_error(&upgrade(json!({"cluster_template": "plain"})).await, 400, "tls_disabled");
@@ -273,6 +288,52 @@ async fn resize_and_upgrade(env: &Env) {
     assert!(failed["status_reason"].as_str().is_some_and(|r| r.contains("No driver")), "{failed}");
     assert!(failed.get("upgrade").is_none(), "the pending upgrade is not shown: {failed}");
     assert_ne!(t2, t);
+}
+
+/// The conductor writes a cluster now and then (health, progress). A user's request that lands
+/// meanwhile is applied to the cluster as it now is, not refused because it raced a write it
+/// could not see: here a writer changes the cluster every few milliseconds while 40 PATCHes and a delete
+/// arrive, and every one is accepted.
+async fn requests_are_applied_while_the_conductor_writes(env: &Env) {
+    let c = env.member("p1");
+    let t = uuid_of(&make_template(&c, "t").await);
+    let id = make_cluster(&c, &t, "k1").await;
+    let path = format!("/v1/clusters/{id}");
+    wait_status(&c, &path, "CREATE_FAILED").await;
+    mark_complete(&env.store, &id).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (store, stop, uuid) = (env.store.clone(), stop.clone(), id.parse().expect("uuid"));
+        tokio::spawn(async move {
+            let mut writes = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(Some(mut c)) = store.get_cluster_by_uuid(uuid).await {
+                    c.coe_version = Some(format!("seen {writes}"));
+                    if store.update_cluster(&c).await.is_ok() {
+                        writes += 1;
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            writes
+        })
+    };
+    let mut refused = vec![];
+    for i in 0..40 {
+        let reason = json!({"note": format!("look {i}")});
+        let r = c.patch(&path, &json!([{"op": "replace", "path": "/health_status_reason", "value": reason}])).await.expect("http");
+        if r.status != 202 {
+            refused.push(format!("{}: {}", r.status, r.text));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let r = c.delete(&path).await.expect("http");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let writes = writer.await.expect("writer");
+    assert!(writes > 20, "the writer wrote meanwhile ({writes} writes)");
+    assert!(refused.is_empty(), "{} of 40 PATCHes refused while the conductor wrote, the first: {}", refused.len(), refused[0]);
+    assert_eq!(r.status, 204, "{}", r.text);
+    wait_gone(&c, &path).await;
 }
 
 async fn nodegroups(env: &Env) {

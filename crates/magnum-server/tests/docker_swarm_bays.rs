@@ -11,20 +11,36 @@ use magnum_drivers::docker::{self, images, LABEL_BAY};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-async fn swarm_nodes(d: &bollard::Docker) -> Vec<(String, String)> {
-    let mut nodes: Vec<(String, String)> = d
+/// One member of a swarm, as its manager lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SwarmMember {
+    host: String,
+    /// `ready`, `down`, ...
+    state: String,
+    /// Its `magnum.nodegroup` label.
+    group: String,
+    /// `leader`, `reachable` or `unreachable` for a manager (a raft member); None for a worker.
+    manager: Option<String>,
+}
+
+async fn swarm_members(d: &bollard::Docker) -> Vec<SwarmMember> {
+    let mut members: Vec<SwarmMember> = d
         .list_nodes(None)
         .await
         .expect("node list through api_address")
         .into_iter()
-        .map(|n| {
-            let host = n.description.and_then(|d| d.hostname).unwrap_or_default();
-            let state = n.status.and_then(|s| s.state).map(|s| s.to_string()).unwrap_or_default();
-            (host, state)
+        .map(|n| SwarmMember {
+            host: n.description.and_then(|d| d.hostname).unwrap_or_default(),
+            state: n.status.and_then(|s| s.state).map(|s| s.to_string()).unwrap_or_default(),
+            group: n.spec.and_then(|s| s.labels).and_then(|l| l.get("magnum.nodegroup").cloned()).unwrap_or_default(),
+            manager: n.manager_status.map(|m| match m.leader {
+                Some(true) => "leader".to_owned(),
+                _ => m.reachability.map(|r| r.to_string()).unwrap_or_default(),
+            }),
         })
         .collect();
-    nodes.sort();
-    nodes
+    members.sort_by(|a, b| a.host.cmp(&b.host));
+    members
 }
 
 /// Polls until the cluster's health_status is `want` (30 s at most).
@@ -75,9 +91,9 @@ async fn docker_swarm_bay_lifecycle() {
     assert_eq!(shown["node_addresses"].as_array().map(Vec::len), Some(2));
     let creds = user_credentials(&c, &bay).await;
     let user = tls_client(&api, &creds);
-    let nodes = swarm_nodes(&user).await;
+    let nodes = swarm_members(&user).await;
     assert_eq!(nodes.len(), 3, "{nodes:?}");
-    assert!(nodes.iter().all(|(_, s)| s == "ready"), "{nodes:?}");
+    assert!(nodes.iter().all(|n| n.state == "ready"), "{nodes:?}");
     let info = user.info().await.expect("docker info through api_address with a ca-signed client certificate");
     assert_eq!(info.swarm.and_then(|s| s.nodes), Some(3), "docker info counts 3 swarm nodes");
     assert!(docker::connect(&api, 5).expect("plain client").info().await.is_err(), "the node API refuses clients without TLS");
@@ -157,8 +173,8 @@ async fn docker_swarm_bay_lifecycle() {
     assert_eq!(r.status, 202, "{}", r.text);
     let (up, _) = settle(&c, "/v1/clusters/bay1").await;
     assert_eq!((up["status"].clone(), up["node_count"].clone()), (json!("UPDATE_COMPLETE"), json!(4)), "{up}");
-    assert_eq!(swarm_nodes(&user).await.len(), 5);
-    let named = nodes.iter().map(|(h, _)| h.clone()).find(|h| h.ends_with("worker-0")).expect("worker-0");
+    assert_eq!(swarm_members(&user).await.len(), 5);
+    let named = nodes.iter().map(|n| n.host.clone()).find(|h| h.ends_with("worker-0")).expect("worker-0");
     let r = c
         .clone()
         .microversion("1.7")
@@ -168,15 +184,15 @@ async fn docker_swarm_bay_lifecycle() {
     assert_eq!(r.status, 202, "{}", r.text);
     let (down, _) = settle(&c, "/v1/clusters/bay1").await;
     assert_eq!((down["status"].clone(), down["node_count"].clone()), (json!("UPDATE_COMPLETE"), json!(1)), "{down}");
-    let left = swarm_nodes(&user).await;
+    let left = swarm_members(&user).await;
     assert_eq!(left.len(), 2, "{left:?}");
-    assert!(!left.iter().any(|(h, _)| h == &named), "the named worker left the swarm: {left:?}");
+    assert!(!left.iter().any(|n| n.host == named), "the named worker left the swarm: {left:?}");
     assert_eq!(labelled(&engine, &bay).await, (2, 1, 2), "containers, network, volumes of a 1+1 bay");
     let groups = c.clone().microversion("1.9").get("/v1/clusters/bay1/nodegroups/default-worker").await.expect("http");
     assert_eq!(groups.body["node_count"], json!(1));
 
     // A stopped node makes the bay UNHEALTHY, with a reason naming it.
-    let worker = left.iter().map(|(h, _)| h.clone()).find(|h| h.contains("-worker-")).expect("a worker");
+    let worker = left.iter().map(|n| n.host.clone()).find(|h| h.contains("-worker-")).expect("a worker");
     engine.stop_container(&worker, None::<bollard::query_parameters::StopContainerOptions>).await.expect("stop a node");
     let sick = wait_health(&c, "/v1/clusters/bay1", "UNHEALTHY").await;
     assert!(sick["health_status_reason"][&worker].as_str().is_some_and(|r| r.contains("exited")), "{sick}");
@@ -207,7 +223,7 @@ async fn docker_swarm_bay_lifecycle() {
     assert_eq!(rotated["api_address"], json!(api), "the API address survives node restarts");
     assert!(user.info().await.is_err(), "a certificate from the old CA is refused");
     let fresh = user_credentials(&c, &bay).await;
-    assert_eq!(swarm_nodes(&tls_client(&api, &fresh)).await.len(), 2, "a certificate from the new CA works");
+    assert_eq!(swarm_members(&tls_client(&api, &fresh)).await.len(), 2, "a certificate from the new CA works");
     let _ = std::fs::remove_dir_all(&creds);
     let _ = std::fs::remove_dir_all(&fresh);
 
@@ -249,23 +265,6 @@ async fn docker_bays_that_cannot_be_built_fail_with_a_reason_and_leave_nothing()
 }
 
 /// The swarm nodes' (hostname, state, nodegroup label), sorted.
-async fn swarm_groups(d: &bollard::Docker) -> Vec<(String, String, String)> {
-    let mut nodes: Vec<(String, String, String)> = d
-        .list_nodes(None)
-        .await
-        .expect("node list through api_address")
-        .into_iter()
-        .map(|n| {
-            let host = n.description.and_then(|d| d.hostname).unwrap_or_default();
-            let state = n.status.and_then(|s| s.state).map(|s| s.to_string()).unwrap_or_default();
-            let group = n.spec.and_then(|s| s.labels).and_then(|l| l.get("magnum.nodegroup").cloned()).unwrap_or_default();
-            (host, state, group)
-        })
-        .collect();
-    nodes.sort();
-    nodes
-}
-
 /// Worker nodegroups on a real swarm bay: a group added with its own node count is built and
 /// labelled in the swarm, resized on its own, and removed with its nodes; the default groups
 /// stay as they were throughout.
@@ -292,10 +291,10 @@ async fn docker_swarm_nodegroups_are_added_resized_and_removed() {
 
     let creds = user_credentials(&c, &uuid).await;
     let swarm = tls_client(shown["api_address"].as_str().expect("api_address"), &creds);
-    let members = swarm_groups(&swarm).await;
+    let members = swarm_members(&swarm).await;
     assert_eq!(members.len(), 4, "{members:?}");
-    assert!(members.iter().all(|(_, state, _)| state == "ready"), "{members:?}");
-    let in_group = |members: &[(String, String, String)], g: &str| members.iter().filter(|(_, _, l)| l == g).count();
+    assert!(members.iter().all(|m| m.state == "ready"), "{members:?}");
+    let in_group = |members: &[SwarmMember], g: &str| members.iter().filter(|m| m.group == g).count();
     assert_eq!(
         (in_group(&members, "gpu"), in_group(&members, "default-worker"), in_group(&members, "default-master")),
         (2, 1, 1),
@@ -316,7 +315,7 @@ async fn docker_swarm_nodegroups_are_added_resized_and_removed() {
     let gpu = v.get(&format!("{groups}/gpu")).await.expect("http").body;
     assert_eq!((gpu["status"].clone(), gpu["node_count"].clone()), (json!("UPDATE_COMPLETE"), json!(1)), "{gpu}");
     assert_eq!(labelled(&engine, &uuid).await, (3, 1, 3));
-    let members = swarm_groups(&swarm).await;
+    let members = swarm_members(&swarm).await;
     assert_eq!((members.len(), in_group(&members, "gpu")), (3, 1), "{members:?}");
 
     assert_eq!(v.delete(&format!("{groups}/gpu")).await.expect("http").status, 204);
@@ -324,13 +323,89 @@ async fn docker_swarm_nodegroups_are_added_resized_and_removed() {
     assert_eq!(shown["status"], json!("UPDATE_COMPLETE"), "{shown}");
     assert_error(&v.get(&format!("{groups}/gpu")).await.expect("http"), 404, "Nodegroup gpu");
     assert_eq!(labelled(&engine, &uuid).await, (2, 1, 2), "the group's node went with it");
-    let members = swarm_groups(&swarm).await;
+    let members = swarm_members(&swarm).await;
     assert_eq!((members.len(), in_group(&members, "gpu")), (2, 0), "{members:?}");
     wait_health(&c, "/v1/clusters/grouped", "HEALTHY").await;
     let _ = std::fs::remove_dir_all(&creds);
 
     assert_eq!(c.delete("/v1/clusters/grouped").await.expect("http").status, 204);
     common::wait_gone(&c, "/v1/clusters/grouped").await;
+    assert_eq!(labelled(&engine, &uuid).await, (0, 0, 0));
+    env.finish().await;
+}
+
+/// The control plane of a swarm bay resized in place, 1 → 3 → 1 managers: the new managers join
+/// raft, and on the way down each is demoted before it goes, so the swarm keeps its quorum and
+/// its state (a service made on three managers still runs, and the last manager still accepts
+/// changes). The bay keeps its api_address throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_swarm_managers_are_resized_1_3_1_keeping_the_raft_quorum() {
+    let Some(engine) = engine("docker_swarm_managers_are_resized_1_3_1_keeping_the_raft_quorum").await else { return };
+    let env = env_with_docker().await;
+    let c = env.member("tenant");
+    let bay = docker_env::swarm_bay(&c, "quorum", 1).await;
+    let uuid = bay["uuid"].as_str().expect("uuid").to_owned();
+    let api = bay["api_address"].as_str().expect("api_address").to_owned();
+    let creds = user_credentials(&c, &uuid).await;
+    let swarm = tls_client(&api, &creds);
+    let v = c.clone().microversion("1.9");
+    let resize = format!("/v1/clusters/{uuid}/actions/resize");
+    let managers = |members: &[SwarmMember]| {
+        let mut m: Vec<String> = members.iter().filter_map(|m| m.manager.clone()).collect();
+        m.sort();
+        m
+    };
+
+    let started = Instant::now();
+    let r = v.post(&resize, &json!({"node_count": 3, "nodegroup": "default-master"})).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let (grown, _) = settle(&c, "/v1/clusters/quorum").await;
+    eprintln!("managers 1 -> 3 in {:.1} s", started.elapsed().as_secs_f64());
+    assert_eq!(grown["status"], json!("UPDATE_COMPLETE"), "{grown}");
+    assert_eq!((grown["master_count"].clone(), grown["node_count"].clone()), (json!(3), json!(1)), "{grown}");
+    assert_eq!(grown["master_addresses"].as_array().map(Vec::len), Some(3), "{grown}");
+    assert_eq!(grown["api_address"], json!(api), "the bay keeps its api_address");
+    let members = swarm_members(&swarm).await;
+    assert_eq!(managers(&members), ["leader", "reachable", "reachable"], "three raft members: {members:?}");
+    assert!(members.iter().all(|m| m.state == "ready"), "{members:?}");
+    assert_eq!(labelled(&engine, &uuid).await, (4, 1, 4), "3 managers and the worker");
+    let group = v.get(&format!("/v1/clusters/{uuid}/nodegroups/default-master")).await.expect("http").body;
+    assert_eq!(group["node_count"], json!(3), "{group}");
+
+    // State written while three managers hold it must survive the shrink.
+    let args = ["service", "create", "--detach", "--no-resolve-image", "--replicas", "2", "--name", "kept"];
+    let mut args = args.to_vec();
+    args.extend([images::WORKLOAD_IMAGE, "sleep", "3600"]);
+    let out = docker_env::tenant_docker(&creds, &api, &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let started = Instant::now();
+    let r = v.post(&resize, &json!({"node_count": 1, "nodegroup": "default-master"})).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let (shrunk, _) = settle(&c, "/v1/clusters/quorum").await;
+    eprintln!("managers 3 -> 1 in {:.1} s", started.elapsed().as_secs_f64());
+    assert_eq!(shrunk["status"], json!("UPDATE_COMPLETE"), "{shrunk}");
+    assert_eq!(shrunk["master_count"], json!(1), "{shrunk}");
+    assert_eq!(shrunk["master_addresses"].as_array().map(Vec::len), Some(1), "{shrunk}");
+    assert_eq!(shrunk["api_address"], json!(api));
+    let members = swarm_members(&swarm).await;
+    assert_eq!(managers(&members), ["leader"], "one raft member left, and it leads: {members:?}");
+    assert_eq!(members.len(), 2, "the retired managers left the swarm: {members:?}");
+    assert!(members.iter().all(|m| m.state == "ready"), "{members:?}");
+    assert_eq!(labelled(&engine, &uuid).await, (2, 1, 2), "the retired managers' containers and volumes are gone");
+    // The raft state is intact and writable: the service is there, and can be changed.
+    let out = docker_env::tenant_docker(&creds, &api, &["service", "scale", "--detach", "kept=3"]);
+    assert!(out.status.success(), "the last manager accepts changes: {}", String::from_utf8_lossy(&out.stderr));
+    let t0 = Instant::now();
+    while running_tasks(&creds, &api, "kept") != Some(3) {
+        assert!(t0.elapsed() < Duration::from_secs(60), "the service made on three managers never ran its 3 tasks");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    wait_health(&c, "/v1/clusters/quorum", "HEALTHY").await;
+    let _ = std::fs::remove_dir_all(&creds);
+
+    assert_eq!(c.delete("/v1/clusters/quorum").await.expect("http").status, 204);
+    common::wait_gone(&c, "/v1/clusters/quorum").await;
     assert_eq!(labelled(&engine, &uuid).await, (0, 0, 0));
     env.finish().await;
 }
@@ -392,9 +467,9 @@ async fn docker_auto_healing_replaces_failed_nodes_and_says_so() {
     eprintln!("removed worker replaced, bay HEALTHY again {secs:.1} s after the removal");
     let creds = user_credentials(&c, &uuid).await;
     let swarm = tls_client(shown["api_address"].as_str().expect("api_address"), &creds);
-    let members = swarm_nodes(&swarm).await;
+    let members = swarm_members(&swarm).await;
     assert_eq!(
-        members,
+        members.iter().map(|m| (m.host.clone(), m.state.clone())).collect::<Vec<_>>(),
         vec![(manager.clone(), "ready".into()), (worker.clone(), "ready".into())],
         "one swarm of two, the old self forgotten"
     );
@@ -404,7 +479,7 @@ async fn docker_auto_healing_replaces_failed_nodes_and_says_so() {
     let (_, secs) = healed(&c, "/v1/clusters/healing", &manager, &bay["health_status_reason"]["healed"]).await;
     eprintln!("stopped manager restarted, bay HEALTHY again {secs:.1} s after the stop");
     let swarm = tls_client(shown["api_address"].as_str().expect("api_address"), &creds);
-    assert_eq!(swarm_nodes(&swarm).await.len(), 2, "the swarm kept its members");
+    assert_eq!(swarm_members(&swarm).await.len(), 2, "the swarm kept its members");
     let _ = std::fs::remove_dir_all(&creds);
 
     // Without the label a stopped worker is only reported.
@@ -551,8 +626,8 @@ async fn docker_swarm_upgrade_replaces_nodes_in_batches_while_a_service_keeps_ru
     }
     assert_eq!(labelled(&engine, &uuid).await, (3, 1, 3), "the same volumes, nothing left over");
     let swarm = tls_client(&api, &creds);
-    let members = swarm_nodes(&swarm).await;
-    assert_eq!(members.iter().filter(|(_, s)| s == "ready").count(), 3, "the same swarm of three: {members:?}");
+    let members = swarm_members(&swarm).await;
+    assert_eq!(members.iter().filter(|m| m.state == "ready").count(), 3, "the same swarm of three: {members:?}");
     let t0 = Instant::now();
     while running_tasks(&creds, &api, "hello") != Some(3) {
         assert!(t0.elapsed() < Duration::from_secs(60), "the service's 3 tasks never ran again");
@@ -623,7 +698,7 @@ async fn docker_a_failed_create_is_retried_to_completion() {
     assert_eq!(labelled(&engine, &bay).await, (2, 1, 2), "one manager and one worker, their network and volumes: none made twice");
     let creds = user_credentials(&c, &bay).await;
     let swarm = tls_client(done["api_address"].as_str().expect("api_address"), &creds);
-    assert_eq!(swarm_nodes(&swarm).await.iter().filter(|(_, state)| state == "ready").count(), 2, "both nodes in one swarm");
+    assert_eq!(swarm_members(&swarm).await.iter().filter(|m| m.state == "ready").count(), 2, "both nodes in one swarm");
     let _ = std::fs::remove_dir_all(&creds);
     wait_health(&c, "/v1/clusters/again", "HEALTHY").await;
 
@@ -646,7 +721,7 @@ async fn docker_tls_disabled_bay_serves_plain_tcp_and_refuses_ca_rotation() {
     let (shown, _) = settle(&c, "/v1/clusters/p").await;
     assert_eq!(shown["status"], json!("CREATE_COMPLETE"), "{shown}");
     let plain = docker::connect(shown["api_address"].as_str().expect("api"), 30).expect("client");
-    assert_eq!(swarm_nodes(&plain).await.len(), 2);
+    assert_eq!(swarm_members(&plain).await.len(), 2);
     assert_error(&c.patch(&format!("/v1/certificates/{bay}"), &json!([])).await.expect("http"), 400, "disables TLS");
     assert_eq!(c.delete("/v1/clusters/p").await.expect("http").status, 204);
     common::wait_gone(&c, "/v1/clusters/p").await;

@@ -137,6 +137,59 @@ pub(crate) async fn check_counts(s: &AppState, c: &Cluster, masters: i64, worker
     buildable::check_counts(Coe::parse(&template.coe)?, masters, workers)
 }
 
+/// Writes `change` applied to the cluster as stored. When another writer got in between (the
+/// conductor recording health or progress), the cluster is read again and the change applied
+/// again, rules and all: a request loses only to a change that makes it invalid, never to a
+/// race it cannot see (a version-checked write alone would answer such a race with a 409).
+pub(crate) async fn write_cluster(
+    s: &AppState,
+    stored: Cluster,
+    change: impl FnMut(&mut Cluster) -> Result<(), MagnumError>,
+) -> Result<Cluster, MagnumError> {
+    write_cluster_with(s, stored, change, With::Nothing).await
+}
+
+/// What is written together with the cluster, in its transaction.
+pub(crate) enum With<'a> {
+    Nothing,
+    /// A new nodegroup of the cluster.
+    NewGroup(&'a NodeGroup),
+    /// A changed nodegroup of the cluster.
+    Group(&'a NodeGroup),
+}
+
+/// [`write_cluster`], writing `with` in the same transaction. Returns the cluster as written.
+pub(crate) async fn write_cluster_with(
+    s: &AppState,
+    mut stored: Cluster,
+    mut change: impl FnMut(&mut Cluster) -> Result<(), MagnumError>,
+    with: With<'_>,
+) -> Result<Cluster, MagnumError> {
+    let mut attempt = 0;
+    loop {
+        let mut next = stored.clone();
+        change(&mut next)?;
+        let written = match with {
+            With::Nothing => s.store.update_cluster(&next).await,
+            With::NewGroup(ng) => s.store.add_nodegroup(&next, ng).await,
+            With::Group(ng) => s.store.update_nodegroup(Some(&next), ng).await.map(|_| next),
+        };
+        match written {
+            Ok(written) => return Ok(written),
+            Err(e) if e.kind == ErrorKind::Conflict && attempt < 4 => {
+                attempt += 1;
+                let uuid = stored.uuid;
+                stored = s
+                    .store
+                    .get_cluster_by_uuid(uuid)
+                    .await?
+                    .ok_or_else(|| MagnumError::not_found(format!("Cluster {uuid} could not be found.")))?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// An external bay's size is its owner's: magnum-rs never built its nodes.
 pub(crate) fn not_resizable(c: &Cluster) -> MagnumError {
     MagnumError::invalid(format!("Cluster {} is an external bay: magnum-rs does not build its nodes, so it cannot resize it.", c.uuid))
@@ -159,7 +212,7 @@ pub(crate) async fn update(
             .ok_or_else(|| MagnumError::invalid(format!("Invalid value for rollback: '{v}'. Expected true or false.")))?;
     }
     let ops = patch::parse(&input::json_body(&body)?)?;
-    let mut c = lookup(&s, &caller, &ident, vocab, "update").await?;
+    let c = lookup(&s, &caller, &ident, vocab, "update").await?;
     let mut before = views::cluster_doc(&c, vocab);
     let mut after = patch::apply(&before, &ops, &cluster::CLUSTER_PATCH_RULES)?;
     if vocab == Vocab::Bay {
@@ -171,24 +224,29 @@ pub(crate) async fn update(
     if change.is_empty() && !retry {
         return Err(MagnumError::invalid("The patch changes nothing.").into());
     }
-    if let Some(h) = change.health_status {
-        c.health_status = Some(h);
-    }
-    if let Some(r) = change.health_status_reason {
-        c.health_status_reason = r;
-    }
     let resize = change.node_count.is_some() || retry;
     if resize && c.external {
         return Err(not_resizable(&c).into());
     }
     if resize {
         check_counts(&s, &c, c.master_count, change.node_count.unwrap_or(c.node_count)).await?;
-        c.status = begin(c.status, Operation::Update)?;
-        c.status_reason = None;
-        c.node_count = change.node_count.unwrap_or(c.node_count);
-        c.nodes_to_remove.clear();
     }
-    let c = s.store.update_cluster(&c).await?;
+    let c = write_cluster(&s, c, |c| {
+        if let Some(h) = change.health_status {
+            c.health_status = Some(h);
+        }
+        if let Some(r) = &change.health_status_reason {
+            c.health_status_reason = r.clone();
+        }
+        if resize {
+            c.status = begin(c.status, Operation::Update)?;
+            c.status_reason = None;
+            c.node_count = change.node_count.unwrap_or(c.node_count);
+            c.nodes_to_remove.clear();
+        }
+        Ok(())
+    })
+    .await?;
     if resize {
         tracing::info!(cluster = %c.uuid, workers = c.node_count, "cluster update accepted");
         cast(&s, ConductorCommand::ClusterUpdate { uuid: c.uuid }).await;
@@ -200,23 +258,13 @@ pub(crate) async fn update(
 }
 
 pub(crate) async fn delete(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>, vocab: Vocab) -> ApiResult {
-    let mut c = lookup(&s, &caller, &ident, vocab, "delete").await?;
-    // A delete always wins: if a conductor wrote in between, read again and re-apply.
-    for attempt in 0..5 {
+    let c = lookup(&s, &caller, &ident, vocab, "delete").await?;
+    let c = write_cluster(&s, c, |c| {
         c.status = begin(c.status, Operation::Delete)?;
         c.status_reason = None;
-        match s.store.update_cluster(&c).await {
-            Ok(_) => break,
-            Err(e) if e.kind == ErrorKind::Conflict && attempt < 4 => {
-                c = s
-                    .store
-                    .get_cluster_by_uuid(c.uuid)
-                    .await?
-                    .ok_or_else(|| MagnumError::not_found(format!("Cluster {ident} could not be found.")))?;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+        Ok(())
+    })
+    .await?;
     tracing::info!(cluster = %c.uuid, "cluster delete accepted");
     cast(&s, ConductorCommand::ClusterDelete { uuid: c.uuid }).await;
     Ok(empty(StatusCode::NO_CONTENT))
@@ -235,10 +283,16 @@ pub(crate) async fn resize(State(s): State<AppState>, caller: Caller, Path(ident
     }
     let ng_ident = checked.get("nodegroup").and_then(Value::as_str).unwrap_or("default-worker");
     let ng = s.store.get_nodegroup(c.uuid, ng_ident).await?;
-    if ng.role == Role::Master {
-        return Err(MagnumError::invalid(format!("Resizing the master nodegroup {} is not supported.", ng.name)).into());
-    }
     let n = checked.get("node_count").and_then(Value::as_i64).unwrap_or_default();
+    if ng.role == Role::Master {
+        return resize_control_plane(
+            &s,
+            c,
+            n,
+            checked.get("nodes_to_remove").and_then(Value::as_array).is_some_and(|names| !names.is_empty()),
+        )
+        .await;
+    }
     cluster::check_node_count(n, caller.version)?;
     if !ng.is_wanted() {
         return Err(MagnumError::invalid(format!("Nodegroup {} is being deleted; it cannot be resized.", ng.name)).into());
@@ -259,23 +313,64 @@ pub(crate) async fn resize(State(s): State<AppState>, caller: Caller, Path(ident
         ))
         .into());
     }
-    c.status = begin(c.status, Operation::Update)?;
-    c.status_reason = None;
-    c.nodes_to_remove = checked
+    let nodes_to_remove: Vec<String> = checked
         .get("nodes_to_remove")
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
         .unwrap_or_default();
     if !ng.is_default {
         resized.status = magnum_types::status::ClusterStatus::UpdateInProgress;
-        s.store.update_nodegroup(Some(&c), &resized).await?;
+        let start = |c: &mut Cluster| {
+            c.status = begin(c.status, Operation::Update)?;
+            c.status_reason = None;
+            c.nodes_to_remove = nodes_to_remove.clone();
+            Ok(())
+        };
+        write_cluster_with(&s, c.clone(), start, With::Group(&resized)).await?;
         tracing::info!(cluster = %c.uuid, nodegroup = %ng.name, nodes = n, remove = ?c.nodes_to_remove, "nodegroup resize accepted");
         cast(&s, ConductorCommand::ClusterUpdate { uuid: c.uuid }).await;
         return Ok(accepted(c.uuid));
     }
-    let c = s.store.update_cluster(&c).await?;
+    let c = write_cluster(&s, c, |c| {
+        c.status = begin(c.status, Operation::Update)?;
+        c.status_reason = None;
+        c.node_count = n;
+        c.nodes_to_remove = nodes_to_remove.clone();
+        Ok(())
+    })
+    .await?;
     tracing::info!(cluster = %c.uuid, workers = n, remove = ?c.nodes_to_remove, "cluster resize accepted");
     cast(&s, ConductorCommand::ClusterUpdate { uuid: c.uuid }).await;
+    Ok(accepted(c.uuid))
+}
+
+/// A resize of the master group: the control plane grows or shrinks in place where the bay's
+/// driver builds that (swarm managers, keeping the raft quorum); elsewhere a 400 names the limit.
+async fn resize_control_plane(s: &AppState, c: Cluster, masters: i64, names_nodes: bool) -> ApiResult {
+    if masters < 1 {
+        return Err(MagnumError::invalid(format!(
+            "node_count {masters} is not allowed for the master nodegroup: a cluster needs at least 1 master."
+        ))
+        .into());
+    }
+    if names_nodes {
+        return Err(MagnumError::invalid(
+            "nodes_to_remove cannot name masters: a master nodegroup shrinks from its highest-numbered master (the first \
+             one serves the cluster's api_address). Resize without nodes_to_remove.",
+        )
+        .into());
+    }
+    check_counts(s, &c, masters, c.node_count).await?;
+    let c = write_cluster(s, c, |c| {
+        c.status = begin(c.status, Operation::Update)?;
+        c.status_reason = None;
+        c.nodes_to_remove.clear();
+        c.master_count = masters;
+        Ok(())
+    })
+    .await?;
+    tracing::info!(cluster = %c.uuid, masters, "control-plane resize accepted");
+    cast(s, ConductorCommand::ClusterUpdate { uuid: c.uuid }).await;
     Ok(accepted(c.uuid))
 }
 
@@ -286,7 +381,7 @@ static UPGRADE_SCHEMA: Schema = Schema { resource: "upgrade", attrs: &UPGRADE_AT
 pub(crate) async fn upgrade(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>, body: Bytes) -> ApiResult {
     require(caller.version, 8, "upgrade")?;
     let checked = UPGRADE_SCHEMA.check_create(&input::json_body(&body)?)?;
-    let mut c = lookup(&s, &caller, &ident, Vocab::Cluster, "upgrade").await?;
+    let c = lookup(&s, &caller, &ident, Vocab::Cluster, "upgrade").await?;
     if c.external {
         return Err(MagnumError::invalid(format!(
             "Cluster {} is an external bay: magnum-rs does not build its nodes, so it cannot upgrade it.",
@@ -330,19 +425,24 @@ pub(crate) async fn upgrade(State(s): State<AppState>, caller: Caller, Path(iden
     }
     buildable::check_labels(Coe::parse(&to.coe)?, &to.labels)?;
     super::templates::check_image(&s, &to).await?;
-    c.status = begin(c.status, Operation::Update)?;
-    c.status_reason = None;
-    if to.uuid == from.uuid && c.upgrade.is_none() {
-        // Nothing to replace: the upgrade is done as it is accepted.
-        c.status = magnum_types::status::ClusterStatus::UpdateComplete;
-        let c = s.store.update_cluster(&c).await?;
+    let max_batch_size = checked.get("max_batch_size").and_then(Value::as_i64).unwrap_or(1);
+    let c = write_cluster(&s, c, |c| {
+        c.status = begin(c.status, Operation::Update)?;
+        c.status_reason = None;
+        if c.cluster_template_id == to.uuid && c.upgrade.is_none() {
+            // Nothing to replace: the upgrade is done as it is accepted.
+            c.status = magnum_types::status::ClusterStatus::UpdateComplete;
+        } else {
+            c.upgrade = Some(cluster::Upgrade { to: to.uuid, max_batch_size });
+            c.nodes_to_remove.clear();
+        }
+        Ok(())
+    })
+    .await?;
+    if c.upgrade.is_none() {
         tracing::info!(cluster = %c.uuid, template = %to.uuid, "upgrade to the cluster's own template: nothing to do");
         return Ok(accepted(c.uuid));
     }
-    let max_batch_size = checked.get("max_batch_size").and_then(Value::as_i64).unwrap_or(1);
-    c.upgrade = Some(cluster::Upgrade { to: to.uuid, max_batch_size });
-    c.nodes_to_remove.clear();
-    let c = s.store.update_cluster(&c).await?;
     tracing::info!(cluster = %c.uuid, from = %from.uuid, to = %to.uuid, max_batch_size, "cluster upgrade accepted");
     cast(&s, ConductorCommand::ClusterUpdate { uuid: c.uuid }).await;
     Ok(accepted(c.uuid))

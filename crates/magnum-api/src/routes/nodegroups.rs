@@ -3,7 +3,7 @@
 //! `actions/resize` with `nodegroup`) and remove. Adding or removing a group is an update of
 //! its cluster: the cluster goes `UPDATE_IN_PROGRESS` with the group, and both settle together.
 
-use super::clusters::{cast, check_counts, not_resizable};
+use super::clusters::{cast, check_counts, not_resizable, write_cluster_with, With};
 use super::require;
 use super::templates::empty;
 use crate::caller::Caller;
@@ -89,15 +89,15 @@ pub(crate) fn workers_with(groups: &[NodeGroup], c: &Cluster, changed: &NodeGrou
 }
 
 /// A cluster that can take a change of its groups: one it built (not an external bay), in a
-/// state an update may start from. Returns it marked `UPDATE_IN_PROGRESS`.
-fn start_update(mut c: Cluster) -> ApiResult<Cluster> {
+/// state an update may start from. Marks it `UPDATE_IN_PROGRESS`.
+fn start_update(c: &mut Cluster) -> Result<(), MagnumError> {
     if c.external {
-        return Err(not_resizable(&c).into());
+        return Err(not_resizable(c));
     }
     c.status = begin(c.status, Operation::Update)?;
     c.status_reason = None;
     c.nodes_to_remove.clear();
-    Ok(c)
+    Ok(())
 }
 
 pub(crate) async fn create(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>, body: Bytes) -> ApiResult {
@@ -130,7 +130,7 @@ pub(crate) async fn create(State(s): State<AppState>, caller: Caller, Path(ident
         with_image.image_id = ng.image_id.clone().unwrap_or_default();
         super::templates::check_image(&s, &with_image).await?;
     }
-    let c = s.store.add_nodegroup(&start_update(c)?, &ng).await?;
+    let c = write_cluster_with(&s, c, start_update, With::NewGroup(&ng)).await?;
     tracing::info!(cluster = %c.uuid, nodegroup = %ng.name, nodes = ng.node_count, "nodegroup create accepted");
     cast(&s, ConductorCommand::ClusterUpdate { uuid: c.uuid }).await;
     let stored = s.store.get_nodegroup(c.uuid, &ng.uuid.to_string()).await?;
@@ -214,8 +214,8 @@ pub(crate) async fn delete(State(s): State<AppState>, caller: Caller, Path((iden
     }
     ng.status = ClusterStatus::DeleteInProgress;
     ng.status_reason = None;
-    let c = s.store.update_nodegroup(Some(&start_update(c)?), &ng).await?;
-    tracing::info!(cluster = %ng.cluster_id, nodegroup = %c.name, "nodegroup delete accepted");
+    write_cluster_with(&s, c, start_update, With::Group(&ng)).await?;
+    tracing::info!(cluster = %ng.cluster_id, nodegroup = %ng.name, "nodegroup delete accepted");
     cast(&s, ConductorCommand::ClusterUpdate { uuid: ng.cluster_id }).await;
     Ok(empty(StatusCode::NO_CONTENT))
 }

@@ -248,34 +248,22 @@ pub async fn survey(docker: &Docker, cluster: &Cluster) -> Result<Vec<(crate::No
     Ok(out)
 }
 
-/// Names of the bay's node containers of `role` (found by labels).
-pub async fn existing(docker: &Docker, cluster: &Cluster, role: &str) -> Result<Vec<String>, EngineError> {
+/// The bay's node containers (found by their labels), each with its role and group (workers
+/// made before groups existed are in the default worker group).
+pub async fn members(docker: &Docker, cluster: &Cluster) -> Result<Vec<super::plan::Member>, EngineError> {
+    use super::plan::{Member, NodeRole, DEFAULT_MASTER, DEFAULT_WORKER};
     let (containers, _, _) = super::owned_by(docker, &cluster.uuid.to_string()).await?;
     let mut out = vec![];
     for id in containers {
         let Some(c) = inspect(docker, &id).await? else { continue };
-        if let Some((name, r)) = node_labels(&c) {
-            if r == role {
-                out.push(name);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// The bay's worker containers with their groups (those made before groups were in the
-/// default worker group).
-pub async fn worker_members(docker: &Docker, cluster: &Cluster) -> Result<Vec<super::plan::Member>, EngineError> {
-    let (containers, _, _) = super::owned_by(docker, &cluster.uuid.to_string()).await?;
-    let mut out = vec![];
-    for id in containers {
-        let Some(c) = inspect(docker, &id).await? else { continue };
-        if let Some((name, role)) = node_labels(&c) {
-            if role == "worker" {
-                let group = nodegroup_label(&c).unwrap_or_else(|| super::plan::DEFAULT_WORKER.to_owned());
-                out.push(super::plan::Member { name, group });
-            }
-        }
+        let Some((name, role)) = node_labels(&c) else { continue };
+        let (role, default) = match role.as_str() {
+            "master" => (NodeRole::Manager, DEFAULT_MASTER),
+            "worker" => (NodeRole::Worker, DEFAULT_WORKER),
+            _ => continue,
+        };
+        let group = nodegroup_label(&c).unwrap_or_else(|| default.to_owned());
+        out.push(Member { name, role, group });
     }
     Ok(out)
 }

@@ -43,10 +43,11 @@ impl NodeSpec {
 pub const DEFAULT_MASTER: &str = "default-master";
 pub const DEFAULT_WORKER: &str = "default-worker";
 
-/// A worker container that exists, and the group its label names.
+/// A node container that exists, with the role and group its labels name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     pub name: String,
+    pub role: NodeRole,
     pub group: String,
 }
 
@@ -78,23 +79,31 @@ pub fn worker_name(cluster: &Cluster, group: &str, index: usize) -> String {
     format!("{}-{slug}-{index}", prefix(cluster))
 }
 
-/// What a bay should consist of, given the workers it has now.
+/// What a bay should consist of, given the nodes it has now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// Managers first, then workers: the nodes that must exist and be Ready.
     pub nodes: Vec<NodeSpec>,
     /// Existing workers to drain and remove.
     pub remove: Vec<String>,
+    /// Existing managers beyond `master_count`, highest index first: each is demoted (the
+    /// swarm's raft shrinks one member at a time, keeping its quorum) before it goes.
+    pub retire: Vec<String>,
 }
 
-/// The bay's nodes, given its worker nodegroups and the workers it has: every group keeps its
+/// The bay's nodes, given its worker nodegroups and the nodes it has. Managers are indexes
+/// `0..master_count` (index 0, whose port is the bay's `api_address`, always stays); every group keeps its
 /// surviving workers (a scale-down never renames anyone) and grows at the lowest indexes free
 /// in the whole bay; the surplus of a group, and every worker of a group that is gone or being
 /// removed, is named to remove. `groups` may hold the default groups too; the default worker
 /// group's size is the cluster's `node_count`.
-pub fn plan(cluster: &Cluster, groups: &[NodeGroup], existing: &[Member]) -> Plan {
-    let masters =
-        (0..cluster.master_count.max(1) as usize).map(|i| NodeSpec::new(node_name(cluster, NodeRole::Manager, i), NodeRole::Manager));
+pub fn plan(cluster: &Cluster, groups: &[NodeGroup], members: &[Member]) -> Plan {
+    let manager_count = cluster.master_count.max(1) as usize;
+    let masters = (0..manager_count).map(|i| NodeSpec::new(node_name(cluster, NodeRole::Manager, i), NodeRole::Manager));
+    let mut retire: Vec<&Member> = members.iter().filter(|m| m.role == NodeRole::Manager && index_of(&m.name) >= manager_count).collect();
+    retire.sort_by_key(|m| std::cmp::Reverse(index_of(&m.name)));
+    let retire = retire.into_iter().map(|m| m.name.clone()).collect();
+    let existing: Vec<&Member> = members.iter().filter(|m| m.role == NodeRole::Worker).collect();
     let mut wanted = vec![(NodeSpec::new(String::new(), NodeRole::Worker), cluster.node_count.max(0) as usize)];
     for g in groups.iter().filter(|g| g.role == Role::Worker && !g.is_default && g.is_wanted()) {
         let spec = NodeSpec {
@@ -126,7 +135,7 @@ pub fn plan(cluster: &Cluster, groups: &[NodeGroup], existing: &[Member]) -> Pla
         workers.extend(kept);
     }
     workers.sort_by_key(|n| index_of(&n.name));
-    Plan { nodes: masters.chain(workers).collect(), remove }
+    Plan { nodes: masters.chain(workers).collect(), remove, retire }
 }
 
 fn index_of(name: &str) -> usize {
@@ -181,7 +190,7 @@ mod tests {
     }
 
     fn defaults(names: &[String]) -> Vec<Member> {
-        names.iter().map(|n| Member { name: n.clone(), group: DEFAULT_WORKER.into() }).collect()
+        names.iter().map(|n| Member { name: n.clone(), role: NodeRole::Worker, group: DEFAULT_WORKER.into() }).collect()
     }
 
     fn names(p: &Plan) -> Vec<&str> {
@@ -247,13 +256,29 @@ mod tests {
         use magnum_types::status::ClusterStatus::*;
         let c = cluster(1, &[]);
         let mut existing = defaults(&["magnum-4cde7cfd-worker-0".into()]);
-        existing.push(Member { name: "magnum-4cde7cfd-gpu-1".into(), group: "gpu".into() });
-        existing.push(Member { name: "magnum-4cde7cfd-old-2".into(), group: "old".into() });
+        existing.push(Member { name: "magnum-4cde7cfd-gpu-1".into(), role: NodeRole::Worker, group: "gpu".into() });
+        existing.push(Member { name: "magnum-4cde7cfd-old-2".into(), role: NodeRole::Worker, group: "old".into() });
         let p = plan(&c, &[group(&c, "gpu", 1, DeleteInProgress)], &existing);
         assert_eq!(names(&p), ["magnum-4cde7cfd-master-0", "magnum-4cde7cfd-worker-0"]);
         assert_eq!(p.remove, ["magnum-4cde7cfd-gpu-1", "magnum-4cde7cfd-old-2"]);
         // Growing the default group meanwhile does not take an index being given up.
         let p = plan(&cluster(2, &[]), &[group(&c, "gpu", 1, DeleteInProgress)], &existing);
         assert_eq!(names(&p)[2], "magnum-4cde7cfd-worker-3");
+    }
+
+    #[test]
+    fn managers_grow_at_the_next_indexes_and_retire_from_the_highest() {
+        let manager =
+            |i: usize| Member { name: format!("magnum-4cde7cfd-master-{i}"), role: NodeRole::Manager, group: DEFAULT_MASTER.into() };
+        let mut c = cluster(1, &[]);
+        c.master_count = 3;
+        let p = plan(&c, &[], &[manager(0)]);
+        assert_eq!(&names(&p)[..3], ["magnum-4cde7cfd-master-0", "magnum-4cde7cfd-master-1", "magnum-4cde7cfd-master-2"]);
+        assert!(p.retire.is_empty() && p.remove.is_empty());
+        c.master_count = 1;
+        let p = plan(&c, &[], &[manager(0), manager(1), manager(2)]);
+        assert_eq!(&names(&p)[..1], ["magnum-4cde7cfd-master-0"]);
+        assert_eq!(p.retire, ["magnum-4cde7cfd-master-2", "magnum-4cde7cfd-master-1"]);
+        assert!(p.remove.is_empty(), "workers are not touched: {:?}", p.remove);
     }
 }

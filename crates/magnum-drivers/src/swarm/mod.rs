@@ -8,6 +8,7 @@
 
 mod access;
 mod containers;
+mod control_plane;
 pub mod external;
 mod upgrade;
 
@@ -320,8 +321,9 @@ impl SwarmDriver {
         }
     }
 
-    /// Brings the bay to its desired nodes: creates what is missing, removes surplus workers
-    /// (drained and out of the swarm first), and waits until every node is Ready. The nodes
+    /// Brings the bay to its desired nodes: creates what is missing, retires surplus managers
+    /// (demoted first, see [`control_plane`]), removes surplus workers (drained and out of the
+    /// swarm first), and waits until every node is Ready. The nodes
     /// named in `replace` are made way for first (see [`nodes::make_way`]).
     #[allow(clippy::too_many_arguments)]
     async fn converge(
@@ -339,7 +341,7 @@ impl SwarmDriver {
         let deadline = Instant::now() + self.node_timeout;
         docker::fenced(fence).await?;
         let (network, subnet) = network::ensure(&docker, cluster).await?;
-        let plan = plan::plan(cluster, groups, &nodes::worker_members(&docker, cluster).await?);
+        let plan = plan::plan(cluster, groups, &nodes::members(&docker, cluster).await?);
         for spec in plan.nodes.iter().filter(|n| replace.contains(&n.name)) {
             docker::fenced(fence).await?;
             tracing::info!(bay = %cluster.uuid, node = %spec.name, "replacing a failed node");
@@ -352,6 +354,10 @@ impl SwarmDriver {
         docker::fenced(fence).await?;
         let leader = self.form_swarm(&nodes, &access, deadline).await?;
         self.seed_workload_image(&docker, &nodes, &access).await?;
+        for name in &plan.retire {
+            docker::fenced(fence).await?;
+            self.retire_manager(&docker, &leader, cluster, name).await?;
+        }
         for name in &plan.remove {
             docker::fenced(fence).await?;
             self.remove_worker(&docker, &leader, cluster, name).await?;

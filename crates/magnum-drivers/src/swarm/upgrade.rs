@@ -37,7 +37,7 @@ impl SwarmDriver {
     ) -> Result<Observed, EngineError> {
         let docker = self.engine()?;
         nodes::require_image(&docker, &to.image_id, "magnum-server node-image build").await?;
-        let plan = plan::plan(cluster, groups, &nodes::worker_members(&docker, cluster).await?);
+        let plan = plan::plan(cluster, groups, &nodes::members(&docker, cluster).await?);
         let mut stale: Vec<NodeSpec> = vec![];
         for spec in &plan.nodes {
             let want = spec.image.clone().unwrap_or_else(|| to.image_id.clone());

@@ -62,7 +62,7 @@ impl KubernetesDriver {
         let deadline = Instant::now() + self.node_timeout;
         fenced(fence).await?;
         let (network, subnet) = crate::docker::network::ensure(&docker, cluster).await?;
-        let plan = plan::plan(cluster, groups, &nodes::worker_members(&docker, cluster).await?);
+        let plan = plan::plan(cluster, groups, &nodes::members(&docker, cluster).await?);
         let placed = plan.nodes.iter().map(|s| layout::place(subnet, s)).collect::<Result<Vec<_>, _>>().map_err(EngineError)?;
         let master = placed.first().cloned().ok_or_else(|| EngineError("the plan has no master".into()))?;
         for n in placed.iter().filter(|n| replace.contains(&n.spec.name)) {

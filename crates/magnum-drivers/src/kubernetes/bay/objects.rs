@@ -171,10 +171,10 @@ pub(super) async fn running(
     role: &str,
 ) -> std::result::Result<Vec<Target>, EngineError> {
     let mut out = vec![];
-    for name in nodes::existing(docker, cluster, role).await? {
-        if let Some(c) = nodes::inspect(docker, &name).await? {
+    for member in nodes::members(docker, cluster).await?.into_iter().filter(|m| m.role.as_str() == role) {
+        if let Some(c) = nodes::inspect(docker, &member.name).await? {
             if c.state.and_then(|s| s.running).unwrap_or(false) {
-                out.push((name, c.id.unwrap_or_default()));
+                out.push((member.name, c.id.unwrap_or_default()));
             }
         }
     }
