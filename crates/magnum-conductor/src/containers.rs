@@ -153,7 +153,12 @@ impl Conductor {
             }
             Err(e) => return Err(e),
         };
-        self.store.set_container_status(uuid, state.status, state.reason.as_deref()).await?;
+        // Whether the owner leaves it running: what a node's restart must bring back.
+        let keep_running = match action {
+            ContainerAction::Start | ContainerAction::Reboot | ContainerAction::Unpause => state.status == ContainerStatus::Running,
+            ContainerAction::Stop | ContainerAction::Pause => false,
+        };
+        self.store.record_container_action(uuid, state.status, state.reason.as_deref(), keep_running).await?;
         tracing::info!(container = %uuid, action = action.as_str(), status = %state.status, "container action done");
         c.status = state.status;
         c.status_reason = state.reason;
@@ -208,7 +213,7 @@ impl Conductor {
             if creating && (magnum_types::time::now() - c.created_at).num_seconds() < CREATE_GRACE_SECS {
                 continue;
             }
-            let (status, reason) = match listing.get(host) {
+            let (mut status, mut reason) = match listing.get(host) {
                 None => (ContainerStatus::Error, Some(format!("its node {host} no longer exists"))),
                 Some(Err(why)) => (ContainerStatus::Unknown, Some(format!("node {host}: {why}"))),
                 Some(Ok(states)) => match states.get(&c.uuid) {
@@ -216,8 +221,22 @@ impl Conductor {
                     None => (ContainerStatus::Error, Some(format!("it is gone from node {host}"))),
                 },
             };
-            if (status, &reason) != (c.status, &c.status_reason) {
-                let changed = self.store.set_container_status_if_unchanged(&c, status, reason.as_deref()).await?;
+            let mut keep_running = c.keep_running;
+            if keep_running && status == ContainerStatus::Stopped {
+                // Left running by its owner and found stopped: brought back if its node went
+                // down under it, else it ended by itself and is left so from now on.
+                let bay = Bay { cluster, template, credentials };
+                match containers.revive(bay, host, &c).await {
+                    Ok(Some(state)) => {
+                        tracing::info!(container = %c.uuid, node = %host, "container running again after its node restarted");
+                        (status, reason) = (state.status, state.reason);
+                    }
+                    Ok(None) => keep_running = false,
+                    Err(e) => tracing::debug!(container = %c.uuid, error = %e, "not revived yet; next look retries"),
+                }
+            }
+            if (status, &reason, keep_running) != (c.status, &c.status_reason, c.keep_running) {
+                let changed = self.store.set_container_status_if_unchanged(&c, status, reason.as_deref(), keep_running).await?;
                 if changed {
                     tracing::info!(container = %c.uuid, was = %c.status, now = %status, reason = ?reason, "container status changed");
                 }

@@ -50,6 +50,11 @@ pub trait ContainerDriver: Send + Sync {
     async fn act(&self, bay: Bay<'_>, host: &str, c: &Container, action: ContainerAction) -> Result<EngineState>;
     async fn logs(&self, bay: Bay<'_>, host: &str, c: &Container) -> Result<String>;
     async fn exec(&self, bay: Bay<'_>, host: &str, c: &Container, argv: &[String]) -> Result<ExecOutput>;
+    /// Starts `c` again if it was running when its node went down (a reboot of the machine, the
+    /// engine restarted): it is not running and it last started before its node did. Returns
+    /// its state after the start, or None when it ended during the node's present life (by
+    /// itself or by a stop) or when the driver cannot tell: it is left as it is.
+    async fn revive(&self, bay: Bay<'_>, host: &str, c: &Container) -> Result<Option<EngineState>>;
     /// Removes it from its node; one that is already gone (or whose node is) is no error.
     async fn remove(&self, bay: Bay<'_>, host: &str, c: &Container) -> Result<()>;
     /// Every container on every node of the bay, one listing per node.

@@ -132,6 +132,7 @@ async fn openapi_document_matches_real_answers() {
         status: magnum_types::container::ContainerStatus::Running,
         status_reason: None,
         host: Some("c1-worker-0".into()),
+        keep_running: false,
         created_at: now,
         updated_at: None,
     };

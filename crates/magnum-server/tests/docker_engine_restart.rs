@@ -1,13 +1,16 @@
 //! The provider's Docker engine restarts under a running bay (what a reboot of the machine does
-//! to it): the bay comes back by itself, at the same address with the same certificates, and its
-//! swarm services run again (needs a Docker engine started by scripts/start-docker.sh, which this
-//! test stops and starts again; it is alone in its test binary so nothing else runs meanwhile).
+//! to it): the bay comes back by itself, at the same address with the same certificates, its
+//! swarm services run again, and so do the Container-API containers that were running, while
+//! those their owner stopped or that ended by themselves stay stopped (needs a Docker engine
+//! started by scripts/start-docker.sh, which this test stops and starts again; it is alone in
+//! its test binary so nothing else runs meanwhile).
 
 mod common;
 mod docker_env;
 use docker_env::{engine, env_with_docker, swarm_bay, tenant_docker, user_credentials};
+use magnum_client::Client;
 use magnum_drivers::docker::images;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -25,6 +28,33 @@ async fn running_tasks(creds: &Path, api: &str, want: usize) {
         }
         assert!(started.elapsed() < Duration::from_secs(60), "the service's {want} tasks never ran: {out}");
         tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Polls a Container-API container until the API shows `want`; returns the seconds it took.
+async fn container_becomes(c: &Client, name: &str, want: &str, limit: Duration) -> f64 {
+    let started = Instant::now();
+    loop {
+        let body: Value = c.get(&format!("/v1/containers/{name}")).await.expect("http").body;
+        if body["status"] == json!(want) {
+            return started.elapsed().as_secs_f64();
+        }
+        assert!(started.elapsed() < limit, "container {name} never became {want}: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A Container-API container `name` running `command` on bay "bay", started; stopped again when
+/// `stop`.
+async fn container(c: &Client, name: &str, command: &str, stop: bool) {
+    let spec = json!({"name": name, "image": images::WORKLOAD_IMAGE, "command": command, "bay_uuid": "bay"});
+    let r = c.post("/v1/containers", &spec).await.expect("http");
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = c.put(&format!("/v1/containers/{name}/start"), None).await.expect("http");
+    assert_eq!(r.status, 200, "{}", r.text);
+    if stop {
+        let r = c.put(&format!("/v1/containers/{name}/stop"), None).await.expect("http");
+        assert_eq!((r.status, r.body["status"].clone()), (200, json!("Stopped")), "{}", r.text);
     }
 }
 
@@ -57,6 +87,12 @@ async fn docker_a_bay_comes_back_by_itself_after_the_engine_restarts() {
         ],
     );
     running_tasks(&creds, &api, 2).await;
+    container(&c, "kept", "sleep 3600", false).await;
+    container(&c, "stopped", "sleep 3600", true).await;
+    container(&c, "ended", "true", false).await;
+    // The conductor's look finds it ended by itself while its node ran.
+    container_becomes(&c, "ended", "Stopped", Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
 
     // The engine stops (taking every node with it) and starts again.
     drop(engine);
@@ -91,6 +127,16 @@ async fn docker_a_bay_comes_back_by_itself_after_the_engine_restarts() {
     // The same certificates: the user's old client certificate still works, and the swarm
     // runs its service's tasks again.
     running_tasks(&creds, &api, 2).await;
+    // The container left running runs again; the stopped one and the one that ended stay so.
+    let secs = container_becomes(&c, "kept", "Running", Duration::from_secs(60)).await;
+    eprintln!("the Container-API container running before is Running again {:.1} s after the bay was HEALTHY", secs);
+    let out = c.put("/v1/containers/kept/execute?command=true", None).await.expect("http");
+    assert_eq!((out.status, out.body["exit_code"].clone()), (200, json!(0)), "it really runs: {}", out.text);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for name in ["stopped", "ended"] {
+        let body = c.get(&format!("/v1/containers/{name}")).await.expect("http").body;
+        assert_eq!(body["status"], json!("Stopped"), "{name} stays stopped: {body}");
+    }
 
     let _ = std::fs::remove_dir_all(&creds);
     assert_eq!(c.delete("/v1/clusters/bay").await.expect("http").status, 204);

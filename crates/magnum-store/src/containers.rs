@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 const COLUMNS: &str = "id, uuid, version, name, project_id, user_id, bay_uuid, image, command, memory, environment, status, \
-                       status_reason, host, created_at, updated_at";
+                       status_reason, host, keep_running, created_at, updated_at";
 
 fn decode(r: &AnyRow) -> Result<Container> {
     let text = |c: &str| r.try_get::<String, _>(c).map_err(from_sqlx);
@@ -44,6 +44,7 @@ fn decode(r: &AnyRow) -> Result<Container> {
         status: ContainerStatus::parse(&status).ok_or_else(|| corrupt("container status", &status))?,
         status_reason: opt("status_reason")?,
         host: opt("host")?,
+        keep_running: r.try_get::<i64, _>("keep_running").map_err(from_sqlx)? != 0,
         created_at: from_storage(&created).ok_or_else(|| corrupt("timestamp", &created))?,
         updated_at: opt("updated_at")?.and_then(|s| from_storage(&s)),
     })
@@ -69,8 +70,8 @@ impl Store {
         let environment = serde_json::to_string(&c.environment).map_err(|e| MagnumError::internal(format!("cannot encode: {e}")))?;
         let row = sqlx::query(
             "INSERT INTO containers (uuid, version, name, project_id, user_id, bay_uuid, image, command, memory, environment, \
-             status, status_reason, host, created_at, updated_at) \
-             VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL) RETURNING id",
+             status, status_reason, host, keep_running, created_at, updated_at) \
+             VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, NULL) RETURNING id",
         )
         .bind(c.uuid.to_string())
         .bind(&c.name)
@@ -84,6 +85,7 @@ impl Store {
         .bind(c.status.as_str())
         .bind(&c.status_reason)
         .bind(&c.host)
+        .bind(i64::from(c.keep_running))
         .bind(to_storage(&c.created_at))
         .fetch_one(&self.pool)
         .await
@@ -173,16 +175,44 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// As [`Store::set_container_status`], unless the row changed since `c` was read (an
+    /// What an owner's action left: the engine's state and whether the owner wants it running.
+    pub async fn record_container_action(
+        &self,
+        uuid: Uuid,
+        status: ContainerStatus,
+        reason: Option<&str>,
+        keep_running: bool,
+    ) -> Result<bool> {
+        let _w = self.write_guard().await;
+        let done = sqlx::query("UPDATE containers SET status = $1, status_reason = $2, keep_running = $3, updated_at = $4 WHERE uuid = $5")
+            .bind(status.as_str())
+            .bind(reason)
+            .bind(i64::from(keep_running))
+            .bind(to_storage(&now()))
+            .bind(uuid.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// As [`Store::record_container_action`], unless the row changed since `c` was read (an
     /// action's newer status wins over an older listing). Returns whether it wrote.
-    pub async fn set_container_status_if_unchanged(&self, c: &Container, status: ContainerStatus, reason: Option<&str>) -> Result<bool> {
+    pub async fn set_container_status_if_unchanged(
+        &self,
+        c: &Container,
+        status: ContainerStatus,
+        reason: Option<&str>,
+        keep_running: bool,
+    ) -> Result<bool> {
         let _w = self.write_guard().await;
         let done = sqlx::query(
-            "UPDATE containers SET status = $1, status_reason = $2, updated_at = $3 \
-             WHERE uuid = $4 AND status = $5 AND COALESCE(updated_at, '') = $6",
+            "UPDATE containers SET status = $1, status_reason = $2, keep_running = $3, updated_at = $4 \
+             WHERE uuid = $5 AND status = $6 AND COALESCE(updated_at, '') = $7",
         )
         .bind(status.as_str())
         .bind(reason)
+        .bind(i64::from(keep_running))
         .bind(to_storage(&now()))
         .bind(c.uuid.to_string())
         .bind(c.status.as_str())

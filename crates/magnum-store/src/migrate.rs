@@ -6,7 +6,7 @@ use crate::{Backend, Store};
 use magnum_types::Result;
 use sqlx::Row;
 
-const MIGRATIONS: [(i64, &str, &str); 8] = [
+const MIGRATIONS: [(i64, &str, &str); 9] = [
     (1, "initial", include_str!("../migrations/0001_initial.sql")),
     (2, "certificates", include_str!("../migrations/0002_certificates.sql")),
     (3, "nodes", include_str!("../migrations/0003_nodes.sql")),
@@ -15,6 +15,7 @@ const MIGRATIONS: [(i64, &str, &str); 8] = [
     (6, "cluster_leases", include_str!("../migrations/0006_cluster_leases.sql")),
     (7, "kube_objects", include_str!("../migrations/0007_kube_objects.sql")),
     (8, "lease_generations", include_str!("../migrations/0008_lease_generations.sql")),
+    (9, "container_keep_running", include_str!("../migrations/0009_container_keep_running.sql")),
 ];
 
 /// An arbitrary constant naming our migration lock.

@@ -333,9 +333,22 @@ async fn containers_recorded_renamed_refreshed_and_cascaded(store: &Store) {
     let now = store.get_container_by_uuid(a.uuid).await.expect("read").expect("exists");
     assert_eq!((now.name.as_str(), now.status, now.version), ("front", ContainerStatus::Running, renamed.version));
     // A refresh based on an older read does not overwrite a newer status.
-    assert!(!store.set_container_status_if_unchanged(&a, ContainerStatus::Error, Some("old listing")).await.expect("cas"));
-    assert!(store.set_container_status_if_unchanged(&now, ContainerStatus::Paused, None).await.expect("cas"));
+    assert!(!store.set_container_status_if_unchanged(&a, ContainerStatus::Error, Some("old listing"), false).await.expect("cas"));
+    assert!(store.set_container_status_if_unchanged(&now, ContainerStatus::Paused, None, false).await.expect("cas"));
     assert_eq!(store.get_container_by_uuid(a.uuid).await.expect("read").expect("exists").status, ContainerStatus::Paused);
+    // Whether its owner left it running is kept with it, and cleared only by a write that saw
+    // the row as it is.
+    assert!(!now.keep_running, "a new container is not kept running");
+    assert!(store.record_container_action(a.uuid, ContainerStatus::Running, None, true).await.expect("action"));
+    let kept = store.get_container_by_uuid(a.uuid).await.expect("read").expect("exists");
+    assert!(kept.keep_running && kept.status == ContainerStatus::Running);
+    assert!(!store.set_container_status_if_unchanged(&now, ContainerStatus::Stopped, None, false).await.expect("cas"));
+    assert!(store.get_container_by_uuid(a.uuid).await.expect("read").expect("exists").keep_running, "a stale listing keeps it");
+    assert!(store
+        .set_container_status_if_unchanged(&kept, ContainerStatus::Stopped, Some("exited with code 0"), false)
+        .await
+        .expect("cas"));
+    assert!(!store.get_container_by_uuid(a.uuid).await.expect("read").expect("exists").keep_running);
 
     assert!(store.delete_container(a.uuid).await.expect("delete"));
     assert!(!store.delete_container(a.uuid).await.expect("repeat delete is harmless"));

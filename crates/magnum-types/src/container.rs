@@ -69,6 +69,10 @@ pub struct Container {
     pub status_reason: Option<String>,
     /// The bay node it runs on.
     pub host: Option<String>,
+    /// Its owner left it running (the last action made it run, and it has not ended by
+    /// itself since): started again when its node comes back from a restart. Not shown.
+    #[serde(default)]
+    pub keep_running: bool,
     pub created_at: Timestamp,
     pub updated_at: Option<Timestamp>,
 }
@@ -149,6 +153,7 @@ impl Container {
             status: ContainerStatus::Unknown,
             status_reason: None,
             host: None,
+            keep_running: false,
             created_at: now,
             updated_at: None,
         })

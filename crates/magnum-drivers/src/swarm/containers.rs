@@ -231,6 +231,20 @@ impl ContainerDriver for SwarmDriver {
     async fn exec(&self, bay: Bay<'_>, host: &str, c: &Container, argv: &[String]) -> Result<ExecOutput> {
         exec_on(&*self.node_client(bay, host).await?, c, argv).await
     }
+    async fn revive(&self, bay: Bay<'_>, host: &str, c: &Container) -> Result<Option<EngineState>> {
+        let engine = self.engine().map_err(unavailable)?;
+        let node_started = engine
+            .inspect_container(host, None::<bollard::query_parameters::InspectContainerOptions>)
+            .await
+            .ok()
+            .and_then(|n| n.state)
+            .and_then(|s| s.started_at)
+            .and_then(|t| magnum_types::time::from_storage(&t));
+        let node = self.node_client(bay, host).await?;
+        let Some(node_started) = node_started else { return Ok(None) };
+        revive_on(&node, host, c, node_started).await
+    }
+
     async fn remove(&self, bay: Bay<'_>, host: &str, c: &Container) -> Result<()> {
         let node = match self.node_client(bay, host).await {
             Ok(n) => n,
@@ -322,6 +336,25 @@ pub(super) async fn act_on(node: &Docker, c: &Container, action: ContainerAction
         Err(e) => return Err(engine_error(&format!("{} of container {}", action.as_str(), c.uuid), e)),
     }
     inspect_state(node, c).await
+}
+
+/// Starts `c` on `node` if it is stopped and last started before the node did (at
+/// `node_started`): it was running when the node went down.
+async fn revive_on(node: &Docker, host: &str, c: &Container, node_started: magnum_types::time::Timestamp) -> Result<Option<EngineState>> {
+    let info = node
+        .inspect_container(&c.engine_name(), None::<bollard::query_parameters::InspectContainerOptions>)
+        .await
+        .map_err(|e| engine_error(&format!("inspecting container {}", c.uuid), e))?;
+    let state = info.state.unwrap_or_default();
+    if state.running == Some(true) {
+        return Ok(Some(state_of(&state)));
+    }
+    let last_started = state.started_at.as_deref().and_then(magnum_types::time::from_storage);
+    if last_started.is_none_or(|t| t >= node_started) {
+        return Ok(None);
+    }
+    tracing::info!(container = %c.uuid, node = host, "starting a container that was running when its node went down");
+    act_on(node, c, ContainerAction::Start).await.map(Some)
 }
 
 pub(super) async fn logs_on(node: &Docker, c: &Container) -> Result<String> {

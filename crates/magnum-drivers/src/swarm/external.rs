@@ -172,6 +172,12 @@ impl ContainerDriver for ExternalSwarm {
         exec_on(&self.engine(bay).await?.docker, c, argv).await
     }
 
+    /// An external engine's restarts are its owner's to handle (its own restart policies):
+    /// magnum-rs cannot tell when it last started.
+    async fn revive(&self, _: Bay<'_>, _: &str, _: &Container) -> Result<Option<EngineState>> {
+        Ok(None)
+    }
+
     async fn remove(&self, bay: Bay<'_>, _: &str, c: &Container) -> Result<()> {
         docker::remove_container(&self.engine(bay).await?.docker, &c.engine_name()).await.map_err(unavailable)
     }
