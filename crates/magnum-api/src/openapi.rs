@@ -255,6 +255,12 @@ fn operations() -> Vec<Op> {
             .answers(&[(201, Some("Certificate"))]),
         op("get", "/v1/certificates/{ident}", "A bay's CA certificate (ca-show).").answers(&[(200, Some("Certificate"))]),
         op("patch", "/v1/certificates/{ident}", "Rotate a bay's CA (ca-rotate).").answers(&[(202, Some("Accepted"))]),
+        op(
+            "patch",
+            "/v1/credentials/{ident}",
+            "Rotate the credentials the conductor uses for a swarm bay; the old ones stop working (1.12).",
+        )
+        .answers(&[(202, Some("Accepted"))]),
         op("get", "/v1/quotas", "Quotas.").answers(&[(200, Some("QuotaList"))]).listing(),
         op("post", "/v1/quotas", "Set a project's quota.").body("QuotaCreate").answers(&[(201, Some("Quota"))]),
         op("get", "/v1/quotas/{project_id}/{resource}", "One quota.").answers(&[(200, Some("Quota"))]),

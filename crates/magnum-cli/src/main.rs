@@ -94,6 +94,13 @@ enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Rotate the credentials the conductor uses for a cluster (the old ones stop working);
+    /// with --wait, follow it to UPDATE_COMPLETE.
+    CredentialRotate {
+        cluster: String,
+        #[arg(long)]
+        wait: bool,
+    },
     /// The cluster's CA certificate.
     CaShow {
         #[arg(long)]
@@ -207,6 +214,16 @@ async fn run(c: &Client, cmd: Command, format: Format) -> anyhow::Result<()> {
             eprintln!("Request to resize nodegroup {group} of cluster {uuid} to {node_count} nodes accepted");
             if wait {
                 let shown = wait::settle(c, &uuid, wait::Goal::Complete).await?;
+                show(&shown, format);
+            }
+        }
+        Command::CredentialRotate { cluster, wait } => {
+            let c = c.clone().microversion("1.12");
+            let r = expect(c.patch(&format!("/v1/credentials/{cluster}"), &json!({})).await?, &[202], "credential-rotate")?;
+            let uuid = r.body["uuid"].as_str().context("no uuid in the answer")?.to_owned();
+            eprintln!("Request to rotate the credentials of cluster {uuid} accepted");
+            if wait {
+                let shown = wait::settle(&c, &uuid, wait::Goal::Complete).await?;
                 show(&shown, format);
             }
         }

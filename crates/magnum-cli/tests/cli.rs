@@ -272,6 +272,8 @@ async fn docker_cli_builds_configures_resizes_and_deletes_a_real_bay() {
     assert_eq!((json(&out)["master_count"].clone(), json(&out)["node_count"].clone()), (Value::from(2), Value::from(1)), "{out}");
     let (code, _, err) = magnum(b, &["cluster-resize", "bay", "2", "--nodegroup", "gpu"], &[]);
     assert!(code != 0 && err.contains("Nodegroup gpu"), "{err}");
+    let (code, out, err) = magnum(b, &["--format", "json", "credential-rotate", "bay", "--wait"], &[]);
+    assert_eq!((code, json(&out)["status"].clone()), (0, Value::from("UPDATE_COMPLETE")), "{err}");
     let (code, _, err) = magnum(b, &["cluster-delete", "bay", "--wait"], &[]);
     assert_eq!(code, 0, "{err}");
     let _ = std::fs::remove_dir_all(&dir);

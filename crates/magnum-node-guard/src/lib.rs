@@ -9,6 +9,7 @@
 //! the request body the engine itself will decode.
 
 pub mod json;
+pub mod pin;
 pub mod route;
 pub mod rules;
 pub mod server;

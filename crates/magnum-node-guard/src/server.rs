@@ -22,6 +22,9 @@ struct AuthzRequest {
     /// Go encodes a byte slice as base64.
     #[serde(rename = "RequestBody", default)]
     body: Option<String>,
+    /// The client's certificate chain, leaf first: each a PEM, base64-encoded.
+    #[serde(rename = "RequestPeerCertificates", default)]
+    peer_certificates: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -37,6 +40,8 @@ struct AuthzResponse {
 /// resolves those as it will when it carries the request out.
 struct NodeEngine {
     socket: PathBuf,
+    /// Which certificate of the conductor's name is the conductor's.
+    pin: crate::pin::Pin,
 }
 
 impl NodeEngine {
@@ -80,6 +85,12 @@ fn judge(policy: &Policy, engine: &NodeEngine, raw: &[u8]) -> AuthzResponse {
         Ok(r) => r,
         Err(e) => return AuthzResponse { allow: false, msg: format!("the guard could not read the engine's question ({e})") },
     };
+    if !request.user.is_empty() && request.user == policy.manager {
+        if let Err(msg) = engine.pin.check(&request.peer_certificates) {
+            eprintln!("magnum-node-guard: refused {} {} for '{}': {msg}", request.method, request.uri, request.user);
+            return AuthzResponse { allow: false, msg };
+        }
+    }
     let body = match request.body.as_deref().map(|b| base64::engine::general_purpose::STANDARD.decode(b)) {
         Some(Ok(b)) => Some(b),
         Some(Err(_)) => return AuthzResponse { allow: false, msg: "the request body the engine passed is not base64".into() },
@@ -156,14 +167,15 @@ fn serve_connection(stream: UnixStream, policy: &Policy, engine: &NodeEngine) ->
     Ok(())
 }
 
-/// Serves the plugin on `socket` for the engine whose own API socket is `engine_socket`.
-pub fn serve(socket: &Path, engine_socket: &Path, policy: Policy) -> std::io::Result<()> {
+/// Serves the plugin on `socket` for the engine whose own API socket is `engine_socket`; the
+/// conductor's current certificate is pinned in the file `pinned`.
+pub fn serve(socket: &Path, engine_socket: &Path, policy: Policy, pinned: &Path) -> std::io::Result<()> {
     if let Some(dir) = socket.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let _ = std::fs::remove_file(socket);
     let listener = UnixListener::bind(socket)?;
-    let shared = Arc::new((policy, NodeEngine { socket: engine_socket.to_owned() }));
+    let shared = Arc::new((policy, NodeEngine { socket: engine_socket.to_owned(), pin: crate::pin::Pin::new(pinned) }));
     eprintln!("magnum-node-guard: serving on {}", socket.display());
     for stream in listener.incoming() {
         let stream = stream?;
@@ -183,7 +195,7 @@ mod tests {
 
     fn ask(question: serde_json::Value) -> AuthzResponse {
         let policy = Policy { manager: "Magnum-Conductor".into(), anonymous_manages: false };
-        let engine = NodeEngine { socket: PathBuf::from("/nonexistent/docker.sock") };
+        let engine = NodeEngine { socket: PathBuf::from("/nonexistent/docker.sock"), pin: crate::pin::Pin::new("/nonexistent/pin.pem") };
         judge(&policy, &engine, question.to_string().as_bytes())
     }
 
@@ -203,8 +215,11 @@ mod tests {
         let unsure = ask(serde_json::json!({"User": "alice", "RequestMethod": "POST", "RequestUri": "/v1.41/containers/create",
             "RequestBody": body(r#"{"Image":"b","HostConfig":{"NetworkMode":"6uuoz4x2th3y"}}"#)}));
         assert!(!unsure.allow, "{}", unsure.msg);
-        let garbage =
-            judge(&Policy { manager: String::new(), anonymous_manages: false }, &NodeEngine { socket: PathBuf::new() }, b"not json");
+        let garbage = judge(
+            &Policy { manager: String::new(), anonymous_manages: false },
+            &NodeEngine { socket: PathBuf::new(), pin: crate::pin::Pin::new("") },
+            b"not json",
+        );
         assert!(!garbage.allow);
     }
 }

@@ -72,6 +72,8 @@ pub fn api_rules() -> Vec<(String, &'static str)> {
     add("certificate:create".into(), "rule:admin_or_project_member_user");
     add("certificate:get".into(), "rule:admin_or_project_reader_user");
     add("certificate:rotate_ca".into(), MEMBER);
+    // As upstream: the project's members, not an admin of another project.
+    add("credential:rotate".into(), "rule:project_member_deny_cluster_user");
     for a in ["create", "update", "delete", "get_all"] {
         add(format!("quota:{a}"), ADMIN);
     }

@@ -14,6 +14,7 @@ both_backends!(
     cluster_delete,
     resize_and_upgrade,
     requests_are_applied_while_the_conductor_writes,
+    credential_rotation,
     nodegroups,
     projects_are_isolated,
 );
@@ -334,6 +335,38 @@ async fn requests_are_applied_while_the_conductor_writes(env: &Env) {
     assert!(refused.is_empty(), "{} of 40 PATCHes refused while the conductor wrote, the first: {}", refused.len(), refused[0]);
     assert_eq!(r.status, 204, "{}", r.text);
     wait_gone(&c, &path).await;
+}
+
+/// `PATCH /v1/credentials/{cluster}` (1.12): a new conductor certificate from the bay's own CA,
+/// the bay updated so its nodes pin it; refused where the old one could not be retired.
+async fn credential_rotation(env: &Env) {
+    let c = env.member("p1");
+    let t = uuid_of(&make_template(&c, "t").await);
+    let id = make_cluster(&c, &t, "k1").await;
+    let path = format!("/v1/credentials/{id}");
+    wait_status(&c, &format!("/v1/clusters/{id}"), "CREATE_FAILED").await;
+    mark_complete(&env.store, &id).await;
+    let v = c.clone().microversion("1.12");
+    assert_error(&c.clone().microversion("1.11").patch(&path, &json!({})).await.expect("http"), 406, "1.12");
+    assert_error(&env.reader("p1").microversion("1.12").patch(&path, &json!({})).await.expect("http"), 403, "credential:rotate");
+    assert_error(&env.member("p2").microversion("1.12").patch(&path, &json!({})).await.expect("http"), 404, "could not be found");
+    let before = env.store.get_certificates(id.parse().expect("uuid")).await.expect("certificates");
+    let r = v.patch(&path, &json!({})).await.expect("http");
+    assert_eq!((r.status, r.body.clone()), (202, json!({"uuid": id})), "{}", r.text);
+    let after = env.store.get_certificates(id.parse().expect("uuid")).await.expect("certificates");
+    assert_eq!(after.ca_cert, before.ca_cert, "the CA stays: users' certificates keep working");
+    assert_ne!(after.client_cert, before.client_cert, "the conductor has a new certificate");
+    // The bay is updated so its nodes pin the new certificate (no driver here: it fails).
+    wait_status(&c, &format!("/v1/clusters/{id}"), "UPDATE_FAILED").await;
+
+    let body = json!({"name": "plain", "coe": "swarm", "image_id": "magnum/swarm-node", "tls_disabled": true});
+    assert_eq!(c.post("/v1/clustertemplates", &body).await.expect("http").status, 201);
+    let plain = make_cluster(&c, "plain", "plain").await;
+    assert_error(&v.patch(&format!("/v1/credentials/{plain}"), &json!({})).await.expect("http"), 400, "disables TLS");
+    let body = json!({"name": "k", "coe": "kubernetes", "image_id": "img"});
+    assert_eq!(c.post("/v1/clustertemplates", &body).await.expect("http").status, 201);
+    let kube = make_cluster(&c, "k", "kb").await;
+    assert_error(&v.patch(&format!("/v1/credentials/{kube}"), &json!({})).await.expect("http"), 400, "Kubernetes API server");
 }
 
 async fn nodegroups(env: &Env) {

@@ -115,6 +115,14 @@ async fn openstackclient_coe_commands() {
     let (ok, out, err) = osc.run(&["coe", "cluster", "update", "c1", "--node-count", "3"]);
     assert!(ok && out.contains("Request to update cluster"), "{out}{err}");
     assert_eq!(osc.json(&["coe", "cluster", "show", "c1"])["node_count"], 3);
+    // Credential rotation (1.12): the conductor's certificate for the bay is replaced.
+    common::wait_status(&env.admin, &format!("/v1/clusters/{uuid}"), "UPDATE_FAILED").await;
+    let before = env.store.get_certificates(uuid.parse().expect("uuid")).await.expect("certificates");
+    let (ok, out, err) = osc.run(&["coe", "credential", "rotate", "c1"]);
+    assert!(ok, "{out}{err}");
+    let after = env.store.get_certificates(uuid.parse().expect("uuid")).await.expect("certificates");
+    assert_ne!(after.client_cert, before.client_cert, "rotated: {out}");
+    common::wait_status(&env.admin, &format!("/v1/clusters/{uuid}"), "UPDATE_FAILED").await;
 
     let groups = osc.json(&["coe", "nodegroup", "list", "c1"]);
     let names: Vec<&str> = groups.as_array().expect("list").iter().filter_map(|g| g["name"].as_str()).collect();

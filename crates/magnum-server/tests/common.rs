@@ -15,6 +15,8 @@ pub struct Env {
     pub admin: Client,
     pub base: String,
     pub store: Store,
+    /// The server's configuration (its data directory holds the key that seals bay keys).
+    pub config: Config,
     running: Running,
     test_store: TestStore,
 }
@@ -48,11 +50,12 @@ impl Env {
         // conductor's own rules. Tests of real bays turn the Docker driver on.
         config.docker.enabled = false;
         tweak(&mut config);
-        let running =
-            start_with_store(Mode::All, config, test_store.store.clone(), std::future::pending::<()>()).await.expect("server starts");
+        let running = start_with_store(Mode::All, config.clone(), test_store.store.clone(), std::future::pending::<()>())
+            .await
+            .expect("server starts");
         let base = format!("http://{}", running.addr.expect("listening"));
         let admin = Client::new(&base).as_user("admin-project", "admin", "admin");
-        Some(Env { admin, base, store: test_store.store.clone(), running, test_store })
+        Some(Env { admin, base, store: test_store.store.clone(), config, running, test_store })
     }
 
     /// A member (read/write) of `project`.

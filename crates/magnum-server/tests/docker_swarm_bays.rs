@@ -410,6 +410,72 @@ async fn docker_swarm_managers_are_resized_1_3_1_keeping_the_raft_quorum() {
     env.finish().await;
 }
 
+/// The conductor's credentials for a bay, as the store holds them, written for the docker CLI.
+async fn conductor_credentials(env: &Env, bay: &str) -> std::path::PathBuf {
+    let certs = env.store.get_certificates(bay.parse().expect("uuid")).await.expect("certificates");
+    let cipher = magnum_server::load_cipher(&env.config).expect("the server's key");
+    let dir = std::env::temp_dir().join(format!("magnum-conductor-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("ca.pem"), &certs.ca_cert).expect("ca");
+    std::fs::write(dir.join("cert.pem"), &certs.client_cert).expect("cert");
+    std::fs::write(dir.join("key.pem"), cipher.decrypt(&certs.client_key).expect("key")).expect("key");
+    dir
+}
+
+/// Credential rotation (1.12) on a real swarm bay: the conductor gets a new certificate, every
+/// node pins it, and the old one is refused everything from then on, while users' certificates
+/// and the bay's own operations keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_rotated_conductor_credentials_retire_the_old_certificate() {
+    let Some(engine) = engine("docker_rotated_conductor_credentials_retire_the_old_certificate").await else { return };
+    let env = env_with_docker().await;
+    let c = env.member("tenant");
+    let bay = docker_env::swarm_bay(&c, "rotated", 1).await;
+    let uuid = bay["uuid"].as_str().expect("uuid").to_owned();
+    let api = bay["api_address"].as_str().expect("api_address").to_owned();
+    let user = user_credentials(&c, &uuid).await;
+    let old = conductor_credentials(&env, &uuid).await;
+    let manage = |creds: &std::path::Path| docker_env::tenant_docker(creds, &api, &["swarm", "join-token", "-q", "worker"]);
+    assert!(
+        manage(&old).status.success(),
+        "the conductor's certificate manages the swarm: {}",
+        String::from_utf8_lossy(&manage(&old).stderr)
+    );
+    assert!(!manage(&user).status.success(), "a user's does not");
+
+    let r = c.clone().microversion("1.12").patch(&format!("/v1/credentials/{uuid}"), &json!({})).await.expect("http");
+    assert_eq!((r.status, r.body.clone()), (202, json!({"uuid": uuid})), "{}", r.text);
+    let (rotated, _) = settle(&c, "/v1/clusters/rotated").await;
+    assert_eq!(rotated["status"], json!("UPDATE_COMPLETE"), "{rotated}");
+
+    let refused = docker_env::tenant_docker(&old, &api, &["info"]);
+    assert!(!refused.status.success(), "the old certificate is refused even a read");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("retired by a credential rotation"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let new = conductor_credentials(&env, &uuid).await;
+    assert!(manage(&new).status.success(), "the new one manages the swarm: {}", String::from_utf8_lossy(&manage(&new).stderr));
+    let listed = docker_env::tenant_docker(&user, &api, &["node", "ls"]);
+    assert!(listed.status.success(), "users' certificates keep working: {}", String::from_utf8_lossy(&listed.stderr));
+    // The conductor works on with the new certificate: a resize, and the bay HEALTHY.
+    let r = c.patch("/v1/clusters/rotated", &json!([{"op": "replace", "path": "/node_count", "value": 2}])).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let (grown, _) = settle(&c, "/v1/clusters/rotated").await;
+    assert_eq!(grown["status"], json!("UPDATE_COMPLETE"), "{grown}");
+    assert_eq!(labelled(&engine, &uuid).await, (3, 1, 3));
+    wait_health(&c, "/v1/clusters/rotated", "HEALTHY").await;
+    assert!(!manage(&old).status.success(), "still refused after another update");
+    for dir in [user, old, new] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    assert_eq!(c.delete("/v1/clusters/rotated").await.expect("http").status, 204);
+    common::wait_gone(&c, "/v1/clusters/rotated").await;
+    env.finish().await;
+}
+
 /// Polls the bay until it is HEALTHY with a new `healed` note (not `before`) naming `node`;
 /// returns the bay and the seconds it took.
 async fn healed(c: &Client, path: &str, node: &str, before: &Value) -> (Value, f64) {

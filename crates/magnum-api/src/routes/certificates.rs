@@ -1,6 +1,7 @@
 //! `/v1/certificates`: a bay's CA (ca-show), signing a user's CSR with it (ca-sign), and CA
 //! rotation. Private keys never leave the store except, decrypted in memory, to sign.
 
+use super::cluster_writes::{write_cluster_with, With};
 use crate::caller::one_scope;
 use crate::caller::Caller;
 use crate::envelope::json_response;
@@ -119,7 +120,7 @@ pub(crate) async fn sign(State(s): State<AppState>, caller: Caller, raw: Bytes) 
 }
 
 pub(crate) async fn rotate(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>) -> ApiResult {
-    let mut c = s.store.get_cluster(&one_scope(&caller), &ident).await?;
+    let c = s.store.get_cluster(&one_scope(&caller), &ident).await?;
     policy::enforce("certificate:rotate_ca", &caller, &c.project_id)?;
     if c.external {
         return Err(not_our_ca(&c, "rotate it").into());
@@ -141,10 +142,13 @@ pub(crate) async fn rotate(State(s): State<AppState>, caller: Caller, Path(ident
             MagnumError::invalid(format!("Rotating the CA of cluster {} is not supported: its template disables TLS.", c.uuid)).into()
         );
     }
-    c.status = begin(c.status, Operation::Update)?;
-    c.status_reason = None;
     let certs = new_bay_certificates(&s, &c, coe)?;
-    let c = s.store.rotate_certificates(&c, &certs).await?;
+    let start = |c: &mut Cluster| {
+        c.status = begin(c.status, Operation::Update)?;
+        c.status_reason = None;
+        Ok(())
+    };
+    let c = write_cluster_with(&s, c, start, With::Certificates(&certs)).await?;
     tracing::info!(cluster = %c.uuid, "CA rotated; nodes get new certificates");
     if let Err(e) = s.rpc.cast(ConductorCommand::ClusterUpdate { uuid: c.uuid }).await {
         tracing::warn!(error = %e, "cast failed; the conductors' sweep will pick the rotation up");

@@ -1,5 +1,6 @@
 //! `/v1/clusters` and `/v1/bays`, and the cluster actions (resize, upgrade).
 
+use super::cluster_writes::{write_cluster, write_cluster_with, With};
 use super::require;
 use super::templates::empty;
 use crate::caller::{one_scope, Caller};
@@ -135,59 +136,6 @@ pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Byte
 pub(crate) async fn check_counts(s: &AppState, c: &Cluster, masters: i64, workers: i64) -> Result<(), MagnumError> {
     let template = s.store.get_template_by_uuid(c.cluster_template_id).await?;
     buildable::check_counts(Coe::parse(&template.coe)?, masters, workers)
-}
-
-/// Writes `change` applied to the cluster as stored. When another writer got in between (the
-/// conductor recording health or progress), the cluster is read again and the change applied
-/// again, rules and all: a request loses only to a change that makes it invalid, never to a
-/// race it cannot see (a version-checked write alone would answer such a race with a 409).
-pub(crate) async fn write_cluster(
-    s: &AppState,
-    stored: Cluster,
-    change: impl FnMut(&mut Cluster) -> Result<(), MagnumError>,
-) -> Result<Cluster, MagnumError> {
-    write_cluster_with(s, stored, change, With::Nothing).await
-}
-
-/// What is written together with the cluster, in its transaction.
-pub(crate) enum With<'a> {
-    Nothing,
-    /// A new nodegroup of the cluster.
-    NewGroup(&'a NodeGroup),
-    /// A changed nodegroup of the cluster.
-    Group(&'a NodeGroup),
-}
-
-/// [`write_cluster`], writing `with` in the same transaction. Returns the cluster as written.
-pub(crate) async fn write_cluster_with(
-    s: &AppState,
-    mut stored: Cluster,
-    mut change: impl FnMut(&mut Cluster) -> Result<(), MagnumError>,
-    with: With<'_>,
-) -> Result<Cluster, MagnumError> {
-    let mut attempt = 0;
-    loop {
-        let mut next = stored.clone();
-        change(&mut next)?;
-        let written = match with {
-            With::Nothing => s.store.update_cluster(&next).await,
-            With::NewGroup(ng) => s.store.add_nodegroup(&next, ng).await,
-            With::Group(ng) => s.store.update_nodegroup(Some(&next), ng).await.map(|_| next),
-        };
-        match written {
-            Ok(written) => return Ok(written),
-            Err(e) if e.kind == ErrorKind::Conflict && attempt < 4 => {
-                attempt += 1;
-                let uuid = stored.uuid;
-                stored = s
-                    .store
-                    .get_cluster_by_uuid(uuid)
-                    .await?
-                    .ok_or_else(|| MagnumError::not_found(format!("Cluster {uuid} could not be found.")))?;
-            }
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 /// An external bay's size is its owner's: magnum-rs never built its nodes.

@@ -2,8 +2,10 @@
 //! handlers, told apart by a [`Vocab`](crate::views::Vocab).
 
 mod certificates;
+mod cluster_writes;
 mod clusters;
 mod containers;
+mod credentials;
 mod dashboard;
 mod kube_objects;
 mod nodegroups;
@@ -39,6 +41,7 @@ pub(crate) fn all() -> Router<AppState> {
         .route("/v1/stats", get(stats::get))
         .route("/v1/certificates", post(certificates::sign))
         .route("/v1/certificates/{ident}", get(certificates::show).patch(certificates::rotate))
+        .route("/v1/credentials/{ident}", axum::routing::patch(credentials::rotate))
         .route("/v1/quotas", get(quotas::list).post(quotas::create))
         .route("/v1/quotas/{project_id}/{resource}", get(quotas::show).patch(quotas::update).delete(quotas::delete))
         .route("/v1/clusters/{ident}/actions/resize", post(clusters::resize))

@@ -3,7 +3,8 @@
 //! `actions/resize` with `nodegroup`) and remove. Adding or removing a group is an update of
 //! its cluster: the cluster goes `UPDATE_IN_PROGRESS` with the group, and both settle together.
 
-use super::clusters::{cast, check_counts, not_resizable, write_cluster_with, With};
+use super::cluster_writes::{write_cluster_with, With};
+use super::clusters::{cast, check_counts, not_resizable};
 use super::require;
 use super::templates::empty;
 use crate::caller::Caller;

@@ -45,6 +45,7 @@ pub(crate) async fn v1(BaseUrl(base): BaseUrl) -> Response {
         "mservices",
         "stats",
         "nodegroups",
+        "credentials",
         "nodes",
         "containers",
         "pods",

@@ -43,6 +43,9 @@ pub(super) fn api_port(tls: bool) -> &'static str {
 /// Where a node keeps its certificates, and the fingerprint of the CA that issued them.
 const CERT_DIR: &str = "/certs";
 const CA_FINGERPRINT_FILE: &str = "ca.sha256";
+/// The conductor's current certificate: the node guard takes only it as the conductor's
+/// (magnum-node-guard's default `--pinned`).
+const CONDUCTOR_PIN: &str = "/certs/conductor.pem";
 
 pub use crate::docker::nodes::Limits;
 
@@ -146,6 +149,11 @@ impl SwarmDriver {
                     .restart_container(&spec.name, None::<bollard::query_parameters::RestartContainerOptions>)
                     .await
                     .map_err(|e| err(&format!("restarting node {}", spec.name), e))?;
+            } else if nodes::read_file(docker, &spec.name, CONDUCTOR_PIN).await.as_deref() != Some(creds.client.cert_pem.as_str()) {
+                // Rotated credentials: from now on the node's guard takes only the new
+                // certificate as the conductor's (written before any call to the node).
+                tracing::info!(node = %spec.name, "pinning the conductor's current certificate");
+                nodes::upload(docker, &spec.name, &[NodeFile::new(CONDUCTOR_PIN, 0o644, creds.client.cert_pem.as_bytes())]).await?;
             }
         }
         nodes::start(docker, &spec.name).await?;
@@ -190,6 +198,7 @@ impl SwarmDriver {
             NodeFile::new(format!("{CERT_DIR}/cert.pem"), 0o644, server.cert_pem.as_bytes()),
             NodeFile::new(format!("{CERT_DIR}/key.pem"), 0o600, server.key_pem.as_bytes()),
             NodeFile::new(format!("{CERT_DIR}/{CA_FINGERPRINT_FILE}"), 0o644, fingerprint.as_bytes()),
+            NodeFile::new(CONDUCTOR_PIN, 0o644, creds.client.cert_pem.as_bytes()),
         ];
         nodes::upload(docker, node, &files).await
     }
