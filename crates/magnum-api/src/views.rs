@@ -4,6 +4,7 @@
 use crate::links::links;
 use magnum_types::attrs::Schema;
 use magnum_types::cluster::{self, Cluster};
+use magnum_types::microversion::Version;
 use magnum_types::nodegroup::NodeGroup;
 use magnum_types::template::{self, ClusterTemplate};
 use serde_json::{Map, Value};
@@ -108,11 +109,16 @@ pub fn cluster_doc(c: &Cluster, vocab: Vocab) -> Map<String, Value> {
     doc
 }
 
-pub fn cluster(c: &Cluster, vocab: Vocab, level: Level<'_>, base: &str) -> Value {
+pub fn cluster(c: &Cluster, vocab: Vocab, level: Level<'_>, version: Version, base: &str) -> Value {
     let mut doc = c.to_doc();
+    // 1.13: the driver's id of the cluster in place of a Heat stack's.
+    if vocab == Vocab::Cluster && version.at_least(13) {
+        doc.remove("stack_id");
+        doc.insert("cluster_id".into(), Value::String(c.driver_id()));
+    }
     let summary = matches!(level, Level::Summary);
     match level {
-        Level::Summary => keep(&mut doc, &CLUSTER_SUMMARY),
+        Level::Summary => keep(&mut doc, &CLUSTER_SUMMARY.map(|k| if k == "stack_id" && version.at_least(13) { "cluster_id" } else { k })),
         Level::Detail => {}
         Level::One { template_labels } => {
             let (overridden, added, skipped) = c.label_diffs(template_labels);

@@ -15,6 +15,7 @@ both_backends!(
     resize_and_upgrade,
     requests_are_applied_while_the_conductor_writes,
     credential_rotation,
+    cluster_id_replaces_stack_id_from_1_13,
     nodegroups,
     projects_are_isolated,
 );
@@ -367,6 +368,28 @@ async fn credential_rotation(env: &Env) {
     assert_eq!(c.post("/v1/clustertemplates", &body).await.expect("http").status, 201);
     let kube = make_cluster(&c, "k", "kb").await;
     assert_error(&v.patch(&format!("/v1/credentials/{kube}"), &json!({})).await.expect("http"), 400, "Kubernetes API server");
+}
+
+/// 1.13: clusters show the driver's id of the cluster as `cluster_id` in place of `stack_id`.
+async fn cluster_id_replaces_stack_id_from_1_13(env: &Env) {
+    let c = env.member("p1");
+    let t = uuid_of(&make_template(&c, "t").await);
+    let id = make_cluster(&c, &t, "k1").await;
+    let path = format!("/v1/clusters/{id}");
+    let at = |v: &str| c.clone().microversion(v);
+    let old = at("1.12").get(&path).await.expect("http").body;
+    assert!(old.get("stack_id").is_some() && old.get("cluster_id").is_none(), "{old}");
+    let new = at("1.13").get(&path).await.expect("http").body;
+    let engine_name = format!("magnum-{}", &id.replace('-', "")[..8]);
+    assert_eq!(new["cluster_id"], json!(engine_name), "the name the bay's engine objects carry: {new}");
+    assert!(new.get("stack_id").is_none(), "{new}");
+    let listed = at("latest").get("/v1/clusters").await.expect("http").body;
+    assert_eq!(listed["clusters"][0]["cluster_id"], json!(engine_name), "{listed}");
+    assert!(listed["clusters"][0].get("stack_id").is_none(), "{listed}");
+    let bay = at("latest").get(&format!("/v1/bays/{id}")).await.expect("http").body;
+    assert!(bay.get("stack_id").is_some() && bay.get("cluster_id").is_none(), "bays keep their shape: {bay}");
+    let patch = json!([{"op": "replace", "path": "/cluster_id", "value": "x"}]);
+    assert_error(&at("1.13").patch(&path, &patch).await.expect("http"), 400, "cluster_id");
 }
 
 async fn nodegroups(env: &Env) {

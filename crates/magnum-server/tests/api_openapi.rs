@@ -194,6 +194,8 @@ async fn openapi_document_matches_real_answers() {
     )
     .await;
     rec.call(c, Method::PATCH, "/v1/certificates/{ident}", "/v1/certificates/c1", None).await;
+    common::wait_status(c, &format!("/v1/clusters/{uuid}"), "UPDATE_FAILED").await;
+    rec.call(c, Method::PATCH, "/v1/credentials/{ident}", "/v1/credentials/c1", None).await;
 
     // Bays: 201 with the bay at 1.1, 202 from 1.2.
     let old = c.clone().microversion("1.1");

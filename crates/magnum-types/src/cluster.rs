@@ -194,6 +194,13 @@ pub struct ClusterCreator<'a> {
 }
 
 impl Cluster {
+    /// The bay's name on its engine, which its network, nodes and volumes carry
+    /// (`magnum-<first 8 hex of the uuid>`): what upstream shows as `cluster_id` from 1.13, the
+    /// driver's own id of the cluster.
+    pub fn driver_id(&self) -> String {
+        format!("magnum-{}", &self.uuid.simple().to_string()[..8])
+    }
+
     /// Builds a cluster from a checked POST body (cluster vocabulary) and its template.
     pub fn from_create(body: &Map<String, Value>, template: &ClusterTemplate, who: &ClusterCreator<'_>) -> Result<Cluster> {
         let s = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);

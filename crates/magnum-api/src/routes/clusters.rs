@@ -71,14 +71,17 @@ pub(crate) async fn list(State(s): State<AppState>, caller: Caller, RawQuery(q):
     let path = if detail { format!("{}/detail", vocab.clusters()) } else { vocab.clusters().to_owned() };
     let next = links::next(&caller.base, &path, &page, items.len(), items.last().map(|c| c.uuid.to_string()));
     let level = || if detail { Level::Detail } else { Level::Summary };
-    let rendered: Vec<Value> = items.iter().map(|c| views::cluster(c, vocab, level(), &caller.base)).collect();
+    let rendered: Vec<Value> = items.iter().map(|c| views::cluster(c, vocab, level(), caller.version, &caller.base)).collect();
     Ok(super::collection(vocab.clusters(), rendered, next))
 }
 
 pub(crate) async fn show(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>, vocab: Vocab) -> ApiResult {
     let c = lookup(&s, &caller, &ident, vocab, "get").await?;
     let template_labels = s.store.get_template_by_uuid(c.cluster_template_id).await.map(|t| t.labels).unwrap_or_default();
-    Ok(json_response(StatusCode::OK, &views::cluster(&c, vocab, Level::One { template_labels: &template_labels }, &caller.base)))
+    Ok(json_response(
+        StatusCode::OK,
+        &views::cluster(&c, vocab, Level::One { template_labels: &template_labels }, caller.version, &caller.base),
+    ))
 }
 
 pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Bytes, vocab: Vocab) -> ApiResult {
@@ -122,8 +125,10 @@ pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Byte
     // Bays were synchronous at 1.1 (201 with the bay); everything else answers 202.
     if vocab == Vocab::Bay && !caller.version.at_least(2) {
         let labels = template.labels.clone();
-        let mut resp =
-            json_response(StatusCode::CREATED, &views::cluster(&c, vocab, Level::One { template_labels: &labels }, &caller.base));
+        let mut resp = json_response(
+            StatusCode::CREATED,
+            &views::cluster(&c, vocab, Level::One { template_labels: &labels }, caller.version, &caller.base),
+        );
         if let Ok(loc) = HeaderValue::from_str(&format!("{}/v1/bays/{}", caller.base, c.uuid)) {
             resp.headers_mut().insert(LOCATION, loc);
         }
@@ -200,7 +205,7 @@ pub(crate) async fn update(
         cast(&s, ConductorCommand::ClusterUpdate { uuid: c.uuid }).await;
     }
     if vocab == Vocab::Bay && !caller.version.at_least(2) {
-        return Ok(json_response(StatusCode::OK, &views::cluster(&c, vocab, Level::Detail, &caller.base)));
+        return Ok(json_response(StatusCode::OK, &views::cluster(&c, vocab, Level::Detail, caller.version, &caller.base)));
     }
     Ok(accepted(c.uuid))
 }

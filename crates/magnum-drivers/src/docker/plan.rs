@@ -53,7 +53,7 @@ pub struct Member {
 
 /// `magnum-<first 8 hex of the bay uuid>`: short, unique enough, and easy to spot in `docker ps`.
 pub fn prefix(cluster: &Cluster) -> String {
-    format!("magnum-{}", &cluster.uuid.simple().to_string()[..8])
+    cluster.driver_id()
 }
 
 pub fn network_name(cluster: &Cluster) -> String {
