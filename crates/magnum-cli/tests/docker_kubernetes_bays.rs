@@ -371,9 +371,12 @@ async fn docker_kubernetes_bay_lifecycle() {
     engine.start_container(&worker, None::<bollard::query_parameters::StartContainerOptions>).await.expect("start");
     eventually_health(&p1, "HEALTHY").await;
 
-    // A worker nodegroup: its node joins Ready carrying the group's label, and leaves with it.
+    // A worker nodegroup: its node joins Ready carrying the group's label and its own labels and
+    // taints (1.14), and leaves with it.
     let started = Instant::now();
-    let r = latest(&p1).post("/v1/clusters/kb/nodegroups", &json!({"name": "GPU nodes", "node_count": 1})).await.expect("http");
+    let group = json!({"name": "GPU nodes", "node_count": 1, "node_labels": {"accel": "nvidia", "example.com/tier": "batch"},
+        "node_taints": [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]});
+    let r = latest(&p1).post("/v1/clusters/kb/nodegroups", &group).await.expect("http");
     assert_eq!(r.status, 202, "{}", r.text);
     let bay = common_settle(&p1, "/v1/clusters/kb").await;
     assert_eq!(bay["status"], "UPDATE_COMPLETE", "{bay}");
@@ -381,6 +384,10 @@ async fn docker_kubernetes_bay_lifecycle() {
     let grouped = kubectl_json(&bin, &cfg, &["get", "nodes", "-l", "magnum.openstack.org/nodegroup=GPU-nodes"]);
     let grouped: Vec<&str> = grouped["items"].as_array().expect("items").iter().filter_map(|n| n["metadata"]["name"].as_str()).collect();
     assert_eq!(grouped, vec![format!("{prefix}-gpu-nodes-0")], "the group's node, labelled, at the bay's lowest free index");
+    let node = kubectl_json(&bin, &cfg, &["get", "node", &format!("{prefix}-gpu-nodes-0")]);
+    let labels = &node["metadata"]["labels"];
+    assert_eq!((labels["accel"].clone(), labels["example.com/tier"].clone()), (json!("nvidia"), json!("batch")), "{labels}");
+    assert_eq!(node["spec"]["taints"], json!([{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]), "{node}");
     assert!(nodes(&bin, &cfg).iter().all(|(_, ready, _)| *ready));
     let r = latest(&p1).delete("/v1/clusters/kb/nodegroups/GPU%20nodes").await.expect("http");
     assert_eq!(r.status, 204, "{}", r.text);

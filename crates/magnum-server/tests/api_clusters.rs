@@ -455,12 +455,21 @@ async fn nodegroup_writes(env: &Env, id: &str, template: &str) {
     assert_error(&create(json!({"name": "x", "node_count": 0})).await, 400, "1.10");
     assert_error(&create(json!({"name": "x", "flavor_id": "m9.huge"})).await, 400, "Unable to find flavor m9.huge");
     assert_error(&create(json!({"name": "x", "status": "CREATE_COMPLETE"})).await, 400, "read only");
+    // 1.14 node labels and taints: Kubernetes' syntax and namespaces; a swarm has no taints.
+    assert_error(&create(json!({"name": "x", "node_labels": {"kubernetes.io/role": "gpu"}})).await, 400, "node_labels");
+    assert_error(&create(json!({"name": "x", "node_labels": {"k": "two words"}})).await, 400, "node_labels");
+    assert_error(&create(json!({"name": "x", "node_taints": [{"key": "k", "effect": "Never"}]})).await, 400, "effect 'Never'");
+    let taint = json!({"name": "x", "node_taints": [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]});
+    assert_error(&create(taint).await, 400, "a swarm has no taints");
     let listed = |v: magnum_client::Client, path: String| async move {
         v.get(&path).await.expect("http").body["nodegroups"].as_array().map(Vec::len)
     };
     assert_eq!(listed(v.clone(), path.clone()).await, Some(2), "no refusal stored anything");
 
-    let r = create(json!({"name": "gpu", "node_count": 2, "max_node_count": 4, "labels": {"accel": "yes"}})).await;
+    let r = create(
+        json!({"name": "gpu", "node_count": 2, "max_node_count": 4, "labels": {"accel": "yes"}, "node_labels": {"accel": "nvidia"}}),
+    )
+    .await;
     assert_eq!(r.status, 202, "{}", r.text);
     let t = c.get(&format!("/v1/clustertemplates/{template}")).await.expect("http").body;
     assert_eq!(
@@ -474,6 +483,7 @@ async fn nodegroup_writes(env: &Env, id: &str, template: &str) {
         (json!(2), json!(0), json!(4))
     );
     assert_eq!(r.body["labels"], json!({"accel": "yes"}));
+    assert_eq!((r.body["node_labels"].clone(), r.body["node_taints"].clone()), (json!({"accel": "nvidia"}), json!([])));
     // No driver: the cluster's update fails, and the group's create with it.
     let failed = wait_status(&c, &format!("/v1/clusters/{id}"), "UPDATE_FAILED").await;
     assert!(failed["status_reason"].as_str().is_some_and(|r| r.contains("No driver")), "{failed}");

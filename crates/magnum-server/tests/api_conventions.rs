@@ -14,10 +14,10 @@ async fn root_documents_need_no_token(env: &Env) {
     assert_eq!(r.status, 200);
     assert_eq!(r.body["versions"][0]["id"], json!("v1"));
     assert_eq!(r.body["versions"][0]["min_version"], json!("1.1"));
-    assert_eq!(r.body["versions"][0]["max_version"], json!("1.13"));
+    assert_eq!(r.body["versions"][0]["max_version"], json!("1.14"));
     assert_eq!(r.body["versions"][0]["links"][0]["href"], json!(format!("{}/v1/", env.base)));
     assert!(r.header("x-openstack-request-id").is_some_and(|id| id.starts_with("req-")));
-    assert_eq!(r.header("openstack-api-maximum-version"), Some("container-infra 1.13"), "every response advertises the range");
+    assert_eq!(r.header("openstack-api-maximum-version"), Some("container-infra 1.14"), "every response advertises the range");
     let v1 = anon.get("/v1").await.expect("http");
     assert_eq!(v1.status, 200);
     assert_eq!(v1.body["id"], json!("v1"));
@@ -34,9 +34,9 @@ async fn root_documents_need_no_token(env: &Env) {
 async fn microversion_negotiation(env: &Env) {
     let r = env.admin.clone().microversion("latest").get("/v1/clusters").await.expect("http");
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("openstack-api-version"), Some("container-infra 1.13"));
+    assert_eq!(r.header("openstack-api-version"), Some("container-infra 1.14"));
     assert_eq!(r.header("openstack-api-minimum-version"), Some("container-infra 1.1"));
-    assert_eq!(r.header("openstack-api-maximum-version"), Some("container-infra 1.13"));
+    assert_eq!(r.header("openstack-api-maximum-version"), Some("container-infra 1.14"));
     assert_eq!(r.header("vary"), Some("OpenStack-API-Version"));
 
     let r = env
@@ -57,9 +57,9 @@ async fn microversion_negotiation(env: &Env) {
         let e = &r.body["errors"][0];
         assert_eq!(e["code"], json!("magnum.microversion-unsupported"));
         assert_eq!(e["title"], json!("Requested microversion is unsupported"));
-        assert_eq!((e["min_version"].clone(), e["max_version"].clone()), (json!("1.1"), json!("1.13")));
+        assert_eq!((e["min_version"].clone(), e["max_version"].clone()), (json!("1.1"), json!("1.14")));
         assert_eq!(e["request_id"], json!(r.header("x-openstack-request-id").expect("id")));
-        assert_eq!(r.header("openstack-api-maximum-version"), Some("container-infra 1.13"));
+        assert_eq!(r.header("openstack-api-maximum-version"), Some("container-infra 1.14"));
     }
     for bad in ["1.2", "compute 1.2", "container-infra one"] {
         let r = env.admin.clone().header("OpenStack-API-Version", bad).get("/v1/clusters").await.expect("http");

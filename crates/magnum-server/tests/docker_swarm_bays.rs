@@ -19,6 +19,8 @@ struct SwarmMember {
     state: String,
     /// Its `magnum.nodegroup` label.
     group: String,
+    /// Every label of its swarm node.
+    labels: std::collections::HashMap<String, String>,
     /// `leader`, `reachable` or `unreachable` for a manager (a raft member); None for a worker.
     manager: Option<String>,
 }
@@ -32,7 +34,8 @@ async fn swarm_members(d: &bollard::Docker) -> Vec<SwarmMember> {
         .map(|n| SwarmMember {
             host: n.description.and_then(|d| d.hostname).unwrap_or_default(),
             state: n.status.and_then(|s| s.state).map(|s| s.to_string()).unwrap_or_default(),
-            group: n.spec.and_then(|s| s.labels).and_then(|l| l.get("magnum.nodegroup").cloned()).unwrap_or_default(),
+            group: n.spec.as_ref().and_then(|s| s.labels.as_ref()).and_then(|l| l.get("magnum.nodegroup").cloned()).unwrap_or_default(),
+            labels: n.spec.and_then(|s| s.labels).unwrap_or_default(),
             manager: n.manager_status.map(|m| match m.leader {
                 Some(true) => "leader".to_owned(),
                 _ => m.reachability.map(|r| r.to_string()).unwrap_or_default(),
@@ -279,7 +282,10 @@ async fn docker_swarm_nodegroups_are_added_resized_and_removed() {
     let groups = format!("/v1/clusters/{uuid}/nodegroups");
 
     let started = Instant::now();
-    let r = v.post(&groups, &json!({"name": "gpu", "node_count": 2, "max_node_count": 3})).await.expect("http");
+    let r = v
+        .post(&groups, &json!({"name": "gpu", "node_count": 2, "max_node_count": 3, "node_labels": {"accel": "nvidia"}}))
+        .await
+        .expect("http");
     assert_eq!(r.status, 202, "{}", r.text);
     let (shown, secs) = settle(&c, "/v1/clusters/grouped").await;
     assert_eq!(shown["status"], json!("UPDATE_COMPLETE"), "{shown}");
@@ -300,6 +306,12 @@ async fn docker_swarm_nodegroups_are_added_resized_and_removed() {
         (2, 1, 1),
         "{members:?}"
     );
+    let accel = |m: &SwarmMember| m.labels.get("accel").cloned();
+    assert!(
+        members.iter().filter(|m| m.group == "gpu").all(|m| accel(m).as_deref() == Some("nvidia")),
+        "the group's node labels: {members:?}"
+    );
+    assert!(members.iter().filter(|m| m.group != "gpu").all(|m| accel(m).is_none()), "only on the group's nodes: {members:?}");
     let nodes = c.get(&format!("/v1/nodes/detail?cluster_uuid={uuid}")).await.expect("http").body;
     let node_groups: Vec<&str> = nodes["nodes"].as_array().expect("nodes").iter().filter_map(|n| n["nodegroup"].as_str()).collect();
     assert_eq!(node_groups.iter().filter(|g| **g == "gpu").count(), 2, "{nodes}");

@@ -31,6 +31,12 @@ pub fn check_labels(coe: Coe, labels: &BTreeMap<String, String>) -> Result<()> {
 /// Node counts of a bay of `coe` built by this deployment.
 /// A nodegroup added to a bay of `coe`: its labels are held to the bay's rules.
 pub fn check_nodegroup(coe: Coe, ng: &crate::nodegroup::NodeGroup) -> Result<()> {
+    if coe.is_swarm() && !ng.node_taints.is_empty() {
+        return Err(MagnumError::invalid(
+            "Invalid node_taints: a swarm has no taints. Give the group node_labels and keep services off its nodes with \
+             placement constraints (--constraint node.labels.KEY!=VALUE).",
+        ));
+    }
     check_labels(coe, &ng.labels)
 }
 

@@ -19,6 +19,7 @@ pub mod microversion;
 pub mod mservice;
 pub mod names;
 pub mod node;
+pub mod node_placement;
 pub mod nodegroup;
 pub mod pagination;
 pub mod patch;

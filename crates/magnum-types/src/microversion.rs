@@ -26,7 +26,7 @@ impl fmt::Display for Version {
 pub const MIN: Version = Version::new(1, 1);
 /// 1.10: zero-node clusters. Resize (1.7) and nodegroups (1.9) are served; upgrade (1.8)
 /// answers 400 as upstream does for drivers without it.
-pub const MAX: Version = Version::new(1, 13);
+pub const MAX: Version = Version::new(1, 14);
 
 /// Service words accepted before the version (22.0.0 accepts all three).
 pub const SERVICE_TYPES: [&str; 3] = ["container-infra", "container-infrastructure", "container-infrastructure-management"];

@@ -53,6 +53,12 @@ pub struct NodeGroup {
     pub image_id: Option<String>,
     pub docker_volume_size: Option<i64>,
     pub labels: BTreeMap<String, String>,
+    /// Labels its nodes carry (1.14): swarm node labels, Kubernetes node labels.
+    #[serde(default)]
+    pub node_labels: BTreeMap<String, String>,
+    /// Taints its nodes carry (1.14; Kubernetes only).
+    #[serde(default)]
+    pub node_taints: Vec<crate::node_placement::Taint>,
     pub node_addresses: Vec<String>,
     pub status: ClusterStatus,
     pub status_reason: Option<String>,
@@ -63,7 +69,7 @@ pub struct NodeGroup {
 
 pub const SORT_KEYS: [&str; 6] = ["uuid", "name", "role", "node_count", "created_at", "updated_at"];
 
-static NODEGROUP_ATTRS: [crate::attrs::Attr; 22] = [
+static NODEGROUP_ATTRS: [crate::attrs::Attr; 24] = [
     req("name", string(1, 255)),
     opt("node_count", int(0, 1_000)),
     opt("min_node_count", int(0, 1_000)),
@@ -74,6 +80,8 @@ static NODEGROUP_ATTRS: [crate::attrs::Attr; 22] = [
     opt("docker_volume_size", int(1, 10_000)),
     opt("labels", AttrType::Dict),
     opt("merge_labels", AttrType::Bool),
+    opt("node_labels", AttrType::Any),
+    opt("node_taints", AttrType::Any),
     ro("id", AttrType::Any),
     ro("uuid", AttrType::Any),
     ro("cluster_id", AttrType::Any),
@@ -174,6 +182,8 @@ impl NodeGroup {
             image_id: Some(s("image_id").unwrap_or_else(|| who.image_id.to_owned())),
             docker_volume_size: i("docker_volume_size").or(who.cluster.docker_volume_size),
             labels,
+            node_labels: crate::node_placement::node_labels(body.get("node_labels"))?,
+            node_taints: crate::node_placement::node_taints(body.get("node_taints"))?,
             node_addresses: vec![],
             status: ClusterStatus::CreateInProgress,
             status_reason: None,
@@ -210,6 +220,8 @@ impl NodeGroup {
             image_id: Some(image_id.to_owned()),
             docker_volume_size: cluster.docker_volume_size,
             labels: cluster.labels.clone(),
+            node_labels: BTreeMap::new(),
+            node_taints: vec![],
             node_addresses: vec![],
             status: cluster.status,
             status_reason: None,

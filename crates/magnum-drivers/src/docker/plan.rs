@@ -2,7 +2,9 @@
 //! unit-tested without an engine.
 
 use magnum_types::cluster::Cluster;
+use magnum_types::node_placement::Taint;
 use magnum_types::nodegroup::{NodeGroup, Role};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeRole {
@@ -28,6 +30,9 @@ pub struct NodeSpec {
     /// The group's own image and flavor; None means the bay's (its template's image, its flavor).
     pub image: Option<String>,
     pub flavor: Option<String>,
+    /// The group's node labels and taints (1.14).
+    pub labels: BTreeMap<String, String>,
+    pub taints: Vec<Taint>,
 }
 
 impl NodeSpec {
@@ -36,7 +41,7 @@ impl NodeSpec {
             NodeRole::Manager => DEFAULT_MASTER,
             NodeRole::Worker => DEFAULT_WORKER,
         };
-        NodeSpec { name, role, group: group.to_owned(), image: None, flavor: None }
+        NodeSpec { name, role, group: group.to_owned(), image: None, flavor: None, labels: BTreeMap::new(), taints: vec![] }
     }
 }
 
@@ -112,6 +117,8 @@ pub fn plan(cluster: &Cluster, groups: &[NodeGroup], members: &[Member]) -> Plan
             group: g.name.clone(),
             image: g.image_id.clone(),
             flavor: g.flavor_id.clone(),
+            labels: g.node_labels.clone(),
+            taints: g.node_taints.clone(),
         };
         wanted.push((spec, g.node_count.max(0) as usize));
     }

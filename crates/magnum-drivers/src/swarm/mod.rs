@@ -518,7 +518,8 @@ async fn forget_former_selves(leader: &Docker, joined: &Docker, hostname: &str) 
 /// (`--constraint node.labels.magnum.nodegroup==gpu`).
 pub const SWARM_GROUP_LABEL: &str = "magnum.nodegroup";
 
-/// Gives every Ready node the label of its nodegroup (once: a node that has it is left alone).
+/// Gives every Ready node the label of its nodegroup and the group's `node_labels` (once: a
+/// node that has them is left alone).
 async fn label_groups(leader: &Docker, listed: &[bollard::models::Node], nodes: &[NodeInfo]) -> Result<(), EngineError> {
     for n in listed {
         let host = n.description.as_ref().and_then(|d| d.hostname.clone()).unwrap_or_default();
@@ -527,10 +528,12 @@ async fn label_groups(leader: &Docker, listed: &[bollard::models::Node], nodes: 
             continue;
         };
         let labels = spec.labels.get_or_insert_with(Default::default);
-        if labels.get(SWARM_GROUP_LABEL) == Some(&info.spec.group) {
+        let mut wanted: Vec<(String, String)> = info.spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        wanted.push((SWARM_GROUP_LABEL.to_owned(), info.spec.group.clone()));
+        if wanted.iter().all(|(k, v)| labels.get(k) == Some(v)) {
             continue;
         }
-        labels.insert(SWARM_GROUP_LABEL.to_owned(), info.spec.group.clone());
+        labels.extend(wanted);
         leader
             .update_node(&id, spec, UpdateNodeOptionsBuilder::new().version(version as i64).build())
             .await

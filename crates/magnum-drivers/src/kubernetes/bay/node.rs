@@ -25,12 +25,15 @@ pub fn env_file(node: &Placed, master: &Placed) -> String {
     let role = node.spec.role.as_str();
     format!(
         "ROLE={role}\nNODE_NAME={}\nNODE_IP={}\nPOD_CIDR={}\nCLUSTER_CIDR={CLUSTER_CIDR}\nSERVICE_CIDR={SERVICE_CIDR}\n\
-         API_SERVER=https://{}:6443\nPAUSE_IMAGE={PAUSE_IMAGE}\nNODEGROUP={}\n",
+         API_SERVER=https://{}:6443\nPAUSE_IMAGE={PAUSE_IMAGE}\nNODEGROUP={}\nNODE_LABELS={}\nNODE_TAINTS={}\n",
         node.spec.name,
         node.ip,
         node.pod_cidr,
         master.ip,
-        label_value(&node.spec.group)
+        label_value(&node.spec.group),
+        // Checked by magnum_types::node_placement: no character the shell would read.
+        magnum_types::node_placement::labels_flag(&node.spec.labels),
+        magnum_types::node_placement::taints_flag(&node.spec.taints)
     )
 }
 

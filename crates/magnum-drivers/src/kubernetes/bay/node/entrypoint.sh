@@ -5,7 +5,8 @@
 # as it was.
 #
 # node.env: ROLE (master|worker) NODE_NAME NODE_IP POD_CIDR CLUSTER_CIDR SERVICE_CIDR
-#           API_SERVER (https://<master>:6443) PAUSE_IMAGE
+#           API_SERVER (https://<master>:6443) PAUSE_IMAGE, and NODEGROUP NODE_LABELS NODE_TAINTS
+#           (its nodegroup's name, labels and taints; the last two may be empty)
 set -eu
 . /etc/magnum/node.env
 PKI=/etc/kubernetes/pki
@@ -100,6 +101,9 @@ if [ "$ROLE" = master ]; then
 else
   TAINTS=
 fi
+# The nodegroup's own taints and labels (1.14), after magnum's.
+TAINTS="$TAINTS${NODE_TAINTS:+${TAINTS:+,}$NODE_TAINTS}"
+LABELS="magnum.openstack.org/role=$ROLE,magnum.openstack.org/nodegroup=${NODEGROUP:-default-$ROLE}${NODE_LABELS:+,$NODE_LABELS}"
 
 # The node's container engine, for kubelet's dockershim. Kubelet and the CNI plugins own the
 # networking, so dockerd makes no bridge and no iptables rules. A node killed uncleanly leaves
@@ -169,7 +173,7 @@ kubeconfig kube-proxy "$API_SERVER"
 supervise kubelet kubelet $(klog kubelet) \
   --kubeconfig=/etc/kubernetes/kubelet.kubeconfig \
   --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" \
-  --node-labels="magnum.openstack.org/role=$ROLE,magnum.openstack.org/nodegroup=${NODEGROUP:-default-$ROLE}" \
+  --node-labels="$LABELS" \
   --register-with-taints="$TAINTS" \
   --container-runtime=docker --docker-endpoint=unix:///var/run/docker.sock \
   --pod-infra-container-image="$PAUSE_IMAGE" \
