@@ -103,10 +103,11 @@ impl Conductor {
         driver: &dyn magnum_drivers::Driver,
         cluster: &magnum_types::cluster::Cluster,
         template: &magnum_types::template::ClusterTemplate,
+        groups: &[magnum_types::nodegroup::NodeGroup],
         credentials: Option<&magnum_drivers::Credentials>,
     ) -> Seen {
         let uuid = cluster.uuid;
-        let (health, reasons, nodes) = match driver.observe(cluster, template, credentials).await {
+        let (health, reasons, nodes) = match driver.observe(cluster, template, groups, credentials).await {
             Ok(o) => {
                 let now = magnum_types::time::now();
                 let nodes: Vec<Node> = o
@@ -148,7 +149,8 @@ impl Conductor {
         let template = self.store.get_template_by_uuid(cluster.cluster_template_id).await?;
         let Some(driver) = self.drivers.for_cluster(&cluster, Coe::parse(&template.coe)?) else { return Ok(()) };
         let credentials = self.credentials(uuid).await?;
-        let look = || self.look(driver.as_ref(), &cluster, &template, credentials.as_ref());
+        let groups = self.store.list_nodegroups(uuid, None, &magnum_types::pagination::PageRequest::everything()).await?;
+        let look = || self.look(driver.as_ref(), &cluster, &template, &groups, credentials.as_ref());
         let mut seen = look().await;
         match self.heal_if_asked(held, driver.as_ref(), (&cluster, &template), credentials.as_ref(), &seen).await {
             Some(Healing::Done(note)) => {

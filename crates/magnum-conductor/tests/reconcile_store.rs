@@ -57,7 +57,13 @@ impl Driver for ScriptedDriver {
     ) -> Result<Observed, DriverError> {
         self.create(c, t, groups, creds, fence).await
     }
-    async fn observe(&self, _: &Cluster, _: &ClusterTemplate, _: Option<&Credentials>) -> Result<Observation, DriverError> {
+    async fn observe(
+        &self,
+        _: &Cluster,
+        _: &ClusterTemplate,
+        _: &[NodeGroup],
+        _: Option<&Credentials>,
+    ) -> Result<Observation, DriverError> {
         Ok(Observation { healthy: true, reasons: Default::default(), nodes: vec![] })
     }
     async fn delete(&self, _: &Cluster, fence: &dyn Fence) -> Result<(), DriverError> {

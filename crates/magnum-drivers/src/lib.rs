@@ -54,13 +54,16 @@ impl Observation {
     }
 
     /// A built bay: healthy when no node has a reason, `reasons` (the bay's own) is empty and
-    /// every node the bay wants has a container; nodes sorted by role and name.
+    /// every node the bay wants (its default groups' and its other worker groups') has a
+    /// container; nodes sorted by role and name.
     pub fn of_bay(
         cluster: &Cluster,
+        groups: &[NodeGroup],
         mut nodes: Vec<NodeObservation>,
         mut reasons: std::collections::BTreeMap<String, String>,
     ) -> Observation {
-        let expected = (cluster.master_count + cluster.node_count) as usize;
+        let others: i64 = groups.iter().filter(|g| !g.is_default && g.is_wanted()).map(|g| g.node_count.max(0)).sum();
+        let expected = (cluster.master_count + cluster.node_count + others) as usize;
         let present = nodes.iter().filter(|n| n.status != "Missing").count();
         if present < expected {
             reasons.entry("bay".into()).or_insert_with(|| format!("{present} of {expected} node containers exist"));
@@ -169,11 +172,12 @@ pub trait Driver: Send + Sync {
     async fn images(&self) -> Result<Vec<String>, DriverError> {
         Ok(vec![])
     }
-    /// Look at the cluster without changing it: its nodes and its health.
+    /// Look at the cluster without changing it: its nodes (every group's) and its health.
     async fn observe(
         &self,
         cluster: &Cluster,
         template: &ClusterTemplate,
+        groups: &[NodeGroup],
         credentials: Option<&Credentials>,
     ) -> Result<Observation, DriverError>;
     /// The container API on this driver's bays, if it has one.

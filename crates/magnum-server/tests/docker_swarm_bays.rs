@@ -329,6 +329,12 @@ async fn docker_swarm_nodegroups_are_added_resized_and_removed() {
     assert_eq!(labelled(&engine, &uuid).await, (3, 1, 3));
     let members = swarm_members(&swarm).await;
     assert_eq!((members.len(), in_group(&members, "gpu")), (3, 1), "{members:?}");
+    // A group's node whose container vanished counts against the bay, like a default one's.
+    let gone = members.iter().find(|m| m.group == "gpu").map(|m| m.host.clone()).expect("the gpu node");
+    docker::remove_container(&engine, &gone).await.expect("remove the group's node");
+    let unhealthy = wait_health(&c, "/v1/clusters/grouped", "UNHEALTHY").await;
+    let bay_reason = unhealthy["health_status_reason"]["bay"].as_str().unwrap_or_default().to_owned();
+    assert!(bay_reason.contains("2 of 3 node containers exist"), "{unhealthy}");
 
     assert_eq!(v.delete(&format!("{groups}/gpu")).await.expect("http").status, 204);
     let (shown, _) = settle(&c, "/v1/clusters/grouped").await;

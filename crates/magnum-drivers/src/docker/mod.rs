@@ -78,7 +78,7 @@ pub async fn reachable(docker: &Docker) -> bool {
     docker.ping().await.is_ok()
 }
 
-fn bay_filter(bay: &str) -> HashMap<String, Vec<String>> {
+pub(crate) fn bay_filter(bay: &str) -> HashMap<String, Vec<String>> {
     HashMap::from([("label".to_owned(), vec![format!("{LABEL_BAY}={bay}")])])
 }
 

@@ -82,6 +82,32 @@ pub async fn ensure_volume(docker: &Docker, cluster: &Cluster, node: &str, name:
         .map_err(|e| err(&format!("creating volume {name}"), e))
 }
 
+/// Removes the bay's node volumes whose node is not in `wanted` and has no container: what a
+/// node that vanished outside magnum leaves once its group shrinks or goes (a node leaving
+/// normally takes its volumes with it, see [`remove`]).
+pub async fn remove_orphan_volumes(docker: &Docker, cluster: &Cluster, wanted: &[&str]) -> Result<(), EngineError> {
+    let filters = super::bay_filter(&cluster.uuid.to_string());
+    let volumes = docker
+        .list_volumes(Some(bollard::query_parameters::ListVolumesOptionsBuilder::new().filters(&filters).build()))
+        .await
+        .map_err(|e| err("listing the bay's volumes", e))?
+        .volumes
+        .unwrap_or_default();
+    for v in volumes {
+        let Some(node) = v.labels.get(LABEL_NODE) else { continue };
+        if wanted.contains(&node.as_str()) || inspect(docker, node).await?.is_some() {
+            continue;
+        }
+        tracing::info!(bay = %cluster.uuid, node = %node, volume = %v.name, "removing the volume of a node that is gone");
+        match docker.remove_volume(&v.name, None::<bollard::query_parameters::RemoveVolumeOptions>).await {
+            Ok(()) => {}
+            Err(e) if super::is_not_found(&e) => {}
+            Err(e) => return Err(err(&format!("removing volume {}", v.name), e)),
+        }
+    }
+    Ok(())
+}
+
 /// The node image must be on the engine (nodes are never pulled from a registry); `build` says
 /// how to make it.
 pub async fn require_image(docker: &Docker, image: &str, build: &str) -> Result<(), EngineError> {

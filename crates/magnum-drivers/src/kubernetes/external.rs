@@ -114,6 +114,7 @@ impl Driver for ExternalKubernetes {
         &self,
         cluster: &Cluster,
         _: &ClusterTemplate,
+        _: &[NodeGroup],
         credentials: Option<&Credentials>,
     ) -> std::result::Result<Observation, DriverError> {
         let surveyed = match client(cluster, credentials) {

@@ -111,6 +111,7 @@ impl Driver for ExternalSwarm {
         &self,
         cluster: &Cluster,
         _: &ClusterTemplate,
+        _: &[NodeGroup],
         credentials: Option<&Credentials>,
     ) -> std::result::Result<Observation, DriverError> {
         let surveyed = match endpoint(cluster, credentials) {

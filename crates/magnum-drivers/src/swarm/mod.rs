@@ -371,6 +371,7 @@ impl SwarmDriver {
             docker::fenced(fence).await?;
             self.remove_worker(&docker, &leader, cluster, name).await?;
         }
+        nodes::remove_orphan_volumes(&docker, cluster, &plan.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>()).await?;
         self.wait_ready(&leader, &nodes, deadline).await?;
         let version = leader.version().await.ok().and_then(|v| v.version);
         let addrs = |role: NodeRole| nodes.iter().filter(|n| n.spec.role == role).map(|n| n.ip.clone()).collect::<Vec<_>>();
@@ -412,6 +413,7 @@ impl SwarmDriver {
         &self,
         cluster: &Cluster,
         template: &ClusterTemplate,
+        groups: &[NodeGroup],
         credentials: Option<&Credentials>,
     ) -> Result<Observation, EngineError> {
         let access = Access::for_bay(template, credentials)?;
@@ -482,7 +484,7 @@ impl SwarmDriver {
                 });
             }
         }
-        Ok(Observation::of_bay(cluster, nodes, reasons))
+        Ok(Observation::of_bay(cluster, groups, nodes, reasons))
     }
 }
 
@@ -625,9 +627,10 @@ impl Driver for SwarmDriver {
         &self,
         cluster: &Cluster,
         template: &ClusterTemplate,
+        groups: &[NodeGroup],
         credentials: Option<&Credentials>,
     ) -> Result<Observation, DriverError> {
-        self.look(cluster, template, credentials).await.map_err(|e| DriverError(e.0))
+        self.look(cluster, template, groups, credentials).await.map_err(|e| DriverError(e.0))
     }
 
     async fn delete(&self, cluster: &Cluster, fence: &dyn Fence) -> Result<(), DriverError> {

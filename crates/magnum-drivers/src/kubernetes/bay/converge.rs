@@ -111,6 +111,7 @@ impl KubernetesDriver {
             fenced(fence).await?;
             remove_worker(&docker, &kube_client, name).await?;
         }
+        nodes::remove_orphan_volumes(&docker, cluster, &plan.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>()).await?;
         wait_ready(&docker, &kube_client, cluster, &placed, deadline).await?;
         tracing::info!(bay = %cluster.uuid, seconds = started.elapsed().as_secs_f64(), nodes = placed.len(), "every node Ready");
         if !fresh.is_empty() {

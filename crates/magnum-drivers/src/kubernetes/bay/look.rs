@@ -12,7 +12,12 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 impl KubernetesDriver {
-    pub(super) async fn look(&self, cluster: &Cluster, credentials: Option<&Credentials>) -> Result<Observation, EngineError> {
+    pub(super) async fn look(
+        &self,
+        cluster: &Cluster,
+        groups: &[magnum_types::nodegroup::NodeGroup],
+        credentials: Option<&Credentials>,
+    ) -> Result<Observation, EngineError> {
         let docker = self.docker()?;
         let mut api = None;
         let mut seen = vec![];
@@ -43,7 +48,7 @@ impl KubernetesDriver {
         if let Some(listed) = &listed {
             join(&mut seen, listed);
         }
-        Ok(Observation::of_bay(cluster, seen, reasons))
+        Ok(Observation::of_bay(cluster, groups, seen, reasons))
     }
 }
 

@@ -137,8 +137,14 @@ impl Driver for KubernetesDriver {
         crate::docker::images::names(&docker).await.map_err(failed)
     }
 
-    async fn observe(&self, cluster: &Cluster, _: &ClusterTemplate, credentials: Option<&Credentials>) -> Result<Observation, DriverError> {
-        self.look(cluster, credentials).await.map_err(failed)
+    async fn observe(
+        &self,
+        cluster: &Cluster,
+        _: &ClusterTemplate,
+        groups: &[NodeGroup],
+        credentials: Option<&Credentials>,
+    ) -> Result<Observation, DriverError> {
+        self.look(cluster, groups, credentials).await.map_err(failed)
     }
 
     fn kube_objects(&self) -> Option<&dyn KubeObjects> {
