@@ -139,7 +139,7 @@ make_pid=$!
 while kill -0 "$make_pid" 2>/dev/null; do
   for _ in $(seq 1 30); do kill -0 "$make_pid" 2>/dev/null && sleep 1; done
   kill -0 "$make_pid" 2>/dev/null \
-    && log "compiling Kubernetes: $((SECONDS - started)) s so far (about 540 s in all): $(tail -c 300 "$buildlog" | tail -1 | cut -c1-100)"
+    && log "compiling Kubernetes: $((SECONDS - started)) s so far (about 620 s in all on 2 cores): $(tail -c 300 "$buildlog" | tail -1 | cut -c1-100)"
 done
 wait "$make_pid" || { tail -n 20 "$buildlog" >&2; die "building Kubernetes failed; see $buildlog"; }
 

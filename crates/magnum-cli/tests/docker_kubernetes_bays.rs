@@ -215,7 +215,8 @@ async fn docker_kubernetes_bay_lifecycle() {
     assert!(r.status == 400 && r.text.contains("master_count 3"), "{}", r.text);
 
     // Two bays at once: a 1+2 one followed with --wait, and a 1+1 one of the same tenant.
-    let r = latest(&p1).post("/v1/clusters", &json!({"name": "other", "cluster_template_id": "k8s", "node_count": 1})).await.expect("http");
+    let other = json!({"name": "other", "cluster_template_id": "k8s", "node_count": 1, "labels": {"auto_healing_enabled": "true"}});
+    let r = latest(&p1).post("/v1/clusters", &other).await.expect("http");
     assert_eq!(r.status, 202, "{}", r.text);
     let started = Instant::now();
     let (code, out, err) = magnum(b, &["cluster-create", "kb", "--cluster-template", "k8s", "--node-count", "2", "--wait"], &[]);
@@ -310,6 +311,28 @@ async fn docker_kubernetes_bay_lifecycle() {
     assert_ne!(code, 0, "a pod of kb must not reach the other bay's master");
     // Pod ranges are each bay's own: the other bay's pod address, asked from kb, is kb's (or nobody's).
     assert_ne!(fetch_from(&bin, &cfg, client, &their_pod[0].2, 8080), "hi from theirs", "a pod of kb reached the other bay's pod");
+
+    // Auto-healing on a Kubernetes bay (the other bay asked for it): its worker, removed behind
+    // magnum's back, is made again under its name, Ready, and the bay says what it healed.
+    let other_uuid = other_bay["uuid"].as_str().expect("uuid").to_owned();
+    let their_worker = format!("magnum-{}-worker-0", &other_uuid.replace('-', "")[..8]);
+    let removed = Instant::now();
+    let force = bollard::query_parameters::RemoveContainerOptionsBuilder::new().force(true).build();
+    engine.remove_container(&their_worker, Some(force)).await.expect("remove the other bay's worker");
+    let healed = loop {
+        let bay = p1.get("/v1/clusters/other").await.expect("http").body;
+        let note = bay["health_status_reason"]["healed"].as_str().unwrap_or_default().to_owned();
+        if bay["health_status"] == "HEALTHY" && note.contains(&their_worker) {
+            break bay;
+        }
+        assert!(removed.elapsed() < Duration::from_secs(120), "the other bay was never healed: {bay}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    eprintln!("a removed Kubernetes worker replaced by auto-healing, bay HEALTHY in {:.1} s", removed.elapsed().as_secs_f64());
+    assert_eq!(healed["status"], "CREATE_COMPLETE", "healing is not an update of the bay: {healed}");
+    let their_nodes = nodes(&bin, &other_cfg);
+    assert_eq!(their_nodes.len(), 2, "{their_nodes:?}");
+    assert!(their_nodes.iter().all(|(_, ready, _)| *ready), "the replaced worker is Ready under its name: {their_nodes:?}");
 
     // A certificate from ca-sign is a kubectl credential under RBAC: CN is the user, O the group.
     let key = rcgen::KeyPair::generate().expect("key");
