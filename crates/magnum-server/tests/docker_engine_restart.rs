@@ -1,13 +1,15 @@
 //! The provider's Docker engine restarts under a running bay (what a reboot of the machine does
 //! to it): the bay comes back by itself, at the same address with the same certificates, its
 //! swarm services run again, and so do the Container-API containers that were running, while
-//! those their owner stopped or that ended by themselves stay stopped (needs a Docker engine
-//! started by scripts/start-docker.sh, which this test stops and starts again; it is alone in
-//! its test binary so nothing else runs meanwhile).
+//! those their owner stopped or that ended by themselves stay stopped; a Kubernetes bay beside it
+//! comes back too, its pod running again (needs a Docker engine started by
+//! scripts/start-docker.sh, which this test stops and starts again, and the Kubernetes binaries
+//! of scripts/build-kubernetes.sh in MAGNUM_TEST_KUBERNETES_BIN; it is alone in its test binary
+//! so nothing else runs meanwhile).
 
 mod common;
 mod docker_env;
-use docker_env::{engine, env_with_docker, swarm_bay, tenant_docker, user_credentials};
+use docker_env::{engine, env_with_docker, settle, swarm_bay, tenant_docker, user_credentials, user_credentials_as};
 use magnum_client::Client;
 use magnum_drivers::docker::images;
 use serde_json::{json, Value};
@@ -58,6 +60,60 @@ async fn container(c: &Client, name: &str, command: &str, stop: bool) {
     }
 }
 
+/// A 1+1 Kubernetes bay "kb" running the pod "sleeper", and a kubeconfig of its owner's.
+struct KubeBay {
+    bin: std::path::PathBuf,
+    kubeconfig: std::path::PathBuf,
+    creds: std::path::PathBuf,
+}
+
+impl KubeBay {
+    async fn make(c: &Client, engine: &bollard::Docker, bin: std::path::PathBuf) -> KubeBay {
+        magnum_drivers::kubernetes::bay::image::build(engine, &bin).await.expect("the Kubernetes node image");
+        let image = magnum_drivers::kubernetes::bay::image::NODE_IMAGE;
+        let t = c.post("/v1/clustertemplates", &json!({"name": "k8s", "coe": "kubernetes", "image_id": image})).await.expect("http");
+        assert_eq!(t.status, 201, "{}", t.text);
+        let r = c.post("/v1/clusters", &json!({"name": "kb", "cluster_template_id": "k8s", "node_count": 1})).await.expect("http");
+        assert_eq!(r.status, 202, "{}", r.text);
+        let (kb, _) = settle(c, "/v1/clusters/kb").await;
+        assert_eq!(kb["status"], json!("CREATE_COMPLETE"), "{kb}");
+        let creds = user_credentials_as(c, kb["uuid"].as_str().expect("uuid"), "owner", Some("system:masters")).await;
+        let path = |f: &str| creds.join(f).display().to_string();
+        let config = json!({"apiVersion": "v1", "kind": "Config", "current-context": "kb",
+            "clusters": [{"name": "kb", "cluster": {"server": kb["api_address"], "certificate-authority": path("ca.pem")}}],
+            "users": [{"name": "owner", "user": {"client-certificate": path("cert.pem"), "client-key": path("key.pem")}}],
+            "contexts": [{"name": "kb", "context": {"cluster": "kb", "user": "owner"}}]});
+        let kubeconfig = creds.join("config");
+        std::fs::write(&kubeconfig, config.to_string()).expect("kubeconfig");
+        let manifest = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sleeper"},
+            "spec": {"containers": [{"name": "sleeper", "image": images::WORKLOAD_IMAGE, "command": ["sleep", "3600"]}]}});
+        let r = c.post("/v1/pods", &json!({"bay_uuid": "kb", "manifest": manifest.to_string()})).await.expect("http");
+        assert_eq!(r.status, 201, "{}", r.text);
+        let bay = KubeBay { bin, kubeconfig, creds };
+        bay.sleeper_started_after(None, Duration::from_secs(60)).await;
+        bay
+    }
+
+    /// When the pod's container last started, once it runs (and started after `after`).
+    async fn sleeper_started_after(&self, after: Option<&str>, limit: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            let out = Command::new(self.bin.join("kubectl"))
+                .env("KUBECONFIG", &self.kubeconfig)
+                .args(["get", "pod", "sleeper", "-o", "jsonpath={.status.containerStatuses[0].state.running.startedAt}"])
+                .output()
+                .expect("kubectl");
+            let at = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            // RFC 3339 in UTC with seconds: text order is time order.
+            if !at.is_empty() && after.is_none_or(|a| at.as_str() > a) {
+                return at;
+            }
+            assert!(started.elapsed() < limit, "the pod never ran (again): {at} {}", String::from_utf8_lossy(&out.stderr));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_a_bay_comes_back_by_itself_after_the_engine_restarts() {
     let Some(engine) = engine("docker_a_bay_comes_back_by_itself_after_the_engine_restarts").await else { return };
@@ -93,6 +149,22 @@ async fn docker_a_bay_comes_back_by_itself_after_the_engine_restarts() {
     // The conductor's look finds it ended by itself while its node ran.
     container_becomes(&c, "ended", "Stopped", Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // A Kubernetes bay beside it, its pod running.
+    let kube = match std::env::var("MAGNUM_TEST_KUBERNETES_BIN").ok().filter(|b| !b.is_empty()) {
+        Some(bin) => Some(KubeBay::make(&c, &engine, bin.into()).await),
+        None if std::env::var("MAGNUM_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("MAGNUM_TEST_KUBERNETES_BIN is unset but MAGNUM_REQUIRE_SERVICES=1: run scripts/build-kubernetes.sh")
+        }
+        None => {
+            eprintln!("\n*** the Kubernetes half of this test is SKIPPED: MAGNUM_TEST_KUBERNETES_BIN is unset ***\n");
+            None
+        }
+    };
+    let pod_started = match &kube {
+        Some(k) => Some(k.sleeper_started_after(None, Duration::from_secs(10)).await),
+        None => None,
+    };
 
     // The engine stops (taking every node with it) and starts again.
     drop(engine);
@@ -138,6 +210,22 @@ async fn docker_a_bay_comes_back_by_itself_after_the_engine_restarts() {
         assert_eq!(body["status"], json!("Stopped"), "{name} stays stopped: {body}");
     }
 
+    if let (Some(k), Some(before)) = (&kube, &pod_started) {
+        let kb = c.get("/v1/clusters/kb").await.expect("http").body;
+        let mut seen = kb.clone();
+        while seen["health_status"] != json!("HEALTHY") {
+            assert!(back.elapsed() < Duration::from_secs(120), "the Kubernetes bay never came back: {seen}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            seen = c.get("/v1/clusters/kb").await.expect("http").body;
+        }
+        eprintln!("the Kubernetes bay HEALTHY {:.1} s after the engine answered again", back.elapsed().as_secs_f64());
+        assert_eq!(seen["api_address"], kb["api_address"], "the same address");
+        let again = k.sleeper_started_after(Some(before), Duration::from_secs(120)).await;
+        eprintln!("its pod running again (started {again}, was {before}), {:.1} s after the engine answered", back.elapsed().as_secs_f64());
+        let _ = std::fs::remove_dir_all(&k.creds);
+        assert_eq!(c.delete("/v1/clusters/kb").await.expect("http").status, 204);
+        common::wait_gone(&c, "/v1/clusters/kb").await;
+    }
     let _ = std::fs::remove_dir_all(&creds);
     assert_eq!(c.delete("/v1/clusters/bay").await.expect("http").status, 204);
     common::wait_gone(&c, "/v1/clusters/bay").await;

@@ -25,8 +25,10 @@ pub(crate) async fn list(State(s): State<AppState>, caller: Caller, RawQuery(q):
     let q = input::query(q.as_deref())?;
     let rule = if detail { "node:detail" } else { "node:get_all" };
     let scope = super::list_scope(&caller, &q, rule)?;
-    // `bay_ident` (the 2015 name) or `cluster_id` narrows the list to one bay.
-    let cluster = match q.get("bay_ident").or_else(|| q.get("cluster_id")).or_else(|| q.get("bay_uuid")) {
+    // `bay_ident` (the 2015 name), `cluster_id`, `cluster_uuid` or `bay_uuid` narrows the list
+    // to one bay.
+    let named = ["bay_ident", "cluster_id", "cluster_uuid", "bay_uuid"].iter().find_map(|k| q.get(*k));
+    let cluster = match named {
         Some(ident) => Some(s.store.get_cluster(&scope, ident).await?.uuid),
         None => None,
     };

@@ -59,6 +59,12 @@ pub async fn settle(c: &Client, path: &str) -> (Value, f64) {
 /// A user's client credentials for a bay: a fresh key, its CSR signed through ca-sign, and the
 /// bay's CA from ca-show, written where bollard's TLS connector can read them.
 pub async fn user_credentials(c: &Client, bay: &str) -> std::path::PathBuf {
+    user_credentials_as(c, bay, "tenant-user", None).await
+}
+
+/// [`user_credentials`] for the common name `cn`, in `organization` if given (on a Kubernetes
+/// bay, `system:masters` is signed as its tenant-admins group).
+pub async fn user_credentials_as(c: &Client, bay: &str, cn: &str, organization: Option<&str>) -> std::path::PathBuf {
     let ca = c.get(&format!("/v1/certificates/{bay}")).await.expect("http");
     assert_eq!(ca.status, 200, "{}", ca.text);
     let ca_pem = ca.body["pem"].as_str().expect("pem").to_owned();
@@ -66,7 +72,10 @@ pub async fn user_credentials(c: &Client, bay: &str) -> std::path::PathBuf {
     assert!(!ca.text.contains("PRIVATE KEY"), "ca-show never returns a private key");
     let key = rcgen::KeyPair::generate().expect("key");
     let mut params = rcgen::CertificateParams::new(vec![]).expect("params");
-    params.distinguished_name.push(rcgen::DnType::CommonName, "tenant-user");
+    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    if let Some(o) = organization {
+        params.distinguished_name.push(rcgen::DnType::OrganizationName, o);
+    }
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
     let csr = params.serialize_request(&key).expect("csr").pem().expect("pem");
     let signed = c.post("/v1/certificates", &json!({"bay_uuid": bay, "csr": csr})).await.expect("http");
