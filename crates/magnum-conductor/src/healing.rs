@@ -4,7 +4,8 @@
 //! server): one bad look may be a node still starting. The driver makes way for the node and
 //! converges (a worker comes back fresh under the same name, group and address; a master is
 //! restarted with its state), and the bay's `health_status_reason` keeps what was healed and
-//! when under `healed`. Without the label, failed nodes are only reported.
+//! when under `healed`. Without the label, failed nodes are only reported, except when every
+//! node of the bay is stopped: then the bay is started again, whatever its labels.
 
 use crate::health::Seen;
 use crate::leases::Held;
@@ -31,6 +32,37 @@ pub(crate) enum Healing {
 }
 
 impl Conductor {
+    /// Starts a bay none of whose node containers runs, found so at two looks in a row (every
+    /// node stopped behind magnum's back: a reboot that did not bring them back, or all stopped
+    /// by hand), whether or not it asks for healing: nothing of it runs, so starting it loses
+    /// nothing, and its nodes come back with their state (their containers are started, not
+    /// replaced). None when that is not the case.
+    pub(crate) async fn start_if_all_stopped(
+        &self,
+        held: &Held,
+        driver: &dyn Driver,
+        (cluster, template): (&Cluster, &ClusterTemplate),
+        credentials: Option<&Credentials>,
+        seen: &Seen,
+    ) -> Option<Healing> {
+        let nodes = seen.nodes.as_ref()?;
+        let all_stopped =
+            !nodes.is_empty() && nodes.iter().all(|n| n.status == "Stopped" && cluster.health_status_reason.contains_key(&n.name));
+        if !all_stopped || !cluster.status.is_complete() {
+            return None;
+        }
+        tracing::warn!(cluster = %cluster.uuid, nodes = nodes.len(), "every node container is stopped: starting the bay again");
+        let groups = match self.store.list_nodegroups(cluster.uuid, None, &PageRequest::everything()).await {
+            Ok(g) => g,
+            Err(e) => return Some(Healing::Failed(format!("cannot read the bay's nodegroups ({}); the next look retries", e.message))),
+        };
+        let when = magnum_types::time::to_api(&magnum_types::time::now());
+        match driver.update(cluster, template, &groups, credentials, held).await {
+            Ok(_) => Some(Healing::Done(format!("every node container was found stopped; all started again at {when}"))),
+            Err(e) => Some(Healing::Failed(format!("starting the stopped bay at {when} failed: {e}; the next look retries"))),
+        }
+    }
+
     /// Replaces the failed nodes of `cluster` if it asks for healing; None when nothing was
     /// to be done.
     pub(crate) async fn heal_if_asked(

@@ -494,6 +494,58 @@ async fn docker_rotated_conductor_credentials_retire_the_old_certificate() {
     env.finish().await;
 }
 
+/// Every node container of a bay stopped behind magnum's back (all stopped by hand, or a reboot
+/// that did not restart them): the bay, though it did not ask for healing, is started again by
+/// itself, its swarm and a container left running with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_a_bay_whose_nodes_were_all_stopped_starts_again_by_itself() {
+    let Some(engine) = engine("docker_a_bay_whose_nodes_were_all_stopped_starts_again_by_itself").await else { return };
+    let env = env_with_docker().await;
+    let c = env.member("tenant");
+    let bay = docker_env::swarm_bay(&c, "stopped", 1).await;
+    let uuid = bay["uuid"].as_str().expect("uuid").to_owned();
+    let api = bay["api_address"].as_str().expect("api_address").to_owned();
+    let spec = json!({"name": "kept", "image": images::WORKLOAD_IMAGE, "command": "sleep 3600", "bay_uuid": "stopped"});
+    assert_eq!(c.post("/v1/containers", &spec).await.expect("http").status, 201);
+    assert_eq!(c.put("/v1/containers/kept/start", None).await.expect("http").body["status"], json!("Running"));
+    wait_health(&c, "/v1/clusters/stopped", "HEALTHY").await;
+
+    let prefix = format!("magnum-{}", &uuid.replace('-', "")[..8]);
+    for node in ["master-0", "worker-0"] {
+        engine
+            .stop_container(&format!("{prefix}-{node}"), None::<bollard::query_parameters::StopContainerOptions>)
+            .await
+            .expect("stop a node");
+    }
+    let stopped = Instant::now();
+    let back = loop {
+        let b = c.get("/v1/clusters/stopped").await.expect("http").body;
+        if b["health_status"] == json!("HEALTHY") && b["health_status_reason"]["healed"].as_str().is_some_and(|n| n.contains("all started"))
+        {
+            break b;
+        }
+        assert!(stopped.elapsed() < Duration::from_secs(90), "the bay never started again: {b}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    eprintln!("every node stopped; the bay HEALTHY again by itself {:.1} s later", stopped.elapsed().as_secs_f64());
+    assert_eq!(back["api_address"], json!(api), "the same address");
+    assert_eq!(labelled(&engine, &uuid).await, (2, 1, 2), "the same nodes, started, not replaced");
+    let creds = user_credentials(&c, &uuid).await;
+    let members = swarm_members(&tls_client(&api, &creds)).await;
+    assert_eq!(members.iter().filter(|m| m.state == "ready").count(), 2, "the same swarm: {members:?}");
+    let t0 = Instant::now();
+    while c.get("/v1/containers/kept").await.expect("http").body["status"] != json!("Running") {
+        assert!(t0.elapsed() < Duration::from_secs(30), "the container left running never ran again");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = std::fs::remove_dir_all(&creds);
+
+    assert_eq!(c.delete("/v1/clusters/stopped").await.expect("http").status, 204);
+    common::wait_gone(&c, "/v1/clusters/stopped").await;
+    assert_eq!(labelled(&engine, &uuid).await, (0, 0, 0));
+    env.finish().await;
+}
+
 /// Polls the bay until it is HEALTHY with a new `healed` note (not `before`) naming `node`;
 /// returns the bay and the seconds it took.
 async fn healed(c: &Client, path: &str, node: &str, before: &Value) -> (Value, f64) {
