@@ -122,7 +122,9 @@ pub(crate) fn error_body(status: StatusCode, detail: &str, request_id: &str) -> 
 async fn render_error(resp: Response, request_id: &str) -> Response {
     let status = resp.status();
     if let Some(ErrorDetail(err)) = resp.extensions().get::<ErrorDetail>().cloned() {
-        if status.is_server_error() {
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(request_id, error = %err.message, "unavailable for now");
+        } else if status.is_server_error() {
             tracing::error!(request_id, error = %err.message, "internal error");
         }
         let mut out = json_response(status, &error_body(status, &err.message, request_id));
@@ -131,7 +133,7 @@ async fn render_error(resp: Response, request_id: &str) -> Response {
                 out.headers_mut().insert(http::header::ALLOW, allow.clone());
             }
         }
-        return out;
+        return retry_later(out);
     }
     // A response the framework made (405, 413, 415...): keep its status, reword its text.
     let allow = resp.headers().get(http::header::ALLOW).cloned();
@@ -146,6 +148,18 @@ async fn render_error(resp: Response, request_id: &str) -> Response {
     let mut out = json_response(status, &error_body(status, &detail, request_id));
     if let Some(a) = allow {
         out.headers_mut().insert(http::header::ALLOW, a);
+    }
+    retry_later(out)
+}
+
+/// Seconds a client is told to wait before it retries a 503 (the store, the bus or a bay's
+/// engine is away for now: each is retried by the server at about this pace too).
+const RETRY_AFTER_SECONDS: &str = "5";
+
+/// Every 503 says when to retry (RFC 9110 `Retry-After`).
+fn retry_later(mut out: Response) -> Response {
+    if out.status() == StatusCode::SERVICE_UNAVAILABLE {
+        out.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
     }
     out
 }

@@ -24,12 +24,12 @@ async fn labelled(d: &bollard::Docker, bay: &str) -> (usize, usize, usize) {
     (c.len(), n.len(), v.len())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn docker_amqp_postgres_conductor_killed_mid_create_another_finishes_the_bay() {
-    let _turn = ONE_AT_A_TIME.lock().await;
-    let test = "docker_amqp_postgres_conductor_killed_mid_create_another_finishes_the_bay";
-    let Some(engine) = docker_env::engine(test).await else { return };
-    let Some(mut d) = Deployment::new(test).await else { return };
+/// A deployment of one API and conductor c1 (Docker, PostgreSQL, RabbitMQ) and a 1+2 swarm
+/// bay whose create c1 has begun: its first node container exists. None when a service is
+/// missing (the test SKIPs).
+async fn deployment_building_a_bay(test: &str) -> Option<(bollard::Docker, Deployment, Client, String)> {
+    let engine = docker_env::engine(test).await?;
+    let mut d = Deployment::new(test).await?;
     d.set("MAGNUM_DOCKER__ENABLED", "true");
     d.set("MAGNUM_DOCKER__URL", docker_env::ENGINE);
     d.set("MAGNUM_DOCKER__NODE_TIMEOUT", "90");
@@ -49,13 +49,35 @@ async fn docker_amqp_postgres_conductor_killed_mid_create_another_finishes_the_b
     let r = api.post("/v1/clusters", &json!({"name": "bay", "cluster_template_id": "swarm", "node_count": 2})).await.expect("http");
     assert_eq!(r.status, 202, "{}", r.text);
     let bay = r.body["uuid"].as_str().expect("uuid").to_owned();
-
-    // c1 starts building (its first node container exists), then dies without a word.
     let t0 = Instant::now();
     while labelled(&engine, &bay).await.0 == 0 {
         assert!(t0.elapsed() < Duration::from_secs(30), "c1 never started building: {}", d.log("c1"));
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    Some((engine, d, api, bay))
+}
+
+/// Deletes the bay and checks nothing labelled with it stays on the engine.
+async fn delete_leaves_nothing(api: &Client, engine: &bollard::Docker, bay: &str) {
+    assert_eq!(api.delete(&format!("/v1/clusters/{bay}")).await.expect("http").status, 204);
+    let t0 = Instant::now();
+    while status_of(api, bay).await != "GONE" {
+        assert!(t0.elapsed() < Duration::from_secs(60), "bay never deleted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(labelled(engine, bay).await, (0, 0, 0), "delete leaves nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_amqp_postgres_conductor_killed_mid_create_another_finishes_the_bay() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let Some((engine, mut d, api, bay)) =
+        deployment_building_a_bay("docker_amqp_postgres_conductor_killed_mid_create_another_finishes_the_bay").await
+    else {
+        return;
+    };
+
+    // c1 has started building (its first node container exists); it dies without a word.
     d.kill9("c1");
     assert_eq!(status_of(&api, &bay).await, "CREATE_IN_PROGRESS", "killed in the middle of the create");
     let partial = labelled(&engine, &bay).await;
@@ -86,13 +108,7 @@ async fn docker_amqp_postgres_conductor_killed_mid_create_another_finishes_the_b
     let r = api.put("/v1/containers/probe/execute?command=echo%20over%20amqp", None).await.expect("http");
     assert_eq!((r.status, r.body["output"].clone()), (200, json!("over amqp\n")), "{}", r.text);
 
-    assert_eq!(api.delete(&format!("/v1/clusters/{bay}")).await.expect("http").status, 204);
-    let t0 = Instant::now();
-    while status_of(&api, &bay).await != "GONE" {
-        assert!(t0.elapsed() < Duration::from_secs(60), "bay never deleted");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert_eq!(labelled(&engine, &bay).await, (0, 0, 0), "delete leaves nothing");
+    delete_leaves_nothing(&api, &engine, &bay).await;
     d.finish().await;
 }
 
@@ -103,34 +119,10 @@ async fn docker_amqp_postgres_conductor_killed_mid_create_another_finishes_the_b
 async fn docker_amqp_postgres_conductor_frozen_past_its_lease_changes_nothing_when_it_wakes() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let test = "docker_amqp_postgres_conductor_frozen_past_its_lease_changes_nothing_when_it_wakes";
-    let Some(engine) = docker_env::engine(test).await else { return };
-    let Some(mut d) = Deployment::new(test).await else { return };
-    d.set("MAGNUM_DOCKER__ENABLED", "true");
-    d.set("MAGNUM_DOCKER__URL", docker_env::ENGINE);
-    d.set("MAGNUM_DOCKER__NODE_TIMEOUT", "90");
-    d.conductor("c1");
-    let api = d.api("api").await.as_user("p1", "u1", "member");
-    let t0 = Instant::now();
-    let t = loop {
-        let t = api.post("/v1/clustertemplates", &json!({"name": "swarm", "coe": "swarm-mode", "image_id": images::NODE_IMAGE})).await;
-        let t = t.expect("http");
-        if t.status == 201 || t0.elapsed() > Duration::from_secs(20) {
-            break t;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    assert_eq!(t.status, 201, "{}", t.text);
-    let r = api.post("/v1/clusters", &json!({"name": "bay", "cluster_template_id": "swarm", "node_count": 2})).await.expect("http");
-    assert_eq!(r.status, 202, "{}", r.text);
-    let bay = r.body["uuid"].as_str().expect("uuid").to_owned();
+    let Some((engine, mut d, api, bay)) = deployment_building_a_bay(test).await else { return };
 
     // c1 freezes once its plan is made (its first node container exists): it still means to
     // make a master and two workers.
-    let t0 = Instant::now();
-    while labelled(&engine, &bay).await.0 == 0 {
-        assert!(t0.elapsed() < Duration::from_secs(30), "c1 never started building: {}", d.log("c1"));
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
     d.freeze("c1", true);
     let frozen_with = labelled(&engine, &bay).await;
 
@@ -175,13 +167,7 @@ async fn docker_amqp_postgres_conductor_frozen_past_its_lease_changes_nothing_wh
         assert_eq!(after[field], before[field], "{field} is as c2 left it");
     }
 
-    assert_eq!(api.delete(&format!("/v1/clusters/{bay}")).await.expect("http").status, 204);
-    let t0 = Instant::now();
-    while status_of(&api, &bay).await != "GONE" {
-        assert!(t0.elapsed() < Duration::from_secs(60), "bay never deleted");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert_eq!(labelled(&engine, &bay).await, (0, 0, 0), "delete leaves nothing");
+    delete_leaves_nothing(&api, &engine, &bay).await;
     d.finish().await;
 }
 
@@ -298,6 +284,7 @@ async fn postgres_stopped_database_is_a_503_then_the_api_recovers_by_itself() {
     let down = async {
         let r = c.get("/v1/clustertemplates").await.expect("the API still answers");
         common::assert_error(&r, 503, "The database is unavailable");
+        assert_eq!(r.header("retry-after"), Some("5"), "a 503 says when to retry");
         let r = c.post("/v1/clustertemplates", &json!({"name": "x", "coe": "swarm-mode", "image_id": "img"})).await.expect("http");
         common::assert_error(&r, 503, "Retry later");
         assert_eq!(c.get("/").await.expect("http").status, 200, "documents that need no database still answer");
