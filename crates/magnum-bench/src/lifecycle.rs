@@ -5,20 +5,12 @@
 //! the same bay's managers resized 1 → 3 → 1; then a 1+2 bay upgraded to another node image and
 //! back, one node at a time.
 
-use crate::{median, settled, start_with, Args};
-use anyhow::{bail, Context};
+use crate::{copy_image, docker, median, settled, start_with, Args};
+use anyhow::bail;
 use magnum_client::Client;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn docker(args: &[&str]) -> anyhow::Result<()> {
-    let out = std::process::Command::new("docker").args(args).output().context("running the docker CLI")?;
-    if !out.status.success() {
-        bail!("docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(())
-}
 
 /// Seconds until the bay is HEALTHY with a `healed` note other than `before`, and that note.
 async fn until_healed(c: &Client, path: &str, before: &Value) -> anyhow::Result<(f64, Value)> {
@@ -128,11 +120,8 @@ pub(crate) async fn run(args: &Args, binary: &Path) -> anyhow::Result<()> {
 /// Upgrades a 1+2 bay `rounds` times between the node image and a copy of it with one more
 /// label (another image id); returns the seconds per node of each.
 async fn upgrade_rounds(c: &Client, rounds: usize) -> anyhow::Result<Vec<f64>> {
-    let (copy, image) = ("magnum-bench-upgrade", "magnum-bench/swarm-node:upgraded");
-    let _ = docker(&["rm", "--force", copy]);
-    docker(&["create", "--name", copy, "magnum/swarm-node:latest"])?;
-    docker(&["commit", "--change", "LABEL org.openstack.magnum.bench=upgraded", copy, image])?;
-    docker(&["rm", "--force", copy])?;
+    let image = "magnum-bench/swarm-node:upgraded";
+    copy_image("magnum/swarm-node:latest", image)?;
     let started = Instant::now();
     loop {
         let r = c.post("/v1/clustertemplates", &json!({"name": "bench2", "coe": "swarm-mode", "image_id": image})).await?;

@@ -295,6 +295,24 @@ pub(crate) async fn settled(c: &Client, path: &str) -> anyhow::Result<String> {
     }
 }
 
+pub(crate) fn docker(args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("docker").args(args).output().context("running the docker CLI")?;
+    if !out.status.success() {
+        bail!("docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+/// `image` as `to` with one more label: the same content under another image id, what an
+/// upgrade to "another node image" needs.
+pub(crate) fn copy_image(image: &str, to: &str) -> anyhow::Result<()> {
+    let copy = "magnum-bench-image-copy";
+    let _ = docker(&["rm", "--force", copy]);
+    docker(&["create", "--name", copy, image])?;
+    docker(&["commit", "--change", "LABEL org.openstack.magnum.bench=upgraded", copy, to])?;
+    docker(&["rm", "--force", copy])
+}
+
 pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     if v.is_empty() {

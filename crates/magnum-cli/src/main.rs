@@ -94,6 +94,20 @@ enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Upgrade a cluster in place to another template of its COE (nodes made again from it, in
+    /// batches, the masters first); with --wait, follow it to UPDATE_COMPLETE.
+    ClusterUpgrade {
+        cluster: String,
+        cluster_template: String,
+        /// How many nodes are replaced at once.
+        #[arg(long, default_value_t = 1)]
+        max_batch_size: i64,
+        /// The nodegroup to upgrade (a default one).
+        #[arg(long)]
+        nodegroup: Option<String>,
+        #[arg(long)]
+        wait: bool,
+    },
     /// Rotate the credentials the conductor uses for a cluster (the old ones stop working);
     /// with --wait, follow it to UPDATE_COMPLETE.
     CredentialRotate {
@@ -214,6 +228,20 @@ async fn run(c: &Client, cmd: Command, format: Format) -> anyhow::Result<()> {
             eprintln!("Request to resize nodegroup {group} of cluster {uuid} to {node_count} nodes accepted");
             if wait {
                 let shown = wait::settle(c, &uuid, wait::Goal::Complete).await?;
+                show(&shown, format);
+            }
+        }
+        Command::ClusterUpgrade { cluster, cluster_template, max_batch_size, nodegroup, wait } => {
+            let c = c.clone().microversion("1.8");
+            let mut b = json!({"cluster_template": cluster_template, "max_batch_size": max_batch_size});
+            if let Some(group) = &nodegroup {
+                b["nodegroup"] = json!(group);
+            }
+            let r = expect(c.post(&format!("/v1/clusters/{cluster}/actions/upgrade"), &b).await?, &[202], "cluster-upgrade")?;
+            let uuid = r.body["uuid"].as_str().context("no uuid in the answer")?.to_owned();
+            eprintln!("Request to upgrade cluster {uuid} to template {cluster_template} accepted");
+            if wait {
+                let shown = wait::settle(&c, &uuid, wait::Goal::Complete).await?;
                 show(&shown, format);
             }
         }

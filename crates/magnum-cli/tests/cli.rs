@@ -274,6 +274,12 @@ async fn docker_cli_builds_configures_resizes_and_deletes_a_real_bay() {
     assert!(code != 0 && err.contains("Nodegroup gpu"), "{err}");
     let (code, out, err) = magnum(b, &["--format", "json", "credential-rotate", "bay", "--wait"], &[]);
     assert_eq!((code, json(&out)["status"].clone()), (0, Value::from("UPDATE_COMPLETE")), "{err}");
+    // An upgrade to the bay's own template is done as it is accepted; an unknown template is refused.
+    let (code, out, err) = magnum(b, &["--format", "json", "cluster-upgrade", "bay", "swarm", "--wait"], &[]);
+    assert_eq!((code, json(&out)["status"].clone()), (0, Value::from("UPDATE_COMPLETE")), "{err}");
+    assert!(err.contains("to template swarm accepted"), "{err}");
+    let (code, _, err) = magnum(b, &["cluster-upgrade", "bay", "nope", "--max-batch-size", "2"], &[]);
+    assert!(code != 0 && err.contains("ClusterTemplate nope could not be found"), "{err}");
     let (code, _, err) = magnum(b, &["cluster-delete", "bay", "--wait"], &[]);
     assert_eq!(code, 0, "{err}");
     let _ = std::fs::remove_dir_all(&dir);

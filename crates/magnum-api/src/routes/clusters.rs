@@ -352,13 +352,6 @@ pub(crate) async fn upgrade(State(s): State<AppState>, caller: Caller, Path(iden
         ))
         .into());
     }
-    if !Coe::parse(&from.coe)?.is_swarm() {
-        return Err(MagnumError::invalid(format!(
-            "Upgrading {} cluster {} in place is not built here yet (swarm bays are upgraded); create a cluster from template {target} instead.",
-            from.coe, c.name
-        ))
-        .into());
-    }
     if to.tls_disabled != from.tls_disabled {
         return Err(MagnumError::invalid(format!(
             "Invalid cluster_template {target}: its tls_disabled is {}, the cluster's template's is {}; an upgrade keeps the bay's TLS setting.",

@@ -22,6 +22,10 @@ impl Server {
 }
 
 pub async fn server(docker: bool, keystone: Option<&str>) -> Server {
+    // MAGNUM_TEST_LOG=info (or any filter) shows the server's logs while debugging a test.
+    if let Ok(filter) = std::env::var("MAGNUM_TEST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
     let store = magnum_store::testing::sqlite().await;
     let mut config = magnum_config::Config::load(None, Vec::<(String, String)>::new()).expect("config");
     config.api.bind = "127.0.0.1:0".parse().expect("addr");

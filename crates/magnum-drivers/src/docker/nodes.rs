@@ -225,6 +225,31 @@ pub async fn run(docker: &Docker, container: &str, argv: &[&str], limit: Duratio
     Ok(ran.output)
 }
 
+/// The port of the bay's `api_address`, for its first master when that is made again (an
+/// upgrade, a heal): the bay keeps the address its users' configurations name.
+pub fn kept_api_port(cluster: &Cluster, spec: &super::plan::NodeSpec) -> Option<u16> {
+    if spec.name != super::plan::node_name(cluster, super::plan::NodeRole::Manager, 0) {
+        return None;
+    }
+    cluster.api_address.as_deref()?.rsplit(':').next()?.parse().ok()
+}
+
+/// The nodes of `specs` whose container runs another image than the one they should run (their
+/// group's, else `image`): what an upgrade to that template replaces. Absent ones are left to
+/// the converge that follows.
+pub async fn outdated(docker: &Docker, specs: &[super::plan::NodeSpec], image: &str) -> Result<Vec<super::plan::NodeSpec>, EngineError> {
+    let mut stale = vec![];
+    for spec in specs {
+        let want = spec.image.as_deref().unwrap_or(image);
+        if let Some(c) = inspect(docker, &spec.name).await? {
+            if c.config.and_then(|c| c.image).as_deref() != Some(want) {
+                stale.push(spec.clone());
+            }
+        }
+    }
+    Ok(stale)
+}
+
 /// A host port to publish a node's API on. Asking the engine for a fixed port (rather than
 /// an ephemeral one) keeps the node's API, and so the bay's api_address, stable across
 /// restarts. For a local engine it is a port free here now; for a remote one, a port from the

@@ -251,6 +251,8 @@ fn kube_error(status: StatusCode, doc: &Value, what: &str, base: &str) -> Magnum
     match status {
         StatusCode::NOT_FOUND => MagnumError::not_found(text),
         StatusCode::CONFLICT => MagnumError::conflict(text),
+        // An eviction a disruption budget does not allow now.
+        StatusCode::TOO_MANY_REQUESTS => MagnumError::unavailable(text),
         StatusCode::FORBIDDEN if message.contains("PodSecurityPolicy") => MagnumError::forbidden(format!(
             "{text}. Workloads on a bay run under its pod security policy: no privileged mode, added capabilities, \
              host namespaces, host paths or unconfined seccomp (docs/SECURITY.md)."

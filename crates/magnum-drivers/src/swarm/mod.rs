@@ -109,7 +109,7 @@ impl SwarmDriver {
                     port.to_owned(),
                     Some(vec![PortBinding {
                         host_ip: Some(self.engine.publish_address.clone()),
-                        host_port: Some(match kept_api_port(cluster, spec) {
+                        host_port: Some(match nodes::kept_api_port(cluster, spec) {
                             Some(port) => port.to_string(),
                             None => nodes::free_port(&self.engine)?.to_string(),
                         }),
@@ -486,15 +486,6 @@ impl SwarmDriver {
         }
         Ok(Observation::of_bay(cluster, groups, nodes, reasons))
     }
-}
-
-/// The port of the bay's `api_address`, for the first manager when it is made again (an
-/// upgrade): the bay keeps the address its users' configurations name.
-fn kept_api_port(cluster: &Cluster, spec: &NodeSpec) -> Option<u16> {
-    if spec.name != plan::node_name(cluster, NodeRole::Manager, 0) {
-        return None;
-    }
-    cluster.api_address.as_deref()?.rsplit(':').next()?.parse().ok()
 }
 
 /// A node that just joined under a name the swarm already lists: the other members of that

@@ -38,15 +38,7 @@ impl SwarmDriver {
         let docker = self.engine()?;
         nodes::require_image(&docker, &to.image_id, "magnum-server node-image build").await?;
         let plan = plan::plan(cluster, groups, &nodes::members(&docker, cluster).await?);
-        let mut stale: Vec<NodeSpec> = vec![];
-        for spec in &plan.nodes {
-            let want = spec.image.clone().unwrap_or_else(|| to.image_id.clone());
-            if let Some(c) = nodes::inspect(&docker, &spec.name).await? {
-                if c.config.and_then(|c| c.image).as_deref() != Some(want.as_str()) {
-                    stale.push(spec.clone());
-                }
-            }
-        }
+        let stale = nodes::outdated(&docker, &plan.nodes, &to.image_id).await?;
         tracing::info!(bay = %cluster.uuid, nodes = stale.len(), batch = max_batch, template = %to.uuid, "upgrading in place");
         for batch in stale.chunks(max_batch.max(1)) {
             docker::fenced(fence).await?;

@@ -7,6 +7,7 @@
 use super::layout::{self, Placed, API_PORT};
 use super::node::{self, ENV_FILE, ROUTES_FILE};
 use super::{client, need_credentials, KubernetesDriver};
+use super::{drain, pki};
 use crate::docker::nodes::{self, NodeFile};
 use crate::docker::plan::{self, NodeRole};
 use crate::docker::{err, fenced, EngineError};
@@ -27,7 +28,7 @@ const EXEC_LIMIT: Duration = Duration::from_secs(30);
 /// controller gets to it, ~20 s later on a busy machine).
 const DEFAULT_TOKEN_SECRET: &str = "default-token-magnum";
 
-fn kube_failed(e: MagnumError) -> EngineError {
+pub(super) fn kube_failed(e: MagnumError) -> EngineError {
     EngineError(e.message)
 }
 
@@ -58,7 +59,7 @@ impl KubernetesDriver {
     ) -> Result<Observed, EngineError> {
         let creds = need_credentials(cluster, credentials).map_err(kube_failed)?;
         let docker = self.docker()?;
-        nodes::require_image(&docker, &template.image_id, "magnum-server node-image build --kubernetes-bin DIR").await?;
+        nodes::require_image(&docker, &template.image_id, super::BUILD_HINT).await?;
         let deadline = Instant::now() + self.node_timeout;
         fenced(fence).await?;
         let (network, subnet) = crate::docker::network::ensure(&docker, cluster).await?;
@@ -72,6 +73,9 @@ impl KubernetesDriver {
         }
         // The master first (its API server is what everything waits for), then the workers
         // all at once.
+        // A node made now may still be listed Ready from before (an upgrade made it again): its
+        // Ready counts once its new kubelet has reported after this moment.
+        let since = magnum_types::time::now();
         let mut fresh = vec![];
         let on = Target { cluster, template, creds, master: &master, all: &placed, network: &network, fence };
         if self.ensure_node(&docker, &on, &master).await? {
@@ -105,14 +109,14 @@ impl KubernetesDriver {
         // that is about to go.
         for name in &plan.remove {
             fenced(fence).await?;
-            cordon(&kube_client, name).await?;
+            drain::cordon(&kube_client, name).await?;
         }
         for name in &plan.remove {
             fenced(fence).await?;
-            remove_worker(&docker, &kube_client, name).await?;
+            drain::remove_worker(&docker, &kube_client, name).await?;
         }
         nodes::remove_orphan_volumes(&docker, cluster, &plan.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>()).await?;
-        wait_ready(&docker, &kube_client, cluster, &placed, deadline).await?;
+        wait_ready(&docker, &kube_client, cluster, (&placed, &fresh, since), deadline).await?;
         tracing::info!(bay = %cluster.uuid, seconds = started.elapsed().as_secs_f64(), nodes = placed.len(), "every node Ready");
         if !fresh.is_empty() {
             fenced(fence).await?;
@@ -155,7 +159,11 @@ impl KubernetesDriver {
             .create_container(Some(CreateContainerOptionsBuilder::new().name(name).build()), body)
             .await
             .map_err(|e| err(&format!("creating node {name}"), e))?;
-        let files = node::files(&creds.ca, n, master, &layout::routes_for(n, all), &self.engine.publish_address).map_err(kube_failed)?;
+        // A node made again (an upgrade) finds its certificates on its volume, and keeps them
+        // unless they come from another CA.
+        let kept = nodes::read_file(docker, name, pki::KEPT_MARK).await.is_some_and(|ca| ca == creds.ca.cert_pem);
+        let mut files = if kept { vec![] } else { pki::node_files(&creds.ca, n, &self.engine.publish_address).map_err(kube_failed)? };
+        files.extend(node::settings(n, master, &layout::routes_for(n, all)));
         nodes::upload(docker, name, &files).await?;
         nodes::start(docker, name).await?;
         tracing::info!(node = %name, address = %n.ip, pods = %n.pod_cidr, "node started");
@@ -272,53 +280,18 @@ async fn bootstrap(kube: &KubeClient) -> magnum_types::Result<()> {
     kube.merge_patch(DEFAULT_SA, &patch, "giving the default service account its token").await.map(|_| ())
 }
 
-/// Marks the node unschedulable (one already gone is fine).
-async fn cordon(kube: &KubeClient, name: &str) -> Result<(), EngineError> {
-    let patch = json!({"spec": {"unschedulable": true}});
-    match kube.merge_patch(&format!("/api/v1/nodes/{name}"), &patch, &format!("cordoning {name}")).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(kube_failed(e)),
-    }
-}
-
-/// How long a leaving worker's pods get to stop before the worker goes anyway.
-const DRAIN_LIMIT: Duration = Duration::from_secs(30);
-
-/// Deletes the (cordoned) worker's pods and waits until its kubelet has stopped them (their
-/// controllers start them elsewhere), then forgets its Node object and removes its container
-/// and volumes.
-async fn remove_worker(docker: &Docker, kube: &KubeClient, name: &str) -> Result<(), EngineError> {
-    tracing::info!(node = %name, "draining and removing worker");
-    let on_node = format!("/api/v1/pods?fieldSelector=spec.nodeName%3D{name}");
-    let pods = kube.fetch(&on_node).await.map_err(kube_failed)?.unwrap_or_default();
-    for pod in crate::kubernetes::client::items(pods) {
-        let ns = pod.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default");
-        let path = format!("/api/v1/namespaces/{ns}/pods/{}", name_of(&pod));
-        kube.remove(&path, &format!("evicting pod {} from {name}", name_of(&pod))).await.map_err(kube_failed)?;
-    }
-    let running = nodes::inspect(docker, name).await?.and_then(|c| c.state).and_then(|s| s.running).unwrap_or(false);
-    // A stopped worker's kubelet cannot stop anything: its pods go with its Node object.
-    let deadline = Instant::now() + if running { DRAIN_LIMIT } else { Duration::ZERO };
-    loop {
-        let left = kube.fetch(&on_node).await.map_err(kube_failed)?.map(crate::kubernetes::client::items).unwrap_or_default();
-        if left.is_empty() {
-            break;
-        }
-        if Instant::now() > deadline {
-            tracing::warn!(node = %name, pods = left.len(), "pods did not stop in time; removing the worker anyway");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    kube.remove(&format!("/api/v1/nodes/{name}"), &format!("deleting node {name}")).await.map_err(kube_failed)?;
-    nodes::remove(docker, name).await
-}
-
 /// Until every wanted node is Ready and the default service account's token is made; Node
 /// objects of this bay that the plan no longer wants (a removal interrupted after its
 /// container went) are deleted, and nodes get their role labels.
-async fn wait_ready(docker: &Docker, kube: &KubeClient, cluster: &Cluster, all: &[Placed], deadline: Instant) -> Result<(), EngineError> {
+async fn wait_ready(
+    docker: &Docker,
+    kube: &KubeClient,
+    cluster: &Cluster,
+    (all, fresh, since): (&[Placed], &[String], magnum_types::time::Timestamp),
+    deadline: Instant,
+) -> Result<(), EngineError> {
+    // Kubelet's heartbeats have whole seconds: one in the second of `since` may be the old one's.
+    let since = since.timestamp();
     let prefix = format!("{}-", plan::prefix(cluster));
     let mut attempt = 0u32;
     loop {
@@ -339,6 +312,8 @@ async fn wait_ready(docker: &Docker, kube: &KubeClient, cluster: &Cluster, all: 
                     }
                     if let (false, why) = ready_condition(o) {
                         not_ready.push(format!("{name} ({})", why.unwrap_or_else(|| "no Ready condition yet".into())));
+                    } else if fresh.contains(&n.spec.name) && ready_heartbeat(o).is_none_or(|t| t.timestamp() <= since) {
+                        not_ready.push(format!("{name} (its kubelet has not reported since the node was made)"));
                     } else if has_taint(o, NOT_READY_TAINT) {
                         lift_not_ready_taint(kube, o).await.map_err(kube_failed)?;
                         not_ready.push(format!("{name} (tainted {NOT_READY_TAINT})"));
@@ -411,6 +386,13 @@ async fn scheduler_running(kube: &KubeClient) -> magnum_types::Result<bool> {
     };
     let renewed = lease.pointer("/spec/renewTime").and_then(Value::as_str).and_then(magnum_types::time::from_storage);
     Ok(renewed.is_some_and(|t| (magnum_types::time::now() - t).num_seconds() < 10))
+}
+
+/// When the node's kubelet last reported its Ready condition.
+fn ready_heartbeat(node: &Value) -> Option<magnum_types::time::Timestamp> {
+    let conditions = node.pointer("/status/conditions").and_then(Value::as_array)?;
+    let ready = conditions.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))?;
+    magnum_types::time::from_storage(ready.get("lastHeartbeatTime").and_then(Value::as_str)?)
 }
 
 fn has_taint(node: &Value, key: &str) -> bool {

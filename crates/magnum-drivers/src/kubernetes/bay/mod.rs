@@ -6,9 +6,11 @@
 //!
 //! - `layout.rs`: each node's fixed address on the bay network and its pods' /24;
 //! - `docker/network.rs` (shared with swarm bays): the bay network with a pinned subnet;
-//! - `pki.rs`: every certificate, from the bay's CA;
+//! - `pki.rs`: every certificate, from the bay's CA, kept on each node's volume;
 //! - `node.rs`: what the engine grants a node container, and the files written into it;
-//! - `converge.rs`: create and resize (one convergence), bootstrap, drain;
+//! - `converge.rs`: create and resize (one convergence), bootstrap;
+//! - `drain.rs`: cordon, move pods off a node, remove a worker;
+//! - `upgrade.rs`: nodes made again from another template, in batches, the master first;
 //! - `look.rs`: health, from the node containers and the Kubernetes nodes' conditions;
 //! - `objects.rs`: pods, RCs and services, with the images they name loaded into the nodes.
 //!
@@ -18,12 +20,14 @@
 
 mod confinement;
 mod converge;
+mod drain;
 pub mod image;
 pub mod layout;
 mod look;
 pub mod node;
 mod objects;
 mod pki;
+mod upgrade;
 
 use super::client::KubeClient;
 use super::KubeObjects;
@@ -39,6 +43,9 @@ use magnum_types::template::ClusterTemplate;
 use magnum_types::MagnumError;
 use std::collections::HashMap;
 use std::time::Duration;
+
+/// How to build the node image a template names, for the error when the engine lacks it.
+const BUILD_HINT: &str = "magnum-server node-image build --kubernetes-bin DIR";
 
 /// The Kubernetes version this build's node image carries.
 pub const VERSION: &str = "v1.20.2";
@@ -130,6 +137,18 @@ impl Driver for KubernetesDriver {
         nodes: &[String],
     ) -> Result<Observed, DriverError> {
         self.converge(cluster, template, groups, credentials, fence, nodes).await.map_err(failed)
+    }
+
+    async fn upgrade(
+        &self,
+        cluster: &Cluster,
+        to: &ClusterTemplate,
+        groups: &[NodeGroup],
+        credentials: Option<&Credentials>,
+        fence: &dyn Fence,
+        max_batch: usize,
+    ) -> Result<Observed, DriverError> {
+        self.upgrade_in_place(cluster, to, groups, credentials, fence, max_batch).await.map_err(failed)
     }
 
     async fn images(&self) -> Result<Vec<String>, DriverError> {

@@ -45,23 +45,16 @@ pub fn label_value(s: &str) -> String {
     mapped.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_owned()
 }
 
-/// Everything written into a new node before it first starts.
-pub fn files(
-    ca: &magnum_certs::CaBundle,
-    node: &Placed,
-    master: &Placed,
-    routes: &str,
-    publish_address: &str,
-) -> magnum_types::Result<Vec<NodeFile>> {
-    let mut files = pki::node_files(ca, node, publish_address)?;
-    files.push(NodeFile::new(ENV_FILE, 0o644, env_file(node, master)));
-    files.push(NodeFile::new(ROUTES_FILE, 0o644, routes.to_owned()));
-    Ok(files)
+/// The node's settings and routes, written into every new container of the node.
+pub fn settings(node: &Placed, master: &Placed, routes: &str) -> Vec<NodeFile> {
+    vec![NodeFile::new(ENV_FILE, 0o644, env_file(node, master)), NodeFile::new(ROUTES_FILE, 0o644, routes.to_owned())]
 }
 
-/// The node's volumes: its container engine's store, and on a master etcd's data.
+/// The node's volumes: its container engine's store, its certificates (so a node made again
+/// keeps its identities: on a master, the service-account key every token is signed with), and
+/// on a master etcd's data.
 pub fn volumes(node: &Placed) -> Vec<(String, &'static str)> {
-    let mut v = vec![(format!("{}-docker", node.spec.name), "/var/lib/docker")];
+    let mut v = vec![(format!("{}-docker", node.spec.name), "/var/lib/docker"), (format!("{}-pki", node.spec.name), pki::DIR)];
     if node.spec.role == NodeRole::Manager {
         v.push((format!("{}-etcd", node.spec.name), "/var/lib/etcd"));
     }
@@ -84,7 +77,11 @@ pub fn container(
     let mut ports = HashMap::new();
     let mut exposed = vec![];
     if node.spec.role == NodeRole::Manager {
-        let binding = PortBinding { host_ip: Some(engine.publish_address.clone()), host_port: Some(nodes::free_port(engine)?.to_string()) };
+        let port = match nodes::kept_api_port(cluster, &node.spec) {
+            Some(port) => port,
+            None => nodes::free_port(engine)?,
+        };
+        let binding = PortBinding { host_ip: Some(engine.publish_address.clone()), host_port: Some(port.to_string()) };
         ports.insert(API_PORT.to_owned(), Some(vec![binding]));
         exposed.push(API_PORT.to_owned());
     }

@@ -1,5 +1,7 @@
 //! Every certificate a Kubernetes bay's components use, issued by the bay's own CA when a node
-//! is made, and written into the node under /etc/kubernetes/pki. The CA's key never goes to a
+//! is first made, and written into the node under /etc/kubernetes/pki, on the node's own volume:
+//! a node made again (an upgrade) keeps them, and tokens signed with the master's
+//! service-account key stay valid. The CA's key never goes to a
 //! node (nothing in the cluster signs certificates: no CSR signer runs), so a node holds only
 //! its own identities.
 //!
@@ -20,6 +22,8 @@ use magnum_certs::{issue_in, CaBundle, Purpose};
 use magnum_types::Result;
 
 pub const DIR: &str = "/etc/kubernetes/pki";
+/// The CA certificate, written last: a node whose volume holds it has all its files.
+pub const KEPT_MARK: &str = "/etc/kubernetes/pki/ca.pem";
 
 fn pair(files: &mut Vec<NodeFile>, name: &str, issued: magnum_certs::Issued) {
     files.push(NodeFile::new(format!("{DIR}/{name}.pem"), 0o644, issued.cert_pem));
@@ -31,7 +35,7 @@ fn pair(files: &mut Vec<NodeFile>, name: &str, issued: magnum_certs::Issued) {
 pub fn node_files(ca: &CaBundle, node: &Placed, publish_address: &str) -> Result<Vec<NodeFile>> {
     let name = node.spec.name.as_str();
     let ip = node.ip.to_string();
-    let mut files = vec![NodeFile::new(format!("{DIR}/ca.pem"), 0o644, ca.cert_pem.clone())];
+    let mut files = vec![];
     let kubelet =
         issue_in(ca, &format!("system:node:{name}"), Some("system:nodes"), Purpose::Server { names: vec![name.to_owned(), ip.clone()] })?;
     pair(&mut files, "kubelet", kubelet);
@@ -62,5 +66,6 @@ pub fn node_files(ca: &CaBundle, node: &Placed, publish_address: &str) -> Result
         files.push(NodeFile::new(format!("{DIR}/sa-key.pem"), 0o600, private));
         files.push(NodeFile::new(format!("{DIR}/sa.pub"), 0o644, public));
     }
+    files.push(NodeFile::new(KEPT_MARK, 0o644, ca.cert_pem.clone()));
     Ok(files)
 }
