@@ -272,6 +272,17 @@ pub fn fingerprint(cert_pem: &str) -> String {
     ring::digest::digest(&ring::digest::SHA256, &der).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A PEM certificate's subject as (common name, organizations): Kubernetes' user and groups.
+/// None when it is no certificate.
+pub fn subject_of(cert_pem: &str) -> Option<(String, Vec<String>)> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes()).ok()?;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&pem.contents).ok()?;
+    let subject = cert.subject();
+    let cn = subject.iter_common_name().next().and_then(|a| a.as_str().ok()).unwrap_or_default().to_owned();
+    let orgs = subject.iter_organization().filter_map(|a| a.as_str().ok().map(str::to_owned)).collect();
+    Some((cn, orgs))
+}
+
 /// Encrypts private keys at rest (AES-256-GCM, random nonce per value).
 pub struct KeyCipher {
     key: LessSafeKey,
@@ -338,6 +349,9 @@ mod tests {
         assert_eq!(cert.issuer().to_string(), "CN=bay-1");
         assert!(cert.subject_alternative_name().expect("ext").is_some());
         issue(&ca, "Magnum-Conductor", Purpose::Client).expect("client");
+        let grouped = issue_in(&ca, "alice", Some("team-a"), Purpose::Client).expect("client");
+        assert_eq!(subject_of(&grouped.cert_pem), Some(("alice".to_owned(), vec!["team-a".to_owned()])));
+        assert_eq!(subject_of("not a certificate"), None);
     }
 
     #[test]

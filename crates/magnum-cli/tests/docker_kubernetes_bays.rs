@@ -362,6 +362,8 @@ async fn docker_kubernetes_bay_lifecycle() {
     confinement(b, &bin, &cfg, &dir, client).await;
 
     upgrade_in_place(&engine, &p1, (&bin, &cfg, &dir), &prefix, &api, &hello_node).await;
+    // The conductor's credentials rotated; the resize and nodegroup changes below run on the new ones.
+    rotated_credentials(&s, &uuid, (&bin, &cfg, &dir)).await;
 
     // Resize 2 → 3 → 1 (worker-0 named for removal): nodes join Ready, the leaving ones are
     // drained and forgotten, survivors keep their names, and the RC's pods all run again.
@@ -532,6 +534,39 @@ async fn upgrade_in_place(
     assert_eq!(hello[0].1, hello_node, "the bare pod runs again on its own node");
     let (_, _, err) = kubectl(bin, &as_sa, &["get", "pods"]);
     assert!(err.contains("system:serviceaccount:default:default"), "the token issued before still authenticates: {err}");
+}
+
+/// A kubeconfig as the conductor of bay `uuid` now is (its certificate read from the store).
+async fn as_conductor(s: &common::Server, uuid: &str, cfg: &Path, dir: &Path, name: &str) -> PathBuf {
+    let stored = s.store.store.get_certificates(uuid.parse().expect("uuid")).await.expect("certificates");
+    let cipher = magnum_server::load_cipher(&s.config).expect("the deployment's key");
+    let key = cipher.decrypt(&stored.client_key).expect("the conductor's key");
+    let cert = write(dir, &format!("{name}-cert.pem"), &stored.client_cert);
+    let key = write(dir, &format!("{name}-key.pem"), &key);
+    let config = dir.join(format!("{name}-config"));
+    std::fs::copy(cfg, &config).expect("copy");
+    let bin = PathBuf::from(std::env::var("MAGNUM_TEST_KUBERNETES_BIN").expect("binaries"));
+    let set = kubectl(&bin, &config, &["config", "set-credentials", name, "--client-certificate", &cert, "--client-key", &key]);
+    assert_eq!(set.0, 0, "{}", set.2);
+    assert_eq!(kubectl(&bin, &config, &["config", "set-context", "--current", &format!("--user={name}")]).0, 0);
+    config
+}
+
+/// Credential rotation (1.12) on a Kubernetes bay: the conductor's old certificate, cluster admin
+/// before, is refused everything after; the new one is cluster admin (and drives later changes).
+async fn rotated_credentials(s: &common::Server, uuid: &str, (bin, cfg, dir): (&Path, &Path, &Path)) {
+    let old = as_conductor(s, uuid, cfg, dir, "conductor-old").await;
+    let (code, _, err) = kubectl(bin, &old, &["auth", "can-i", "create", "clusterrolebindings"]);
+    assert_eq!(code, 0, "the conductor is cluster admin before the rotation: {err}");
+    let started = Instant::now();
+    let (code, out, err) = magnum(&s.base, &["--format", "json", "credential-rotate", "kb", "--wait"], &[]);
+    assert_eq!((code, json(&out)["status"].clone()), (0, json!("UPDATE_COMPLETE")), "{err}");
+    eprintln!("Kubernetes bay credentials rotated in {:.1} s", started.elapsed().as_secs_f64());
+    let (code, _, err) = kubectl(bin, &old, &["get", "pods"]);
+    assert!(code != 0 && err.contains("forbidden") && err.contains("system:magnum-conductor:"), "the old certificate is refused: {err}");
+    let new = as_conductor(s, uuid, cfg, dir, "conductor-new").await;
+    let (code, out, err) = kubectl(bin, &new, &["auth", "can-i", "create", "clusterrolebindings"]);
+    assert_eq!((code, out.trim()), (0, "yes"), "the new certificate is cluster admin: {err}");
 }
 
 async fn common_settle(c: &Client, path: &str) -> Value {

@@ -339,7 +339,8 @@ async fn requests_are_applied_while_the_conductor_writes(env: &Env) {
 }
 
 /// `PATCH /v1/credentials/{cluster}` (1.12): a new conductor certificate from the bay's own CA,
-/// the bay updated so its nodes pin it; refused where the old one could not be retired.
+/// the bay updated so its nodes pin it (swarm) or its binding names it (Kubernetes); refused where
+/// the old one could not be retired.
 async fn credential_rotation(env: &Env) {
     let c = env.member("p1");
     let t = uuid_of(&make_template(&c, "t").await);
@@ -366,8 +367,19 @@ async fn credential_rotation(env: &Env) {
     assert_error(&v.patch(&format!("/v1/credentials/{plain}"), &json!({})).await.expect("http"), 400, "disables TLS");
     let body = json!({"name": "k", "coe": "kubernetes", "image_id": "img"});
     assert_eq!(c.post("/v1/clustertemplates", &body).await.expect("http").status, 201);
+    // On Kubernetes the conductor gets a new user of its own (never in system:masters).
     let kube = make_cluster(&c, "k", "kb").await;
-    assert_error(&v.patch(&format!("/v1/credentials/{kube}"), &json!({})).await.expect("http"), 400, "Kubernetes API server");
+    wait_status(&c, &format!("/v1/clusters/{kube}"), "CREATE_FAILED").await;
+    mark_complete(&env.store, &kube).await;
+    let subject = |pem: &str| magnum_certs::subject_of(pem).expect("a certificate");
+    let before = env.store.get_certificates(kube.parse().expect("uuid")).await.expect("certificates");
+    let (old_user, old_groups) = subject(&before.client_cert);
+    assert!(old_user.starts_with("system:magnum-conductor:") && old_groups.is_empty(), "{old_user} {old_groups:?}");
+    let r = v.patch(&format!("/v1/credentials/{kube}"), &json!({})).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let after = env.store.get_certificates(kube.parse().expect("uuid")).await.expect("certificates");
+    let (new_user, new_groups) = subject(&after.client_cert);
+    assert!(new_user.starts_with("system:magnum-conductor:") && new_user != old_user && new_groups.is_empty(), "{new_user}");
 }
 
 /// 1.13: clusters show the driver's id of the cluster as `cluster_id` in place of `stack_id`.

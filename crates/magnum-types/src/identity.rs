@@ -8,8 +8,18 @@ use crate::coe::Coe;
 /// swarm's membership (the node guard checks for it).
 pub const CONDUCTOR_CN: &str = "Magnum-Conductor";
 
-/// Kubernetes' unrestricted group. The conductor and the control plane hold it; a user's
-/// certificate never does.
+/// The conductor's user on a Kubernetes bay: one per credential (a rotation makes a new one),
+/// made cluster admin by the bay's [`KUBERNETES_CONDUCTOR_BINDING`] alone, so the binding can
+/// take it back. Under `system:`, which ca-sign never signs for a user.
+pub fn kubernetes_conductor_user(credential: &str) -> String {
+    format!("system:magnum-conductor:{credential}")
+}
+
+/// The cluster role binding that makes the conductor's current user a cluster admin.
+pub const KUBERNETES_CONDUCTOR_BINDING: &str = "magnum:conductor";
+
+/// Kubernetes' unrestricted group. The control plane holds it (and the conductor of bays made
+/// before its users were rotatable); a user's certificate never does.
 pub const KUBERNETES_MASTERS: &str = "system:masters";
 
 /// The group a bay owner's admin certificate is signed into instead of `system:masters` (what

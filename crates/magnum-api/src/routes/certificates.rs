@@ -22,18 +22,29 @@ use serde_json::{json, Value};
 
 pub use magnum_types::identity::CONDUCTOR_CN;
 
-/// A new CA for the bay and the conductor's client certificate, keys sealed for the store. On
-/// a Kubernetes bay the conductor is a cluster admin (group `system:masters`).
+/// A new CA for the bay and the conductor's client certificate, keys sealed for the store.
 pub(crate) fn new_bay_certificates(s: &AppState, c: &Cluster, coe: Coe) -> Result<StoredCertificates, MagnumError> {
     let ca = magnum_certs::new_ca(&c.name)?;
-    let group = (coe == Coe::Kubernetes).then_some(magnum_types::identity::KUBERNETES_MASTERS);
-    let client = magnum_certs::issue_in(&ca, CONDUCTOR_CN, group, Purpose::Client)?;
+    let client = conductor_certificate(&ca, coe)?;
     Ok(StoredCertificates {
         ca_cert: ca.cert_pem,
         ca_key: s.cipher.encrypt(&ca.key_pem)?,
         client_cert: client.cert_pem,
         client_key: s.cipher.encrypt(&client.key_pem)?,
     })
+}
+
+/// The conductor's client certificate for a bay of `coe`: on a swarm, the one name the nodes'
+/// guards let manage the swarm (a rotation retires the old one by pinning); on Kubernetes a user
+/// of its own, which the bay's binding makes cluster admin (a rotation rebinds to a new one).
+pub(crate) fn conductor_certificate(ca: &CaBundle, coe: Coe) -> Result<magnum_certs::Issued, MagnumError> {
+    match coe {
+        Coe::Kubernetes => {
+            let credential = uuid::Uuid::new_v4().simple().to_string();
+            magnum_certs::issue(ca, &magnum_types::identity::kubernetes_conductor_user(&credential[..12]), Purpose::Client)
+        }
+        _ => magnum_certs::issue(ca, CONDUCTOR_CN, Purpose::Client),
+    }
 }
 
 /// An external bay's TLS material, as given at registration: its CA (shown by ca-show; its key is

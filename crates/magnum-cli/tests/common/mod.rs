@@ -12,6 +12,9 @@ pub struct Server {
     pub base: String,
     pub running: magnum_server::Running,
     pub store: magnum_store::testing::TestStore,
+    /// What the server was started with (its data directory holds the key that seals the
+    /// certificates' keys in the store).
+    pub config: magnum_config::Config,
 }
 
 impl Server {
@@ -41,11 +44,12 @@ pub async fn server(docker: bool, keystone: Option<&str>) -> Server {
         config.auth.username = Some("magnum".into());
         config.auth.password = Some("magnum-service-test".into());
     }
-    let running = magnum_server::start_with_store(magnum_server::Mode::All, config, store.store.clone(), std::future::pending::<()>())
-        .await
-        .expect("server");
+    let running =
+        magnum_server::start_with_store(magnum_server::Mode::All, config.clone(), store.store.clone(), std::future::pending::<()>())
+            .await
+            .expect("server");
     let base = format!("http://{}", running.addr.expect("listening"));
-    Server { base, running, store }
+    Server { base, running, store, config }
 }
 
 fn command(base: &str, args: &[&str]) -> Command {

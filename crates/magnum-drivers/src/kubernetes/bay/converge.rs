@@ -94,6 +94,8 @@ impl KubernetesDriver {
         let started = Instant::now();
         wait_api(&docker, &kube_client, &master, deadline).await?;
         tracing::info!(bay = %cluster.uuid, seconds = started.elapsed().as_secs_f64(), "API server ready");
+        fenced(fence).await?;
+        super::conductor::ensure_bound(&kube_client, &api_address, creds).await?;
         // The API server makes the default namespace a moment after it first answers.
         fenced(fence).await?;
         loop {

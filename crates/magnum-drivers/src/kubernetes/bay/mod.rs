@@ -4,6 +4,7 @@
 //! the scheduler, as plain processes (`node/entrypoint.sh`). Kubernetes 1.20.2, built from
 //! Debian's `kubernetes` source package.
 //!
+//! - `conductor.rs`: the conductor's user and the binding that makes it (alone) cluster admin;
 //! - `layout.rs`: each node's fixed address on the bay network and its pods' /24;
 //! - `docker/network.rs` (shared with swarm bays): the bay network with a pinned subnet;
 //! - `pki.rs`: every certificate, from the bay's CA, kept on each node's volume;
@@ -15,9 +16,10 @@
 //! - `objects.rs`: pods, RCs and services, with the images they name loaded into the nodes.
 //!
 //! The conductor talks to the API server published on the engine's host with its own client
-//! certificate (CN=Magnum-Conductor, O=system:masters), and to node internals through the
-//! engine's exec API: no node port but the API server's is published.
+//! certificate (a user of its own, made cluster admin by one binding: `conductor.rs`), and to
+//! node internals through the engine's exec API: no node port but the API server's is published.
 
+mod conductor;
 mod confinement;
 mod converge;
 mod drain;
