@@ -1,11 +1,11 @@
 //! Quotas, stats and mservices over HTTP.
 
 mod common;
-use common::{assert_error, make_cluster, make_template, Env};
+use common::{assert_error, make_cluster, make_template, mark_complete, wait_status, Env};
 use serde_json::json;
 use std::time::Duration;
 
-both_backends!(quotas, quota_limits_cluster_creation, stats, mservices,);
+both_backends!(quotas, quota_limits_cluster_creation, node_quota_limits_clusters_and_nodegroups, stats, mservices,);
 
 async fn quotas(env: &Env) {
     let m = env.member("p1");
@@ -63,6 +63,44 @@ async fn quota_limits_cluster_creation(env: &Env) {
     let r = m.post("/v1/clusters", &json!({"cluster_template_id": t, "name": "c"})).await.expect("http");
     assert_error(&r, 403, "maximum clusters per project, 2");
     assert_eq!(m.get("/v1/clusters").await.expect("http").body["clusters"].as_array().expect("list").len(), 2, "nothing half-written");
+}
+
+/// A `Node` quota limits every nodegroup's nodes of the project's clusters, masters included:
+/// a create, a nodegroup or a resize that would pass it is a 403 storing nothing; shrinking
+/// always passes. Without one, nodes are not limited.
+async fn node_quota_limits_clusters_and_nodegroups(env: &Env) {
+    let m = env.member("nodes").microversion("latest");
+    let a = &env.admin;
+    let r = a.post("/v1/quotas", &json!({"project_id": "nodes", "resource": "Node", "hard_limit": 4})).await.expect("http");
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(m.get("/v1/quotas/nodes/Node").await.expect("http").body["hard_limit"], json!(4));
+    assert_error(&a.get("/v1/quotas/other/Node").await.expect("http"), 404, "not limited");
+    let t = make_template(&m, "t").await["uuid"].as_str().expect("uuid").to_owned();
+
+    let r = m.post("/v1/clusters", &json!({"cluster_template_id": t, "name": "big", "node_count": 5})).await.expect("http");
+    assert_error(&r, 403, "maximum nodes per project, 4 (this change would make 6)");
+    assert_eq!(m.get("/v1/clusters").await.expect("http").body["clusters"], json!([]), "nothing half-written");
+    let r = m.post("/v1/clusters", &json!({"cluster_template_id": t, "name": "c", "node_count": 2})).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.body["uuid"].as_str().expect("uuid").to_owned();
+    let path = format!("/v1/clusters/{id}");
+    wait_status(&m, &path, "CREATE_FAILED").await;
+    mark_complete(&env.store, &id).await;
+
+    let groups = format!("{path}/nodegroups");
+    assert_error(&m.post(&groups, &json!({"name": "two", "node_count": 2})).await.expect("http"), 403, "maximum nodes per project, 4");
+    assert_eq!(m.get(&groups).await.expect("http").body["nodegroups"].as_array().map(Vec::len), Some(2), "no group stored");
+    let r = m.post(&groups, &json!({"name": "one", "node_count": 1})).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    wait_status(&m, &path, "UPDATE_FAILED").await;
+    let r = m.post(&format!("{path}/actions/resize"), &json!({"node_count": 3})).await.expect("http");
+    assert_error(&r, 403, "maximum nodes per project, 4 (this change would make 5)");
+    assert_eq!(m.get(&path).await.expect("http").body["node_count"], json!(2), "the refused resize changed nothing");
+    // A quota lowered below what the project has: shrinking still passes.
+    let r = a.patch("/v1/quotas/nodes/Node", &json!({"project_id": "nodes", "resource": "Node", "hard_limit": 1})).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let r = m.post(&format!("{path}/actions/resize"), &json!({"node_count": 1})).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
 }
 
 async fn stats(env: &Env) {

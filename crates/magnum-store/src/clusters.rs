@@ -154,6 +154,8 @@ impl Store {
                  You may delete a cluster to make room for a new one."
             )));
         }
+        let node_limit = node_limit(&self.pool, &c.project_id).await?;
+        let quota = node_quota(&mut tx, self.backend, &c.project_id, node_limit).await?;
         let row = sqlx::query(
             "INSERT INTO clusters (uuid, version, project_id, user_id, name, cluster_template_id, status, node_count, \
              master_count, create_timeout, created_at, updated_at, body) \
@@ -181,6 +183,7 @@ impl Store {
         for ng in nodegroups {
             insert_nodegroup(&mut tx, ng).await?;
         }
+        check_node_quota(&mut tx, &c.project_id, quota).await?;
         if let Some(certs) = certificates {
             Store::insert_certificates(&mut tx, c.uuid, certs).await?;
         }
@@ -232,10 +235,22 @@ impl Store {
     /// Writes `c` if nobody changed it since it was read (`c.version`); 409 otherwise. The
     /// default nodegroups follow the cluster's counts and status in the same transaction.
     pub async fn update_cluster(&self, c: &Cluster) -> Result<Cluster> {
+        self.write_cluster(c, None).await
+    }
+
+    /// [`Store::update_cluster`] for a write that adds nodes (a resize up): refused with a 403
+    /// when it takes the project past its node quota.
+    pub async fn grow_cluster(&self, c: &Cluster) -> Result<Cluster> {
+        self.write_cluster(c, node_limit(&self.pool, &c.project_id).await?).await
+    }
+
+    async fn write_cluster(&self, c: &Cluster, node_limit: Option<i64>) -> Result<Cluster> {
         let _w = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        let quota = node_quota(&mut tx, self.backend, &c.project_id, node_limit).await?;
         match update_in(&mut tx, c).await? {
             Some(out) => {
+                check_node_quota(&mut tx, &c.project_id, quota).await?;
                 tx.commit().await.map_err(from_sqlx)?;
                 Ok(out)
             }
@@ -314,8 +329,10 @@ impl Store {
     /// in the same transaction: a group is never stored without the cluster knowing to build
     /// it. A name the cluster already has is a 409.
     pub async fn add_nodegroup(&self, c: &Cluster, ng: &NodeGroup) -> Result<Cluster> {
+        let limit = node_limit(&self.pool, &c.project_id).await?;
         let _w = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        let quota = node_quota(&mut tx, self.backend, &c.project_id, limit).await?;
         let Some(out) = update_in(&mut tx, c).await? else {
             drop(tx);
             return Err(self.missing_or_stale("clusters", "Cluster", c.uuid).await);
@@ -326,6 +343,7 @@ impl Store {
             }
             _ => e,
         })?;
+        check_node_quota(&mut tx, &c.project_id, quota).await?;
         tx.commit().await.map_err(from_sqlx)?;
         Ok(out)
     }
@@ -334,8 +352,10 @@ impl Store {
     /// cluster's new state with it when given (a resize or delete of the group starts an
     /// update of the cluster).
     pub async fn update_nodegroup(&self, c: Option<&Cluster>, ng: &NodeGroup) -> Result<NodeGroup> {
+        let limit = node_limit(&self.pool, &ng.project_id).await?;
         let _w = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        let quota = node_quota(&mut tx, self.backend, &ng.project_id, limit).await?;
         if let Some(c) = c {
             if update_in(&mut tx, c).await?.is_none() {
                 drop(tx);
@@ -362,6 +382,7 @@ impl Store {
             drop(tx);
             return Err(self.missing_or_stale("nodegroups", "Nodegroup", ng.uuid).await);
         }
+        check_node_quota(&mut tx, &ng.project_id, quota).await?;
         tx.commit().await.map_err(from_sqlx)?;
         out.version += 1;
         Ok(out)
@@ -394,6 +415,70 @@ impl Store {
             .try_get("n")
             .map_err(from_sqlx)
     }
+}
+
+/// A project's node quota and its nodes before a write, read inside the write's transaction.
+struct NodeQuota {
+    limit: i64,
+    before: i64,
+}
+
+/// The project's node quota, if one is set. Read before the write's transaction, so the
+/// writes of the many projects without one spend nothing on it under the write lock.
+async fn node_limit(pool: &sqlx::AnyPool, project: &str) -> Result<Option<i64>> {
+    sqlx::query("SELECT hard_limit FROM quotas WHERE project_id = $1 AND resource = $2")
+        .bind(project)
+        .bind(magnum_types::quota::NODE_RESOURCE)
+        .fetch_optional(pool)
+        .await
+        .map_err(from_sqlx)?
+        .map(|r| r.try_get::<i64, _>("hard_limit"))
+        .transpose()
+        .map_err(from_sqlx)
+}
+
+/// With a node quota set, the project's nodes before the write, read inside its transaction. On
+/// PostgreSQL the writes of one project's counts are serialized first, so the sum cannot go
+/// stale before [`check_node_quota`].
+async fn node_quota(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+    project: &str,
+    limit: Option<i64>,
+) -> Result<Option<NodeQuota>> {
+    let Some(limit) = limit else { return Ok(None) };
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS l")
+            .bind(project)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(from_sqlx)?;
+    }
+    Ok(Some(NodeQuota { limit, before: project_nodes(tx, project).await? }))
+}
+
+async fn project_nodes(tx: &mut sqlx::Transaction<'_, sqlx::Any>, project: &str) -> Result<i64> {
+    sqlx::query("SELECT CAST(COALESCE(SUM(node_count), 0) AS BIGINT) AS n FROM nodegroups WHERE project_id = $1")
+        .bind(project)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(from_sqlx)?
+        .try_get("n")
+        .map_err(from_sqlx)
+}
+
+/// Refuses a write that took the project's nodes above its node quota (a write that lowers them,
+/// or keeps them, always passes: a project above a quota set later can still shrink).
+async fn check_node_quota(tx: &mut sqlx::Transaction<'_, sqlx::Any>, project: &str, quota: Option<NodeQuota>) -> Result<()> {
+    let Some(NodeQuota { limit, before }) = quota else { return Ok(()) };
+    let after = project_nodes(tx, project).await?;
+    if after > limit && after > before {
+        return Err(MagnumError::forbidden(format!(
+            "Resource limit exceeded: You have reached the maximum nodes per project, {limit} (this change would make {after}). \
+             Remove nodes or clusters, or ask an admin to raise the project's Node quota."
+        )));
+    }
+    Ok(())
 }
 
 async fn insert_nodegroup(tx: &mut sqlx::Transaction<'_, sqlx::Any>, ng: &NodeGroup) -> Result<()> {

@@ -1,4 +1,5 @@
-//! Quotas: how many clusters a project may have.
+//! Quotas: how many clusters a project may have (upstream's one resource), and how many nodes its
+//! clusters may have in all, nodegroups included (ours: no limit unless set).
 
 use crate::attrs::{int, opt, req, ro, string, AttrType, Schema};
 use crate::time::Timestamp;
@@ -6,6 +7,9 @@ use serde_json::{json, Value};
 
 /// The only resource upstream quotas cover.
 pub const CLUSTER_RESOURCE: &str = "Cluster";
+
+/// The nodes of every nodegroup of a project's clusters, masters included.
+pub const NODE_RESOURCE: &str = "Node";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Quota {

@@ -20,8 +20,11 @@ pub(crate) async fn write_cluster(
 }
 
 /// What is written together with the cluster, in its transaction.
+#[derive(Clone, Copy)]
 pub(crate) enum With<'a> {
     Nothing,
+    /// Nothing, but the write changes node counts: it answers to the project's node quota.
+    Resize,
     /// A new nodegroup of the cluster.
     NewGroup(&'a NodeGroup),
     /// A changed nodegroup of the cluster.
@@ -43,6 +46,7 @@ pub(crate) async fn write_cluster_with(
         change(&mut next)?;
         let written = match with {
             With::Nothing => s.store.update_cluster(&next).await,
+            With::Resize => s.store.grow_cluster(&next).await,
             With::NewGroup(ng) => s.store.add_nodegroup(&next, ng).await,
             With::Group(ng) => s.store.update_nodegroup(Some(&next), ng).await.map(|_| next),
             With::Certificates(certs) => s.store.rotate_certificates(&next, certs).await,

@@ -184,21 +184,26 @@ pub(crate) async fn update(
     if resize {
         check_counts(&s, &c, c.master_count, change.node_count.unwrap_or(c.node_count)).await?;
     }
-    let c = write_cluster(&s, c, |c| {
-        if let Some(h) = change.health_status {
-            c.health_status = Some(h);
-        }
-        if let Some(r) = &change.health_status_reason {
-            c.health_status_reason = r.clone();
-        }
-        if resize {
-            c.status = begin(c.status, Operation::Update)?;
-            c.status_reason = None;
-            c.node_count = change.node_count.unwrap_or(c.node_count);
-            c.nodes_to_remove.clear();
-        }
-        Ok(())
-    })
+    let c = write_cluster_with(
+        &s,
+        c,
+        |c| {
+            if let Some(h) = change.health_status {
+                c.health_status = Some(h);
+            }
+            if let Some(r) = &change.health_status_reason {
+                c.health_status_reason = r.clone();
+            }
+            if resize {
+                c.status = begin(c.status, Operation::Update)?;
+                c.status_reason = None;
+                c.node_count = change.node_count.unwrap_or(c.node_count);
+                c.nodes_to_remove.clear();
+            }
+            Ok(())
+        },
+        if resize { With::Resize } else { With::Nothing },
+    )
     .await?;
     if resize {
         tracing::info!(cluster = %c.uuid, workers = c.node_count, "cluster update accepted");
@@ -284,14 +289,14 @@ pub(crate) async fn resize(State(s): State<AppState>, caller: Caller, Path(ident
         cast(&s, ConductorCommand::ClusterUpdate { uuid: c.uuid }).await;
         return Ok(accepted(c.uuid));
     }
-    let c = write_cluster(&s, c, |c| {
+    let grow = |c: &mut Cluster| {
         c.status = begin(c.status, Operation::Update)?;
         c.status_reason = None;
         c.node_count = n;
         c.nodes_to_remove = nodes_to_remove.clone();
         Ok(())
-    })
-    .await?;
+    };
+    let c = write_cluster_with(&s, c, grow, With::Resize).await?;
     tracing::info!(cluster = %c.uuid, workers = n, remove = ?c.nodes_to_remove, "cluster resize accepted");
     cast(&s, ConductorCommand::ClusterUpdate { uuid: c.uuid }).await;
     Ok(accepted(c.uuid))
@@ -314,13 +319,18 @@ async fn resize_control_plane(s: &AppState, c: Cluster, masters: i64, names_node
         .into());
     }
     check_counts(s, &c, masters, c.node_count).await?;
-    let c = write_cluster(s, c, |c| {
-        c.status = begin(c.status, Operation::Update)?;
-        c.status_reason = None;
-        c.nodes_to_remove.clear();
-        c.master_count = masters;
-        Ok(())
-    })
+    let c = write_cluster_with(
+        s,
+        c,
+        |c| {
+            c.status = begin(c.status, Operation::Update)?;
+            c.status_reason = None;
+            c.nodes_to_remove.clear();
+            c.master_count = masters;
+            Ok(())
+        },
+        With::Resize,
+    )
     .await?;
     tracing::info!(cluster = %c.uuid, masters, "control-plane resize accepted");
     cast(s, ConductorCommand::ClusterUpdate { uuid: c.uuid }).await;

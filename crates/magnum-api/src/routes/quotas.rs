@@ -1,4 +1,5 @@
-//! `/v1/quotas`: clusters per project (create/update/delete for admins).
+//! `/v1/quotas`: clusters per project (upstream's `Cluster`) and nodes per project (our `Node`:
+//! every nodegroup's nodes, masters included); create/update/delete for admins.
 
 use super::templates::empty;
 use crate::caller::Caller;
@@ -8,15 +9,17 @@ use crate::{input, policy, AppState};
 use axum::extract::{Path, RawQuery, State};
 use bytes::Bytes;
 use http::StatusCode;
-use magnum_types::quota::{CLUSTER_RESOURCE, QUOTA_SCHEMA};
+use magnum_types::quota::{CLUSTER_RESOURCE, NODE_RESOURCE, QUOTA_SCHEMA};
 use magnum_types::MagnumError;
 use serde_json::{json, Map, Value};
 
 fn check_resource(resource: &str) -> Result<(), MagnumError> {
-    if resource == CLUSTER_RESOURCE {
+    if resource == CLUSTER_RESOURCE || resource == NODE_RESOURCE {
         Ok(())
     } else {
-        Err(MagnumError::invalid(format!("Invalid quota resource '{resource}'. Only '{CLUSTER_RESOURCE}' quotas are supported.")))
+        Err(MagnumError::invalid(format!(
+            "Invalid quota resource '{resource}'. Only '{CLUSTER_RESOURCE}' and '{NODE_RESOURCE}' quotas are supported."
+        )))
     }
 }
 
@@ -71,6 +74,12 @@ pub(crate) async fn show(State(s): State<AppState>, caller: Caller, Path((projec
     check_resource(&resource)?;
     let body = match s.store.get_quota(&project, &resource).await? {
         Some(q) => q.to_api(),
+        None if resource == NODE_RESOURCE => {
+            return Err(MagnumError::not_found(format!(
+                "Quota for project {project} and resource {NODE_RESOURCE} is not set: the project's nodes are not limited."
+            ))
+            .into())
+        }
         None => json!({"project_id": project, "resource": resource, "hard_limit": s.config.quotas.max_clusters_per_project}),
     };
     Ok(json_response(StatusCode::OK, &body))
