@@ -21,7 +21,7 @@ fn p90(v: &mut [f64]) -> f64 {
 /// The external endpoint of the kubeconfig's cluster, with its admin client certificate.
 fn endpoint(kubeconfig: &str) -> anyhow::Result<Value> {
     let text = std::fs::read_to_string(kubeconfig).with_context(|| format!("reading {kubeconfig}"))?;
-    let cfg: Value = serde_yaml::from_str(&text).context("the kubeconfig is not YAML")?;
+    let cfg: Value = serde_yaml_ng::from_str(&text).context("the kubeconfig is not YAML")?;
     let data = |p: &str| -> anyhow::Result<String> {
         let b64 = cfg.pointer(p).and_then(Value::as_str).with_context(|| format!("the kubeconfig lacks {p}"))?;
         Ok(String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64)?)?)

@@ -25,7 +25,7 @@ struct Cluster {
 fn cluster(test: &str) -> Option<Cluster> {
     let path = PathBuf::from(common::service_var("MAGNUM_TEST_KUBECONFIG", test, "scripts/start-kubernetes.sh")?);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let cfg: Value = serde_yaml::from_str(&text).expect("kubeconfig is YAML");
+    let cfg: Value = serde_yaml_ng::from_str(&text).expect("kubeconfig is YAML");
     let data = |pointer: &str| -> String {
         let b64 = cfg.pointer(pointer).and_then(Value::as_str).unwrap_or_else(|| panic!("kubeconfig lacks {pointer}"));
         String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).expect("base64")).expect("PEM text")
@@ -236,7 +236,7 @@ async fn kubernetes_cli_pods_rcs_and_services() {
     let path = std::fs::canonicalize(&cfg_dir).expect("dir").join("config");
     assert_eq!(out.trim(), format!("export KUBECONFIG={}", path.display()), "{out}");
     assert!(err.contains("external bay") && err.contains("set-credentials kb"), "{err}");
-    let written: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).expect("config")).expect("YAML");
+    let written: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&path).expect("config")).expect("YAML");
     assert_eq!(written.pointer("/clusters/0/cluster/server").and_then(Value::as_str), Some(k8s.server.as_str()), "{written}");
     assert_eq!(written.pointer("/users/0/user"), Some(&json!({})), "{written}");
     let ca = written.pointer("/clusters/0/cluster/certificate-authority-data").and_then(Value::as_str).expect("CA");

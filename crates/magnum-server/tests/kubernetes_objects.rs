@@ -31,7 +31,7 @@ struct Cluster {
 fn cluster(test: &str) -> Option<Cluster> {
     let path = PathBuf::from(common::service_url("MAGNUM_TEST_KUBECONFIG", test, "scripts/start-kubernetes.sh")?);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let cfg: Value = serde_yaml::from_str(&text).expect("kubeconfig is YAML");
+    let cfg: Value = serde_yaml_ng::from_str(&text).expect("kubeconfig is YAML");
     let data = |pointer: &str| -> String {
         let b64 = cfg.pointer(pointer).and_then(Value::as_str).unwrap_or_else(|| panic!("kubeconfig lacks {pointer}"));
         String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).expect("base64")).expect("PEM text")

@@ -93,7 +93,7 @@ pub fn document(text: &str) -> Result<Value> {
     let doc: Value = if trimmed.starts_with('{') {
         serde_json::from_str(trimmed).map_err(|e| MagnumError::invalid(format!("The manifest is not valid JSON: {e}.")))?
     } else {
-        serde_yaml::from_str(trimmed).map_err(|e| MagnumError::invalid(format!("The manifest is not valid YAML: {e}.")))?
+        serde_yaml_ng::from_str(trimmed).map_err(|e| MagnumError::invalid(format!("The manifest is not valid YAML: {e}.")))?
     };
     if !doc.is_object() {
         return Err(MagnumError::invalid("The manifest must be a mapping (a Kubernetes object), not a list or a scalar."));
