@@ -12,7 +12,7 @@ use crate::leases::Held;
 use crate::Conductor;
 use magnum_drivers::{Credentials, Driver};
 use magnum_types::cluster::Cluster;
-use magnum_types::pagination::PageRequest;
+use magnum_types::nodegroup::NodeGroup;
 use magnum_types::template::ClusterTemplate;
 
 pub(crate) const LABEL: &str = "auto_healing_enabled";
@@ -41,7 +41,7 @@ impl Conductor {
         &self,
         held: &Held,
         driver: &dyn Driver,
-        (cluster, template): (&Cluster, &ClusterTemplate),
+        (cluster, template, groups): (&Cluster, &ClusterTemplate, &[NodeGroup]),
         credentials: Option<&Credentials>,
         seen: &Seen,
     ) -> Option<Healing> {
@@ -52,12 +52,8 @@ impl Conductor {
             return None;
         }
         tracing::warn!(cluster = %cluster.uuid, nodes = nodes.len(), "every node container is stopped: starting the bay again");
-        let groups = match self.store.list_nodegroups(cluster.uuid, None, &PageRequest::everything()).await {
-            Ok(g) => g,
-            Err(e) => return Some(Healing::Failed(format!("cannot read the bay's nodegroups ({}); the next look retries", e.message))),
-        };
         let when = magnum_types::time::to_api(&magnum_types::time::now());
-        match driver.update(cluster, template, &groups, credentials, held).await {
+        match driver.update(cluster, template, groups, credentials, held).await {
             Ok(_) => Some(Healing::Done(format!("every node container was found stopped; all started again at {when}"))),
             Err(e) => Some(Healing::Failed(format!("starting the stopped bay at {when} failed: {e}; the next look retries"))),
         }
@@ -69,7 +65,7 @@ impl Conductor {
         &self,
         held: &Held,
         driver: &dyn Driver,
-        (cluster, template): (&Cluster, &ClusterTemplate),
+        (cluster, template, groups): (&Cluster, &ClusterTemplate, &[NodeGroup]),
         credentials: Option<&Credentials>,
         seen: &Seen,
     ) -> Option<Healing> {
@@ -88,12 +84,8 @@ impl Conductor {
         }
         let names: Vec<String> = failed.iter().map(|(n, _)| (*n).clone()).collect();
         tracing::warn!(cluster = %cluster.uuid, nodes = ?names, "auto-healing: replacing failed nodes");
-        let groups = match self.store.list_nodegroups(cluster.uuid, None, &PageRequest::everything()).await {
-            Ok(g) => g,
-            Err(e) => return Some(Healing::Failed(format!("cannot read the bay's nodegroups ({}); the next look retries", e.message))),
-        };
         let when = magnum_types::time::to_api(&magnum_types::time::now());
-        match driver.heal(cluster, template, &groups, credentials, held, &names).await {
+        match driver.heal(cluster, template, groups, credentials, held, &names).await {
             Ok(_) => {
                 let what: Vec<String> = failed.iter().map(|(n, why)| format!("{n} replaced at {when} ({why})")).collect();
                 tracing::info!(cluster = %cluster.uuid, healed = ?what, "auto-healing done");

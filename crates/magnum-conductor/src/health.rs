@@ -152,7 +152,7 @@ impl Conductor {
         let groups = self.store.list_nodegroups(uuid, None, &magnum_types::pagination::PageRequest::everything()).await?;
         let look = || self.look(driver.as_ref(), &cluster, &template, &groups, credentials.as_ref());
         let mut seen = look().await;
-        let bay = (&cluster, &template);
+        let bay = (&cluster, &template, groups.as_slice());
         let healing = match self.start_if_all_stopped(held, driver.as_ref(), bay, credentials.as_ref(), &seen).await {
             Some(started) => Some(started),
             None => self.heal_if_asked(held, driver.as_ref(), bay, credentials.as_ref(), &seen).await,

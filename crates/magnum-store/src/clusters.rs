@@ -122,6 +122,9 @@ impl Store {
         default_limit: i64,
         certificates: Option<&crate::StoredCertificates>,
     ) -> Result<Cluster> {
+        // Read before the transaction: inside it, a second connection could wait on a pool that
+        // concurrent creates hold.
+        let node_limit = node_limit(&self.pool, &c.project_id).await?;
         let _w = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         if self.backend == Backend::Postgres {
@@ -154,7 +157,6 @@ impl Store {
                  You may delete a cluster to make room for a new one."
             )));
         }
-        let node_limit = node_limit(&self.pool, &c.project_id).await?;
         let quota = node_quota(&mut tx, self.backend, &c.project_id, node_limit).await?;
         let row = sqlx::query(
             "INSERT INTO clusters (uuid, version, project_id, user_id, name, cluster_template_id, status, node_count, \

@@ -163,16 +163,7 @@ impl Store {
 
     /// What the engine says of it now. Returns false when the row is gone.
     pub async fn set_container_status(&self, uuid: Uuid, status: ContainerStatus, reason: Option<&str>) -> Result<bool> {
-        let _w = self.write_guard().await;
-        let done = sqlx::query("UPDATE containers SET status = $1, status_reason = $2, updated_at = $3 WHERE uuid = $4")
-            .bind(status.as_str())
-            .bind(reason)
-            .bind(to_storage(&now()))
-            .bind(uuid.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(from_sqlx)?;
-        Ok(done.rows_affected() > 0)
+        self.write_container_status(uuid, status, reason, None).await
     }
 
     /// What an owner's action left: the engine's state and whether the owner wants it running.
@@ -183,16 +174,30 @@ impl Store {
         reason: Option<&str>,
         keep_running: bool,
     ) -> Result<bool> {
+        self.write_container_status(uuid, status, reason, Some(keep_running)).await
+    }
+
+    /// The engine's state, and the owner's wish when `keep_running` is given (else kept).
+    async fn write_container_status(
+        &self,
+        uuid: Uuid,
+        status: ContainerStatus,
+        reason: Option<&str>,
+        keep_running: Option<bool>,
+    ) -> Result<bool> {
         let _w = self.write_guard().await;
-        let done = sqlx::query("UPDATE containers SET status = $1, status_reason = $2, keep_running = $3, updated_at = $4 WHERE uuid = $5")
-            .bind(status.as_str())
-            .bind(reason)
-            .bind(i64::from(keep_running))
-            .bind(to_storage(&now()))
-            .bind(uuid.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(from_sqlx)?;
+        let done = sqlx::query(
+            "UPDATE containers SET status = $1, status_reason = $2, keep_running = COALESCE($3, keep_running), updated_at = $4 \
+             WHERE uuid = $5",
+        )
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(keep_running.map(i64::from))
+        .bind(to_storage(&now()))
+        .bind(uuid.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
         Ok(done.rows_affected() > 0)
     }
 

@@ -10,8 +10,8 @@
 //! - **containers**: the container API's objects; the API writes what was asked, the conductor
 //!   where each runs and what the engine last said of it.
 //! - **magnum_services**: conductor heartbeats (`/v1/mservices`).
-//! - **quotas**: clusters allowed per project; checked and the cluster inserted in one
-//!   transaction so concurrent creates cannot overshoot.
+//! - **quotas**: clusters allowed per project, and (with a `Node` quota) its nodes; checked in
+//!   the transaction that writes the cluster or nodegroup, so concurrent writes cannot overshoot.
 //!
 //! Rows carry the columns we filter and sort by, and a JSON `body` with the rest of the object;
 //! where both hold a value, the column is the truth. One SQL dialect serves SQLite and
