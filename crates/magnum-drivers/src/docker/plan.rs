@@ -149,6 +149,21 @@ fn index_of(name: &str) -> usize {
     name.rsplit('-').next().and_then(|i| i.parse().ok()).unwrap_or(0)
 }
 
+/// `nodes` in the batches an upgrade replaces them in: at most `max` each, each within one
+/// nodegroup, the masters' group first, then the groups in the order their nodes come. An
+/// upgrade never takes nodes of two groups down together.
+pub fn batches(nodes: &[NodeSpec], max: usize) -> Vec<Vec<NodeSpec>> {
+    let mut groups: Vec<Vec<NodeSpec>> = vec![];
+    for n in nodes {
+        match groups.iter_mut().find(|g| g[0].group == n.group) {
+            Some(g) => g.push(n.clone()),
+            None => groups.push(vec![n.clone()]),
+        }
+    }
+    groups.sort_by_key(|g| g[0].role != NodeRole::Manager);
+    groups.iter().flat_map(|g| g.chunks(max.max(1)).map(<[NodeSpec]>::to_vec)).collect()
+}
+
 /// Workers to remove to get from `existing` to `want` workers: the ones the user named in
 /// `nodes_to_remove` first (by container name or swarm node name), then the highest indexes.
 pub fn workers_to_remove(existing: &[String], want: usize, nodes_to_remove: &[String]) -> Vec<String> {
@@ -287,5 +302,22 @@ mod tests {
         assert_eq!(&names(&p)[..1], ["magnum-4cde7cfd-master-0"]);
         assert_eq!(p.retire, ["magnum-4cde7cfd-master-2", "magnum-4cde7cfd-master-1"]);
         assert!(p.remove.is_empty(), "workers are not touched: {:?}", p.remove);
+    }
+
+    #[test]
+    fn upgrade_batches_stay_within_a_group_masters_first() {
+        let node = |name: &str, role: NodeRole, group: &str| NodeSpec { group: group.to_owned(), ..NodeSpec::new(name.to_owned(), role) };
+        let nodes = [
+            node("w0", NodeRole::Worker, DEFAULT_WORKER),
+            node("g0", NodeRole::Worker, "gpu"),
+            node("m0", NodeRole::Manager, DEFAULT_MASTER),
+            node("w1", NodeRole::Worker, DEFAULT_WORKER),
+            node("w2", NodeRole::Worker, DEFAULT_WORKER),
+            node("m1", NodeRole::Manager, DEFAULT_MASTER),
+        ];
+        let names =
+            |b: Vec<Vec<NodeSpec>>| b.iter().map(|b| b.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(",")).collect::<Vec<_>>();
+        assert_eq!(names(batches(&nodes, 2)), ["m0,m1", "w0,w1", "w2", "g0"]);
+        assert_eq!(names(batches(&nodes, 0)), ["m0", "m1", "w0", "w1", "w2", "g0"], "a batch holds one node at least");
     }
 }

@@ -1,7 +1,8 @@
 //! A swarm bay moved to another template in place. Each node whose container runs another
 //! image than its template (or group) names is made again from it, keeping its name, address
 //! and volume: the node's dockerd comes back with its swarm identity and its containers, so the
-//! swarm never loses a member. Nodes go at most `max_batch` at a time, managers first; each is
+//! swarm never loses a member. Nodes go at most `max_batch` at a time, within one nodegroup,
+//! managers first; each is
 //! drained before it goes, and goes once the swarm runs its tasks elsewhere (managers run tasks
 //! too), then is made active again once it is Ready. A retry after a failure finds the replaced nodes up to date
 //! and carries on with the rest.
@@ -40,7 +41,7 @@ impl SwarmDriver {
         let plan = plan::plan(cluster, groups, &nodes::members(&docker, cluster).await?);
         let stale = nodes::outdated(&docker, &plan.nodes, &to.image_id).await?;
         tracing::info!(bay = %cluster.uuid, nodes = stale.len(), batch = max_batch, template = %to.uuid, "upgrading in place");
-        for batch in stale.chunks(max_batch.max(1)) {
+        for batch in &plan::batches(&stale, max_batch) {
             docker::fenced(fence).await?;
             // Every node of the batch (a manager runs tasks too) is drained first, and its tasks
             // run elsewhere before it goes.

@@ -2,7 +2,7 @@
 //! image than its template (or group) names is made again from it, keeping its name, address and
 //! volumes: its certificates (the master's service-account key among them, so every token stays
 //! valid), the master's etcd data and published API port, and each node's image store. Nodes go
-//! at most `max_batch` at a time, the master first, then the workers. Each batch is cordoned and
+//! at most `max_batch` at a time, within one nodegroup, the master first. Each batch is cordoned and
 //! its controlled pods are moved (deleted, then run elsewhere by their controllers) before it
 //! goes; pods no controller owns stay bound to their node and run again when it is back. A node
 //! is schedulable again once the converge that makes it has found it Ready. A retry after a
@@ -10,7 +10,7 @@
 
 use super::converge::kube_failed;
 use super::{client, drain, need_credentials, KubernetesDriver};
-use crate::docker::plan::{self, NodeRole};
+use crate::docker::plan;
 use crate::docker::{self, fenced, nodes, EngineError};
 use crate::{Credentials, Fence, Observed};
 use magnum_types::cluster::Cluster;
@@ -37,11 +37,11 @@ impl KubernetesDriver {
         let kube = client(&api_address, creds).map_err(kube_failed)?;
         let plan = plan::plan(cluster, groups, &nodes::members(&docker, cluster).await?);
         let stale = nodes::outdated(&docker, &plan.nodes, &to.image_id).await?;
-        let (masters, workers): (Vec<_>, Vec<_>) = stale.into_iter().partition(|s| s.role == NodeRole::Manager);
-        tracing::info!(bay = %cluster.uuid, masters = masters.len(), workers = workers.len(), batch = max_batch, template = %to.uuid, "upgrading in place");
+        let batches = plan::batches(&stale, max_batch);
+        tracing::info!(bay = %cluster.uuid, nodes = stale.len(), batches = batches.len(), template = %to.uuid, "upgrading in place");
         // A retry finds the nodes an interrupted upgrade cordoned: schedulable again.
         drain::uncordon_upgraded(&kube).await?;
-        for batch in masters.chunks(max_batch.max(1)).chain(workers.chunks(max_batch.max(1))) {
+        for batch in &batches {
             let names: Vec<&str> = batch.iter().map(|s| s.name.as_str()).collect();
             fenced(fence).await?;
             for name in &names {
