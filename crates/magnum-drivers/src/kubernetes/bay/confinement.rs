@@ -13,6 +13,7 @@ use super::super::client::KubeClient;
 use magnum_types::identity::KUBERNETES_TENANT_ADMINS;
 use magnum_types::{ErrorKind, MagnumError};
 use serde_json::{json, Value};
+use std::time::{Duration, Instant};
 
 pub const POLICY: &str = "magnum-restricted";
 
@@ -48,6 +49,7 @@ fn binding(kind: &str, name: &str, role: &str, group: &str) -> Value {
 }
 
 const RBAC: &str = "/apis/rbac.authorization.k8s.io/v1";
+const REVIEWS: &str = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
 
 /// (collection path, object): created in this order, each left alone when it exists.
 fn objects() -> Vec<(String, Value)> {
@@ -87,7 +89,8 @@ fn objects() -> Vec<(String, Value)> {
     ]
 }
 
-/// Makes the policy and the tenant's roles (safe to repeat).
+/// Makes the policy and the tenant's roles (safe to repeat), and returns once the API server
+/// authorizes the owner's group by them.
 pub async fn ensure(kube: &KubeClient) -> magnum_types::Result<()> {
     for (path, doc) in objects() {
         let what = format!("creating {} {}", doc["kind"].as_str().unwrap_or("object"), doc["metadata"]["name"].as_str().unwrap_or(""));
@@ -97,5 +100,33 @@ pub async fn ensure(kube: &KubeClient) -> magnum_types::Result<()> {
             Err(e) => return Err(MagnumError { kind: e.kind, message: format!("confining the bay's workloads: {}", e.message) }),
         }
     }
-    Ok(())
+    wait_owner_admitted(kube).await
+}
+
+/// A review of what the owner's kubeconfig first does: list the pods of `default`.
+fn owner_review() -> Value {
+    json!({
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+        "spec": {"user": "admin", "groups": [KUBERNETES_TENANT_ADMINS, "system:authenticated"],
+                 "resourceAttributes": {"namespace": "default", "verb": "list", "resource": "pods"}}
+    })
+}
+
+/// The authorizer learns of new bindings from a watch, which lags by seconds on a loaded
+/// machine: the bay is complete only once the owner's kubeconfig is sure to work.
+async fn wait_owner_admitted(kube: &KubeClient) -> magnum_types::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let review = kube.post(REVIEWS, &owner_review(), "asking whether the owner's group is authorized").await?;
+        if review["status"]["allowed"] == true {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let reason = review["status"]["reason"].as_str().unwrap_or("no reason given").to_owned();
+            return Err(MagnumError::unavailable(format!(
+                "the bay's API server still refuses its owner the default namespace 30 s after the binding was made ({reason})"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
