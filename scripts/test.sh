@@ -55,6 +55,14 @@ if [ ! -x "$OPENAPI/bin/python" ] || ! "$OPENAPI/bin/python" -c 'import openapi_
   "$OPENAPI/bin/pip" install -q openapi-spec-validator==0.9.0 jsonschema==4.26.0
 fi
 export MAGNUM_TEST_OPENAPI_PYTHON="$PWD/$OPENAPI/bin/python"
+# Schemathesis, the property-based API fuzzer run over every operation of the document.
+FUZZER=target/clients/schemathesis
+if [ ! -x "$FUZZER/bin/schemathesis" ]; then
+  log "installing schemathesis 4.32.5 into $FUZZER"
+  python3 -m venv "$FUZZER"
+  "$FUZZER/bin/pip" install -q schemathesis==4.32.5
+fi
+export MAGNUM_TEST_SCHEMATHESIS="$PWD/$FUZZER/bin/schemathesis"
 # Debian's Chromium and ChromeDriver, for the dashboard's browser test.
 apt_install chromium chromium-driver
 export MAGNUM_TEST_CHROMEDRIVER=/usr/bin/chromedriver

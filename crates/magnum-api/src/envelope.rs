@@ -24,36 +24,19 @@ pub(crate) async fn envelope(mut req: Request, next: Next) -> Response {
     let request_id = format!("req-{}", uuid::Uuid::new_v4());
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
-    let versioned = path == "/v1" || path.starts_with("/v1/");
-    let (modern, legacy) = {
-        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        (header(VERSION_HEADER), header(LEGACY_VERSION_HEADER))
-    };
-    let negotiated = if versioned {
-        match microversion::negotiate(modern.as_deref(), legacy.as_deref()) {
-            Ok(n) => Some(n),
-            Err(e) => {
-                tracing::info!(request_id, %path, detail = %e.detail(), "microversion refused");
-                let mut resp = version_refusal(&request_id, &e.detail());
-                finish_headers(&mut resp, &request_id, Some(&default_negotiated()), false);
-                return resp;
-            }
-        }
-    } else {
-        None
-    };
+    // What the headers echo when no route negotiated (404, 405, unversioned paths).
+    let asked = requested_version(&req).ok().flatten();
     req.extensions_mut().insert(RequestId(request_id.clone()));
-    if let Some(n) = &negotiated {
-        req.extensions_mut().insert(n.clone());
-    }
     let span = tracing::info_span!("request", id = %request_id, %method, %path);
     let mut resp = next.run(req).instrument(span).await;
     let status = resp.status();
-    if !status.is_success() && !status.is_redirection() {
+    let refused = resp.extensions().get::<VersionRefused>().is_some();
+    if !status.is_success() && !status.is_redirection() && !refused {
         resp = render_error(resp, &request_id).await;
     }
+    let negotiated = resp.extensions().get::<Negotiated>().cloned().or(asked).unwrap_or_else(default_negotiated);
     // Unversioned paths (`/`, `/healthcheck`) still advertise the range, at the minimum.
-    finish_headers(&mut resp, &request_id, Some(negotiated.as_ref().unwrap_or(&default_negotiated())), true);
+    finish_headers(&mut resp, &request_id, Some(&negotiated), !refused);
     let ms = started.elapsed().as_secs_f64() * 1e3;
     match resp.status().as_u16() {
         500.. => tracing::error!(request_id, %method, %path, status = resp.status().as_u16(), ms, "request failed"),
@@ -61,6 +44,41 @@ pub(crate) async fn envelope(mut req: Request, next: Next) -> Response {
         _ => tracing::debug!(request_id, %method, %path, status = resp.status().as_u16(), ms, "request served"),
     }
     resp
+}
+
+/// Marks the 406 of a refused microversion, whose body is upstream's own and kept as made.
+#[derive(Clone)]
+struct VersionRefused;
+
+/// The microversion a `/v1` request asks for (None for other paths).
+fn requested_version(req: &Request) -> Result<Option<Negotiated>, microversion::VersionError> {
+    let path = req.uri().path();
+    if path != "/v1" && !path.starts_with("/v1/") {
+        return Ok(None);
+    }
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    microversion::negotiate(header(VERSION_HEADER), header(LEGACY_VERSION_HEADER)).map(Some)
+}
+
+/// Negotiates the microversion of a request a route matched, method included: a method the
+/// route does not serve is a 405 whatever the header says.
+pub(crate) async fn negotiate(mut req: Request, next: Next) -> Response {
+    match requested_version(&req) {
+        Ok(Some(n)) => {
+            req.extensions_mut().insert(n.clone());
+            let mut resp = next.run(req).await;
+            resp.extensions_mut().insert(n);
+            resp
+        }
+        Ok(None) => next.run(req).await,
+        Err(e) => {
+            let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+            tracing::info!(request_id, path = %req.uri().path(), detail = %e.detail(), "microversion refused");
+            let mut resp = version_refusal(&request_id, &e.detail());
+            resp.extensions_mut().insert(VersionRefused);
+            resp
+        }
+    }
 }
 
 fn default_negotiated() -> Negotiated {

@@ -65,6 +65,27 @@ fn loose_object(required: &[&str]) -> Value {
     json!({"type": "object", "required": required})
 }
 
+/// `{"errors": [one error]}`: Magnum's error body, with `code` as given and `extra` fields.
+fn error_schema(code: Value, extra: &[(&str, Value)]) -> Value {
+    let mut properties = json!({"request_id": {"type": "string"}, "code": code, "status": {"type": "integer"},
+        "title": {"type": "string"}, "detail": {"type": "string"}, "links": {"type": "array"}});
+    let mut required = vec!["request_id", "code", "status", "title", "detail", "links"];
+    for (name, schema) in extra {
+        properties[*name] = schema.clone();
+        required.push(name);
+    }
+    json!({"type": "object", "required": ["errors"], "additionalProperties": false, "properties": {"errors": {
+        "type": "array", "minItems": 1, "items": {"type": "object", "additionalProperties": false,
+            "required": required, "properties": properties}}}})
+}
+
+/// What `OpenStack-API-Version` may say: `<service> X.Y` or `<service> latest` (any case);
+/// a version outside the served range is then a 406.
+fn version_header_pattern() -> String {
+    let services = microversion::SERVICE_TYPES.join("|");
+    format!("^[ \\t]*({services})[ \\t]+([0-9]{{1,4}}\\.[0-9]{{1,4}}|[Ll][Aa][Tt][Ee][Ss][Tt])[ \\t]*$")
+}
+
 fn components() -> Value {
     let mut schemas = Map::new();
     let mut put = |name: &str, s: Value| {
@@ -79,6 +100,8 @@ fn components() -> Value {
     put("BayModelCreate", body_schema(&template::BAYMODEL_SCHEMA));
     put("Cluster", object_schema(&cluster::CLUSTER_SCHEMA, &cluster_extra));
     put("ClusterCreate", body_schema(&cluster::CLUSTER_SCHEMA));
+    put("Resize", body_schema(&cluster::RESIZE_SCHEMA));
+    put("Upgrade", body_schema(&cluster::UPGRADE_SCHEMA));
     put("Bay", object_schema(&cluster::BAY_SCHEMA, &cluster_extra));
     put("BayCreate", body_schema(&cluster::BAY_SCHEMA));
     put("Container", object_schema(&container::CONTAINER_SCHEMA, &[("uuid", json!({"type": "string"})), ("links", links.clone())]));
@@ -97,14 +120,18 @@ fn components() -> Value {
         "properties": {"op": {"enum": ["add", "replace", "remove"]}, "path": {"type": "string"}, "value": {}}}}),
     );
     put("Output", json!({"type": "object", "required": ["output"], "properties": {"output": {"type": "string"}}}));
+    put("Error", error_schema(json!({"enum": ["client", "server"]}), &[]));
+    // A microversion the server does not serve (or a header it cannot read): upstream's body,
+    // with the range it does serve.
     put(
-        "Error",
-        json!({"type": "object", "required": ["errors"], "additionalProperties": false, "properties": {"errors": {
-        "type": "array", "minItems": 1, "items": {"type": "object", "additionalProperties": false,
-            "required": ["request_id", "code", "status", "title", "detail", "links"],
-            "properties": {"request_id": {"type": "string"}, "code": {"enum": ["client", "server"]}, "status": {"type": "integer"},
-                "title": {"type": "string"}, "detail": {"type": "string"}, "links": {"type": "array"}}}}}}),
+        "VersionRefusal",
+        error_schema(
+            json!({"enum": ["magnum.microversion-unsupported"]}),
+            &[("max_version", json!({"type": "string"})), ("min_version", json!({"type": "string"}))],
+        ),
     );
+    // Below an operation's first microversion the refusal is an ordinary error.
+    put("NotAcceptable", json!({"oneOf": [reference("VersionRefusal"), reference("Error")]}));
     put(
         "Certificate",
         json!({"type": "object", "required": ["pem", "links"], "properties": {
@@ -116,7 +143,8 @@ fn components() -> Value {
         json!({"type": "object", "required": ["csr"], "properties": {
         "cluster_uuid": {"type": "string"}, "bay_uuid": {"type": "string"}, "csr": {"type": "string"}}}),
     );
-    put("NodeGroup", loose_object(&["uuid", "name", "cluster_id", "role", "node_count"]));
+    // A list shows each group's summary; `cluster_id` and the rest are in the one-group view.
+    put("NodeGroup", loose_object(&["uuid", "name", "role", "node_count"]));
     put("NodeGroupCreate", body_schema(&magnum_types::nodegroup::NODEGROUP_SCHEMA));
     put("Node", loose_object(&["uuid", "name", "role", "status"]));
     put("MService", loose_object(&["id", "host", "binary", "state"]));
@@ -149,12 +177,14 @@ fn components() -> Value {
         "parameters": {
             "ident": {"name": "ident", "in": "path", "required": true, "description": "A name or a uuid.", "schema": {"type": "string"}},
             "version": {"name": "OpenStack-API-Version", "in": "header", "required": false,
-                "description": format!("`container-infra X.Y` from {} to {}, or `latest`.", microversion::MIN, microversion::MAX),
-                "schema": {"type": "string"}},
+                "description": format!("`container-infra X.Y` from {} to {}, or `latest`; another version is a 406.", microversion::MIN, microversion::MAX),
+                "schema": {"type": "string", "pattern": version_header_pattern()}},
             "limit": {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
             "marker": {"name": "marker", "in": "query", "schema": {"type": "string"}},
+            "id_marker": {"name": "marker", "in": "query", "description": "The id of the last one of the page before.",
+                "schema": {"type": "integer"}},
             "sort_key": {"name": "sort_key", "in": "query", "schema": {"type": "string"}},
-            "sort_dir": {"name": "sort_dir", "in": "query", "schema": {"enum": ["asc", "desc"]}},
+            "sort_dir": {"name": "sort_dir", "in": "query", "description": "Empty means `asc`.", "schema": {"enum": ["asc", "desc", ""]}},
         },
         "securitySchemes": {"keystone": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"}},
     })
@@ -167,12 +197,14 @@ struct Op {
     summary: String,
     request: Option<&'static str>,
     ok: &'static [(u16, Option<&'static str>)],
-    list: bool,
+    /// The paging parameters (components) it takes.
+    paging: &'static [&'static str],
     public: bool,
+    query: &'static [&'static str],
 }
 
 fn op(method: &'static str, path: impl Into<String>, summary: impl Into<String>) -> Op {
-    Op { method, path: path.into(), summary: summary.into(), request: None, ok: &[(200, None)], list: false, public: false }
+    Op { method, path: path.into(), summary: summary.into(), request: None, ok: &[(200, None)], paging: &[], public: false, query: &[] }
 }
 
 impl Op {
@@ -185,11 +217,21 @@ impl Op {
         self
     }
     fn listing(mut self) -> Op {
-        self.list = true;
+        self.paging = &["limit", "marker", "sort_key", "sort_dir"];
+        self
+    }
+    /// Quotas page by their integer ids and are always in id order.
+    fn listing_by_id(mut self) -> Op {
+        self.paging = &["limit", "id_marker"];
         self
     }
     fn public(mut self) -> Op {
         self.public = true;
+        self
+    }
+    /// Optional string query parameters of its own.
+    fn query(mut self, names: &'static [&'static str]) -> Op {
+        self.query = names;
         self
     }
 }
@@ -261,13 +303,13 @@ fn operations() -> Vec<Op> {
             "Rotate the credentials the conductor uses for a swarm bay; the old ones stop working (1.12).",
         )
         .answers(&[(202, Some("Accepted"))]),
-        op("get", "/v1/quotas", "Quotas.").answers(&[(200, Some("QuotaList"))]).listing(),
+        op("get", "/v1/quotas", "Quotas, in id order.").answers(&[(200, Some("QuotaList"))]).listing_by_id(),
         op("post", "/v1/quotas", "Set a project's quota.").body("QuotaCreate").answers(&[(201, Some("Quota"))]),
         op("get", "/v1/quotas/{project_id}/{resource}", "One quota.").answers(&[(200, Some("Quota"))]),
         op("patch", "/v1/quotas/{project_id}/{resource}", "Change a quota.").body("Patch").answers(&[(202, Some("Quota"))]),
         op("delete", "/v1/quotas/{project_id}/{resource}", "Remove a quota.").answers(&[(204, None)]),
-        op("post", "/v1/clusters/{ident}/actions/resize", "Resize a cluster (1.7).").answers(&[(202, Some("Accepted"))]),
-        op("post", "/v1/clusters/{ident}/actions/upgrade", "Upgrade a cluster (1.8).").answers(&[(202, Some("Accepted"))]),
+        op("post", "/v1/clusters/{ident}/actions/resize", "Resize a cluster (1.7).").body("Resize").answers(&[(202, Some("Accepted"))]),
+        op("post", "/v1/clusters/{ident}/actions/upgrade", "Upgrade a cluster (1.8).").body("Upgrade").answers(&[(202, Some("Accepted"))]),
         op("get", "/v1/clusters/{ident}/nodegroups", "A cluster's nodegroups (1.9).").answers(&[(200, Some("NodeGroupList"))]),
         op("post", "/v1/clusters/{ident}/nodegroups", "Add a worker nodegroup to a cluster (1.9); the cluster updates.")
             .body("NodeGroupCreate")
@@ -286,7 +328,9 @@ fn operations() -> Vec<Op> {
         op("patch", "/v1/containers/{ident}", "Rename a container.").body("Patch").answers(&[(200, Some("Container"))]),
         op("delete", "/v1/containers/{ident}", "Delete a container and its engine container.").answers(&[(204, None)]),
         op("get", "/v1/containers/{ident}/logs", "A container's output.").answers(&[(200, Some("Output"))]),
-        op("put", "/v1/containers/{ident}/execute", "Run a command in a container (`?command=`).").answers(&[(200, Some("Output"))]),
+        op("put", "/v1/containers/{ident}/execute", "Run a command in a container (`?command=`).")
+            .query(&["command"])
+            .answers(&[(200, Some("Output"))]),
     ];
     for action in magnum_types::container::ContainerAction::ALL {
         let a = action.as_str();
@@ -345,8 +389,38 @@ fn operations() -> Vec<Op> {
     ops
 }
 
+/// Every error an operation can answer, with when; each body is Magnum's error format.
+fn refusals(o: &Op) -> Vec<(u16, &'static str)> {
+    let mut out = vec![];
+    if o.path == "/" {
+        return out; // Unversioned, open, and the same whatever is asked.
+    }
+    out.push((
+        406,
+        "The OpenStack-API-Version header cannot be read, names a version outside the served range, or one before this operation's first.",
+    ));
+    if o.public {
+        return out;
+    }
+    out.extend([
+        (400, "Bad input: the message names the field or parameter."),
+        (401, "No valid token (Keystone deployments)."),
+        (403, "Policy forbids it, or a quota would be exceeded."),
+        (404, "The object named, or one it refers to, does not exist or is not visible to the caller."),
+    ]);
+    if o.method != "get" {
+        out.push((409, "The object's state does not allow it now (the message names the state), or the name is taken."));
+    }
+    if o.request.is_some() {
+        out.push((413, "The body is larger than the server accepts."));
+    }
+    out.push((503, "The store, the message bus or the bay's engine is away for now; retry after Retry-After seconds."));
+    out
+}
+
 fn operation(o: &Op) -> Value {
-    let mut params = vec![json!({"$ref": "#/components/parameters/version"})];
+    // `/` is the same whatever version is asked.
+    let mut params = if o.path == "/" { vec![] } else { vec![json!({"$ref": "#/components/parameters/version"})] };
     for name in ["ident", "ng", "project_id", "resource"] {
         if o.path.contains(&format!("{{{name}}}")) {
             params.push(if name == "ident" {
@@ -356,10 +430,11 @@ fn operation(o: &Op) -> Value {
             });
         }
     }
-    if o.list {
-        for name in ["limit", "marker", "sort_key", "sort_dir"] {
-            params.push(json!({"$ref": format!("#/components/parameters/{name}")}));
-        }
+    for name in o.paging {
+        params.push(json!({"$ref": format!("#/components/parameters/{name}")}));
+    }
+    for name in o.query {
+        params.push(json!({"name": name, "in": "query", "schema": {"type": "string"}}));
     }
     let mut responses = Map::new();
     for (status, body) in o.ok {
@@ -369,10 +444,14 @@ fn operation(o: &Op) -> Value {
         }
         responses.insert(status.to_string(), r);
     }
-    responses.insert(
-        "default".into(),
-        json!({"description": "An error, in Magnum's format.", "content": {"application/json": {"schema": reference("Error")}}}),
-    );
+    for (status, why) in refusals(o) {
+        let body = if status == 406 { "NotAcceptable" } else { "Error" };
+        let mut r = json!({"description": why, "content": {"application/json": {"schema": reference(body)}}});
+        if status == 503 {
+            r["headers"] = json!({"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "string"}}});
+        }
+        responses.insert(status.to_string(), r);
+    }
     let mut v = json!({"summary": o.summary, "parameters": params, "responses": responses});
     if let Some(name) = o.request {
         v["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": reference(name)}}});
@@ -383,8 +462,8 @@ fn operation(o: &Op) -> Value {
     v
 }
 
-/// The whole document.
-pub fn document() -> Value {
+/// The whole document; `keystone`: whether this deployment asks for a token (noauth does not).
+pub fn document(keystone: bool) -> Value {
     let mut paths: Map<String, Value> = Map::new();
     for o in operations() {
         let entry = paths.entry(o.path.clone()).or_insert_with(|| json!({}));
@@ -399,7 +478,7 @@ pub fn document() -> Value {
                 OpenStack-API-Version and X-OpenStack-Request-Id.",
         },
         "servers": [{"url": "/"}],
-        "security": [{"keystone": []}],
+        "security": if keystone { json!([{"keystone": []}]) } else { json!([]) },
         "paths": paths,
         "components": components(),
     })

@@ -104,6 +104,17 @@ async fn unknown_routes_and_methods(env: &Env) {
     let r = env.admin.send(Method::PUT, "/v1/clusters", Some("{}".into())).await.expect("http");
     assert_error(&r, 405, "not allowed");
     assert!(r.header("allow").is_some_and(|a| a.contains("GET") && a.contains("POST")), "{:?}", r.headers);
+    // A method no route serves is a 405 whatever the version asked; a served one is a 406 then.
+    let unreadable = env.admin.clone().header("OpenStack-API-Version", "container-infra x.y");
+    let r = unreadable.send(Method::PUT, "/v1/clusters", Some("{}".into())).await.expect("http");
+    assert_error(&r, 405, "not allowed");
+    let r = unreadable.get("/v1/clusters").await.expect("http");
+    assert_eq!(r.status, 406, "{}", r.text);
+    assert_eq!(r.body["errors"][0]["code"], "magnum.microversion-unsupported", "{}", r.text);
+    // An unknown path is a 404, and still says which versions are served.
+    let r = unreadable.get("/v1/widgets").await.expect("http");
+    assert_error(&r, 404, "could not be found");
+    assert!(r.header("openstack-api-maximum-version").is_some(), "{:?}", r.headers);
     let r = env.admin.get("/v1/clusters/00000000-0000-4000-8000-000000000000").await.expect("http");
     assert_error(&r, 404, "Cluster 00000000-0000-4000-8000-000000000000 could not be found");
 }

@@ -148,6 +148,16 @@ static BAY_ATTRS: [crate::attrs::Attr; 26] = [
 pub static CLUSTER_SCHEMA: Schema = Schema { resource: "cluster", attrs: &CLUSTER_ATTRS };
 pub static BAY_SCHEMA: Schema = Schema { resource: "bay", attrs: &BAY_ATTRS };
 
+static RESIZE_ATTRS: [crate::attrs::Attr; 3] =
+    [req("node_count", COUNT), opt("nodes_to_remove", AttrType::StrList), opt("nodegroup", S255)];
+/// The body of `actions/resize` (1.7).
+pub static RESIZE_SCHEMA: Schema = Schema { resource: "resize", attrs: &RESIZE_ATTRS };
+
+static UPGRADE_ATTRS: [crate::attrs::Attr; 3] =
+    [req("cluster_template", S255), opt("max_batch_size", int(1, 1_000)), opt("nodegroup", S255)];
+/// The body of `actions/upgrade` (1.8).
+pub static UPGRADE_SCHEMA: Schema = Schema { resource: "upgrade", attrs: &UPGRADE_ATTRS };
+
 /// Bay words and the cluster words they stand for.
 pub const BAY_RENAMES: [(&str, &str); 3] =
     [("baymodel_id", "cluster_template_id"), ("bay_create_timeout", "create_timeout"), ("bay_faults", "faults")];

@@ -14,9 +14,10 @@ use http::header::LOCATION;
 use http::{HeaderValue, StatusCode};
 use magnum_rpc::ConductorCommand;
 use magnum_store::TemplateScope;
-use magnum_types::attrs::{self, opt, req, AttrType, Schema};
+use magnum_types::attrs;
 use magnum_types::buildable;
 use magnum_types::cluster::{self, Cluster, ClusterCreator};
+use magnum_types::cluster::{RESIZE_SCHEMA, UPGRADE_SCHEMA};
 use magnum_types::coe::Coe;
 use magnum_types::nodegroup::{NodeGroup, Role};
 use magnum_types::status::{begin, Operation};
@@ -228,10 +229,6 @@ pub(crate) async fn delete(State(s): State<AppState>, caller: Caller, Path(ident
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-static RESIZE_ATTRS: [attrs::Attr; 3] =
-    [req("node_count", attrs::int(0, 1_000)), opt("nodes_to_remove", AttrType::StrList), opt("nodegroup", attrs::string(1, 255))];
-static RESIZE_SCHEMA: Schema = Schema { resource: "resize", attrs: &RESIZE_ATTRS };
-
 pub(crate) async fn resize(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>, body: Bytes) -> ApiResult {
     require(caller.version, 7, "resize")?;
     let checked = RESIZE_SCHEMA.check_create(&input::json_body(&body)?)?;
@@ -336,10 +333,6 @@ async fn resize_control_plane(s: &AppState, c: Cluster, masters: i64, names_node
     cast(s, ConductorCommand::ClusterUpdate { uuid: c.uuid }).await;
     Ok(accepted(c.uuid))
 }
-
-static UPGRADE_ATTRS: [attrs::Attr; 3] =
-    [req("cluster_template", attrs::string(1, 255)), opt("max_batch_size", attrs::int(1, 1_000)), opt("nodegroup", attrs::string(1, 255))];
-static UPGRADE_SCHEMA: Schema = Schema { resource: "upgrade", attrs: &UPGRADE_ATTRS };
 
 pub(crate) async fn upgrade(State(s): State<AppState>, caller: Caller, Path(ident): Path<String>, body: Bytes) -> ApiResult {
     require(caller.version, 8, "upgrade")?;

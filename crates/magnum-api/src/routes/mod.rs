@@ -20,54 +20,66 @@ use crate::error::{ApiError, ApiResult};
 use crate::views::Vocab;
 use crate::AppState;
 use axum::extract::{Path, RawQuery};
-use axum::routing::{get, post, put};
+use axum::routing::{get, post, put, MethodRouter};
 use axum::Router;
 use magnum_types::manifest::Kind;
 use magnum_types::microversion::Version;
 use magnum_types::MagnumError;
 
+/// A route whose handlers run only at a microversion the server serves. Negotiated per method,
+/// so a method the route does not serve is a 405 whatever the version header says.
+trait Versioned {
+    fn versioned(self, path: &str, methods: MethodRouter<AppState>) -> Self;
+}
+
+impl Versioned for Router<AppState> {
+    fn versioned(self, path: &str, methods: MethodRouter<AppState>) -> Self {
+        self.route(path, methods.route_layer(axum::middleware::from_fn(crate::envelope::negotiate)))
+    }
+}
+
 pub(crate) fn all() -> Router<AppState> {
     let mut r = Router::new()
-        .route("/", get(root::root))
-        .route("/healthcheck", get(root::healthcheck))
-        .route("/v1", get(root::v1))
-        .route("/v1/", get(root::v1))
-        .route("/v1/openapi.json", get(root::openapi))
-        .route("/dashboard", get(dashboard::page))
-        .route("/v1/mservices", get(services::list))
-        .route("/v1/nodes", get(|s, c, q| nodes::list(s, c, q, false)))
-        .route("/v1/nodes/detail", get(|s, c, q| nodes::list(s, c, q, true)))
-        .route("/v1/nodes/{ident}", get(nodes::show))
-        .route("/v1/stats", get(stats::get))
-        .route("/v1/certificates", post(certificates::sign))
-        .route("/v1/certificates/{ident}", get(certificates::show).patch(certificates::rotate))
-        .route("/v1/credentials/{ident}", axum::routing::patch(credentials::rotate))
-        .route("/v1/quotas", get(quotas::list).post(quotas::create))
-        .route("/v1/quotas/{project_id}/{resource}", get(quotas::show).patch(quotas::update).delete(quotas::delete))
-        .route("/v1/clusters/{ident}/actions/resize", post(clusters::resize))
-        .route("/v1/clusters/{ident}/actions/upgrade", post(clusters::upgrade))
-        .route("/v1/clusters/{ident}/nodegroups", get(nodegroups::list).post(nodegroups::create))
+        .versioned("/", get(root::root))
+        .versioned("/healthcheck", get(root::healthcheck))
+        .versioned("/v1", get(root::v1))
+        .versioned("/v1/", get(root::v1))
+        .versioned("/v1/openapi.json", get(root::openapi))
+        .versioned("/dashboard", get(dashboard::page))
+        .versioned("/v1/mservices", get(services::list))
+        .versioned("/v1/nodes", get(|s, c, q| nodes::list(s, c, q, false)))
+        .versioned("/v1/nodes/detail", get(|s, c, q| nodes::list(s, c, q, true)))
+        .versioned("/v1/nodes/{ident}", get(nodes::show))
+        .versioned("/v1/stats", get(stats::get))
+        .versioned("/v1/certificates", post(certificates::sign))
+        .versioned("/v1/certificates/{ident}", get(certificates::show).patch(certificates::rotate))
+        .versioned("/v1/credentials/{ident}", axum::routing::patch(credentials::rotate))
+        .versioned("/v1/quotas", get(quotas::list).post(quotas::create))
+        .versioned("/v1/quotas/{project_id}/{resource}", get(quotas::show).patch(quotas::update).delete(quotas::delete))
+        .versioned("/v1/clusters/{ident}/actions/resize", post(clusters::resize))
+        .versioned("/v1/clusters/{ident}/actions/upgrade", post(clusters::upgrade))
+        .versioned("/v1/clusters/{ident}/nodegroups", get(nodegroups::list).post(nodegroups::create))
         // The current python-magnumclient asks for the list with a trailing slash.
-        .route("/v1/clusters/{ident}/nodegroups/", get(nodegroups::list).post(nodegroups::create))
-        .route("/v1/clusters/{ident}/nodegroups/{ng}", get(nodegroups::show).patch(nodegroups::update).delete(nodegroups::delete))
-        .route("/v1/containers", get(|s, c, q| containers::list(s, c, q, false)).post(containers::create))
-        .route("/v1/containers/detail", get(|s, c, q| containers::list(s, c, q, true)))
-        .route("/v1/containers/{ident}", get(containers::show).patch(containers::update).delete(containers::delete))
-        .route("/v1/containers/{ident}/logs", get(containers::logs))
-        .route("/v1/containers/{ident}/execute", put(containers::execute));
+        .versioned("/v1/clusters/{ident}/nodegroups/", get(nodegroups::list).post(nodegroups::create))
+        .versioned("/v1/clusters/{ident}/nodegroups/{ng}", get(nodegroups::show).patch(nodegroups::update).delete(nodegroups::delete))
+        .versioned("/v1/containers", get(|s, c, q| containers::list(s, c, q, false)).post(containers::create))
+        .versioned("/v1/containers/detail", get(|s, c, q| containers::list(s, c, q, true)))
+        .versioned("/v1/containers/{ident}", get(containers::show).patch(containers::update).delete(containers::delete))
+        .versioned("/v1/containers/{ident}/logs", get(containers::logs))
+        .versioned("/v1/containers/{ident}/execute", put(containers::execute));
     for action in magnum_types::container::ContainerAction::ALL {
-        r = r.route(&format!("/v1/containers/{{ident}}/{}", action.as_str()), put(move |s, c, p| containers::act(s, c, p, action)));
+        r = r.versioned(&format!("/v1/containers/{{ident}}/{}", action.as_str()), put(move |s, c, p| containers::act(s, c, p, action)));
     }
     for kind in [Kind::Pod, Kind::ReplicationController, Kind::Service] {
         use kube_objects::Item;
         let coll = kind.collection();
         r = r
-            .route(
+            .versioned(
                 &format!("/v1/{coll}"),
                 get(move |s, c, q| kube_objects::list(s, c, q, kind, false)).post(move |s, c, b| kube_objects::create(s, c, b, kind)),
             )
-            .route(&format!("/v1/{coll}/detail"), get(move |s, c, q| kube_objects::list(s, c, q, kind, true)))
-            .route(
+            .versioned(&format!("/v1/{coll}/detail"), get(move |s, c, q| kube_objects::list(s, c, q, kind, true)))
+            .versioned(
                 &format!("/v1/{coll}/{{ident}}"),
                 get(move |s, c, Path(i): Path<String>, RawQuery(q): RawQuery| async move {
                     kube_objects::show(s, c, Item::one(i, q.as_deref())?, kind).await
@@ -80,7 +92,7 @@ pub(crate) fn all() -> Router<AppState> {
                 }),
             )
             // Upstream's item URLs name the bay as a second segment.
-            .route(
+            .versioned(
                 &format!("/v1/{coll}/{{ident}}/{{bay_ident}}"),
                 get(move |s, c, Path((i, b)): Path<(String, String)>| kube_objects::show(s, c, Item::two(i, b), kind))
                     .patch(move |s, c, Path((i, b)): Path<(String, String)>, body| kube_objects::update(s, c, Item::two(i, b), body, kind))
@@ -89,23 +101,23 @@ pub(crate) fn all() -> Router<AppState> {
     }
     for vocab in [Vocab::Bay, Vocab::Cluster] {
         r = r
-            .route(
+            .versioned(
                 &format!("/v1/{}", vocab.templates()),
                 get(move |s, c, q| templates::list(s, c, q, vocab, false)).post(move |s, c, b| templates::create(s, c, b, vocab)),
             )
-            .route(&format!("/v1/{}/detail", vocab.templates()), get(move |s, c, q| templates::list(s, c, q, vocab, true)))
-            .route(
+            .versioned(&format!("/v1/{}/detail", vocab.templates()), get(move |s, c, q| templates::list(s, c, q, vocab, true)))
+            .versioned(
                 &format!("/v1/{}/{{ident}}", vocab.templates()),
                 get(move |s, c, p| templates::show(s, c, p, vocab))
                     .patch(move |s, c, p, b| templates::update(s, c, p, b, vocab))
                     .delete(move |s, c, p| templates::delete(s, c, p, vocab)),
             )
-            .route(
+            .versioned(
                 &format!("/v1/{}", vocab.clusters()),
                 get(move |s, c, q| clusters::list(s, c, q, vocab, false)).post(move |s, c, b| clusters::create(s, c, b, vocab)),
             )
-            .route(&format!("/v1/{}/detail", vocab.clusters()), get(move |s, c, q| clusters::list(s, c, q, vocab, true)))
-            .route(
+            .versioned(&format!("/v1/{}/detail", vocab.clusters()), get(move |s, c, q| clusters::list(s, c, q, vocab, true)))
+            .versioned(
                 &format!("/v1/{}/{{ident}}", vocab.clusters()),
                 get(move |s, c, p| clusters::show(s, c, p, vocab))
                     .patch(move |s, c, p, q, b| clusters::update(s, c, p, q, b, vocab))

@@ -67,8 +67,13 @@ pub(crate) async fn healthcheck(axum::extract::State(s): axum::extract::State<cr
     Ok(json_response(StatusCode::OK, &json!({"status": "OK"})))
 }
 
-/// The OpenAPI document, built once.
-pub(crate) async fn openapi() -> Response {
-    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
-    json_response(StatusCode::OK, DOC.get_or_init(crate::openapi::document))
+/// The OpenAPI document, built once per way of authenticating (a noauth deployment asks for no
+/// token, and its document says so).
+pub(crate) async fn openapi(axum::extract::State(s): axum::extract::State<crate::AppState>) -> Response {
+    use std::sync::OnceLock;
+    static WITH_TOKEN: OnceLock<Value> = OnceLock::new();
+    static WITHOUT: OnceLock<Value> = OnceLock::new();
+    let keystone = s.keystone.is_some();
+    let doc = if keystone { &WITH_TOKEN } else { &WITHOUT };
+    json_response(StatusCode::OK, doc.get_or_init(|| crate::openapi::document(keystone)))
 }
