@@ -24,8 +24,10 @@ pub(crate) async fn envelope(mut req: Request, next: Next) -> Response {
     let request_id = format!("req-{}", uuid::Uuid::new_v4());
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
-    // What the headers echo when no route negotiated (404, 405, unversioned paths).
-    let asked = requested_version(&req).ok().flatten();
+    // Read once here; `negotiate` refuses it where a route and method matched, and the headers
+    // echo it whatever the answer.
+    let asked = requested_version(&req);
+    req.extensions_mut().insert(Asked(asked.clone()));
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let span = tracing::info_span!("request", id = %request_id, %method, %path);
     let mut resp = next.run(req).instrument(span).await;
@@ -34,7 +36,7 @@ pub(crate) async fn envelope(mut req: Request, next: Next) -> Response {
     if !status.is_success() && !status.is_redirection() && !refused {
         resp = render_error(resp, &request_id).await;
     }
-    let negotiated = resp.extensions().get::<Negotiated>().cloned().or(asked).unwrap_or_else(default_negotiated);
+    let negotiated = asked.ok().flatten().unwrap_or_else(default_negotiated);
     // Unversioned paths (`/`, `/healthcheck`) still advertise the range, at the minimum.
     finish_headers(&mut resp, &request_id, Some(&negotiated), !refused);
     let ms = started.elapsed().as_secs_f64() * 1e3;
@@ -50,6 +52,10 @@ pub(crate) async fn envelope(mut req: Request, next: Next) -> Response {
 #[derive(Clone)]
 struct VersionRefused;
 
+/// What a request's version headers ask for, as the envelope read them.
+#[derive(Clone)]
+struct Asked(Result<Option<Negotiated>, microversion::VersionError>);
+
 /// The microversion a `/v1` request asks for (None for other paths).
 fn requested_version(req: &Request) -> Result<Option<Negotiated>, microversion::VersionError> {
     let path = req.uri().path();
@@ -63,12 +69,14 @@ fn requested_version(req: &Request) -> Result<Option<Negotiated>, microversion::
 /// Negotiates the microversion of a request a route matched, method included: a method the
 /// route does not serve is a 405 whatever the header says.
 pub(crate) async fn negotiate(mut req: Request, next: Next) -> Response {
-    match requested_version(&req) {
+    let asked = match req.extensions().get::<Asked>() {
+        Some(Asked(a)) => a.clone(),
+        None => requested_version(&req),
+    };
+    match asked {
         Ok(Some(n)) => {
-            req.extensions_mut().insert(n.clone());
-            let mut resp = next.run(req).await;
-            resp.extensions_mut().insert(n);
-            resp
+            req.extensions_mut().insert(n);
+            next.run(req).await
         }
         Ok(None) => next.run(req).await,
         Err(e) => {

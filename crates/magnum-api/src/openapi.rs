@@ -225,6 +225,10 @@ impl Op {
         self.paging = &["limit", "id_marker"];
         self
     }
+    /// Whether it answers by the microversion asked (`/` is the same whatever is asked).
+    fn versioned(&self) -> bool {
+        self.path != "/"
+    }
     fn public(mut self) -> Op {
         self.public = true;
         self
@@ -392,8 +396,8 @@ fn operations() -> Vec<Op> {
 /// Every error an operation can answer, with when; each body is Magnum's error format.
 fn refusals(o: &Op) -> Vec<(u16, &'static str)> {
     let mut out = vec![];
-    if o.path == "/" {
-        return out; // Unversioned, open, and the same whatever is asked.
+    if !o.versioned() {
+        return out; // Open, and the same whatever is asked.
     }
     out.push((
         406,
@@ -419,8 +423,7 @@ fn refusals(o: &Op) -> Vec<(u16, &'static str)> {
 }
 
 fn operation(o: &Op) -> Value {
-    // `/` is the same whatever version is asked.
-    let mut params = if o.path == "/" { vec![] } else { vec![json!({"$ref": "#/components/parameters/version"})] };
+    let mut params = if o.versioned() { vec![json!({"$ref": "#/components/parameters/version"})] } else { vec![] };
     for name in ["ident", "ng", "project_id", "resource"] {
         if o.path.contains(&format!("{{{name}}}")) {
             params.push(if name == "ident" {
