@@ -8,6 +8,7 @@
 
 mod auth;
 mod bays;
+mod chaos;
 mod containers;
 mod guard;
 mod kube;
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 #[command(
-    about = "Benchmarks magnum-rs: `api` (the control plane with N stored bays), `bays` (real swarm bays on Docker) or `containers` (the container API on a real bay), `kube` (pods on a real Kubernetes API server), `kube-bays` (real Kubernetes bays on Docker), `lifecycle` (nodegroups and auto-healing on a real swarm bay)"
+    about = "Benchmarks magnum-rs: `api` (the control plane with N stored bays), `bays` (real swarm bays on Docker) or `containers` (the container API on a real bay), `kube` (pods on a real Kubernetes API server), `kube-bays` (real Kubernetes bays on Docker), `lifecycle` (nodegroups and auto-healing on a real swarm bay), `chaos` (a soak under combined faults)"
 )]
 pub(crate) struct Args {
     /// Which benchmark: api or bays.
@@ -62,6 +63,28 @@ pub(crate) struct Args {
     /// The server binary. Default: target/release/magnum-server next to this binary.
     #[arg(long)]
     server: Option<PathBuf>,
+    /// chaos: seconds of workload under faults (then the faults end and the bays settle).
+    #[arg(long, default_value_t = 180)]
+    soak_seconds: u64,
+    /// chaos: seconds between faults, on average.
+    #[arg(long, default_value_t = 10.0)]
+    fault_interval: f64,
+    /// chaos: the workload stops after this many requests, if that comes first.
+    #[arg(long, default_value_t = 20_000)]
+    max_requests: usize,
+    /// chaos: seed of the workload's and the faults' choices (the same seed, the same choices).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// chaos: Kubernetes bays in the workload too (needs magnum/kubernetes-node on the engine).
+    #[arg(long)]
+    kubernetes: bool,
+    /// chaos: how long bays may take to settle once the faults end.
+    #[arg(long, default_value_t = 300)]
+    settle_seconds: u64,
+    /// chaos: the PostgreSQL cluster (VERSION/NAME, for pg_ctlcluster) serving --postgres-url,
+    /// which the run stops and starts.
+    #[arg(long, default_value = "15/faults")]
+    pg_cluster: String,
 }
 
 pub(crate) struct Server {
@@ -328,6 +351,7 @@ async fn main() -> anyhow::Result<()> {
     let binary = server_binary(&args)?;
     match args.suite.as_str() {
         "bays" => return bays::run(&args, &binary).await,
+        "chaos" => return chaos::run(&args, &binary).await,
         "lifecycle" => return lifecycle::run(&args, &binary).await,
         "containers" => return containers::run(&args, &binary).await,
         "kube" => return kube::run(&args, &binary).await,
@@ -336,7 +360,7 @@ async fn main() -> anyhow::Result<()> {
         "auth" => return auth::run(&args, &binary).await,
         "guard" => return guard::run(&args).await,
         "api" => {}
-        other => bail!("unknown benchmark {other}: use api, bays, containers, guard, kube, kube-bays, scale-out or auth"),
+        other => bail!("unknown benchmark {other}: use api, bays, chaos, containers, guard, kube, kube-bays, lifecycle, scale-out or auth"),
     }
     println!(
         "# magnum-bench api: {} bays, {} clients, {} s per scenario, {} CPUs",

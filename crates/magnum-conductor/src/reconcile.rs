@@ -11,6 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
+/// A create waits for an absent engine no longer than its `create_timeout`, counted from the
+/// bay's creation; updates and deletes wait as long as it takes.
+fn past_create_deadline(cluster: &magnum_types::cluster::Cluster, op: Op) -> bool {
+    op == Op::Create
+        && cluster.create_timeout > 0
+        && magnum_types::time::older_than(&cluster.created_at, Duration::from_secs(cluster.create_timeout as u64 * 60))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
     Create,
@@ -110,10 +118,33 @@ impl Conductor {
                 }
                 Ok(())
             }
+            Err(e) if !driver.provider_answers().await && !past_create_deadline(&cluster, op) => {
+                // The engine that hosts the bay's nodes is away (restarting, its machine
+                // rebooting): the operation is not failed for that. It stays in progress and the
+                // sweep carries it on once the engine answers again.
+                tracing::warn!(cluster = %uuid, driver = driver.name(), error = %e, "the provider engine does not answer; the operation waits for it");
+                self.note_waiting(&held, &cluster, &e).await
+            }
             Err(e) => {
                 tracing::warn!(cluster = %uuid, driver = driver.name(), error = %e, "driver failed");
                 self.record(&held, started, Outcome::Failed(e.0), None).await
             }
+        }
+    }
+
+    /// Says in the bay's `status_reason` what its operation waits for (it is cleared when the
+    /// operation ends). A bay that changed meanwhile keeps its own reason.
+    async fn note_waiting(&self, held: &Held, cluster: &magnum_types::cluster::Cluster, e: &DriverError) -> Result<()> {
+        let mut noted = cluster.clone();
+        noted.status_reason = Some(format!("Waiting for the Docker engine to answer again; the operation resumes then ({e})."));
+        match self.store.update_cluster_under(&noted, &held.lease).await {
+            Ok(Fenced::Done(_)) => Ok(()),
+            Ok(Fenced::LeaseLost) => {
+                held.lose("the bay was taken over while it waited for the engine");
+                Ok(())
+            }
+            Err(e) if e.kind == ErrorKind::Conflict => Ok(()),
+            Err(e) => Err(e),
         }
     }
 

@@ -17,10 +17,16 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Answers create/update/delete with a fixed result after an optional pause.
+/// Answers create/update/delete with a fixed result after an optional pause; `provider_down`
+/// plays an engine that does not answer.
 struct ScriptedDriver {
     fail_with: Option<&'static str>,
     pause: Duration,
+    provider_down: bool,
+}
+
+fn scripted(fail_with: Option<&'static str>, pause: Duration) -> ScriptedDriver {
+    ScriptedDriver { fail_with, pause, provider_down: false }
 }
 
 #[async_trait]
@@ -56,6 +62,9 @@ impl Driver for ScriptedDriver {
         fence: &dyn Fence,
     ) -> Result<Observed, DriverError> {
         self.create(c, t, groups, creds, fence).await
+    }
+    async fn provider_answers(&self) -> bool {
+        !self.provider_down
     }
     async fn observe(
         &self,
@@ -121,11 +130,12 @@ both_backends!(
     driver_success_and_failure_are_recorded,
     delete_during_create_drops_the_create_result,
     sweep_finds_work_no_command_reached,
+    a_failure_while_the_engine_is_away_waits_for_it,
 );
 
 async fn no_driver_fails_at_once_with_a_reason(store: &Store) {
     let c = seed(store, "kubernetes").await;
-    let conductor = Conductor::new(store.clone(), registry(ScriptedDriver { fail_with: None, pause: Duration::ZERO }), config());
+    let conductor = Conductor::new(store.clone(), registry(scripted(None, Duration::ZERO)), config());
     conductor.reconcile(c.uuid).await.expect("reconciled");
     let (st, reason) = status(store, &c).await.expect("still there");
     assert_eq!(st, ClusterStatus::CreateFailed);
@@ -145,16 +155,13 @@ async fn no_driver_delete_forgets_the_cluster(store: &Store) {
 
 async fn driver_success_and_failure_are_recorded(store: &Store) {
     let ok = seed(store, "swarm").await;
-    Conductor::new(store.clone(), registry(ScriptedDriver { fail_with: None, pause: Duration::ZERO }), config())
-        .reconcile(ok.uuid)
-        .await
-        .expect("reconciled");
+    Conductor::new(store.clone(), registry(scripted(None, Duration::ZERO)), config()).reconcile(ok.uuid).await.expect("reconciled");
     let got = store.get_cluster_by_uuid(ok.uuid).await.expect("read").expect("there");
     assert_eq!((got.status, got.api_address.as_deref()), (ClusterStatus::CreateComplete, Some("tcp://127.0.0.1:2376")));
     assert_eq!(got.node_addresses, vec!["10.0.0.3"]);
 
     let bad = seed(store, "swarm").await;
-    Conductor::new(store.clone(), registry(ScriptedDriver { fail_with: Some("node image missing"), pause: Duration::ZERO }), config())
+    Conductor::new(store.clone(), registry(scripted(Some("node image missing"), Duration::ZERO)), config())
         .reconcile(bad.uuid)
         .await
         .expect("reconciled");
@@ -162,17 +169,38 @@ async fn driver_success_and_failure_are_recorded(store: &Store) {
     let mut failed = store.get_cluster_by_uuid(bad.uuid).await.expect("read").expect("there");
     failed.status = ClusterStatus::DeleteInProgress;
     store.update_cluster(&failed).await.expect("delete asked");
-    Conductor::new(store.clone(), registry(ScriptedDriver { fail_with: Some("engine down"), pause: Duration::ZERO }), config())
+    Conductor::new(store.clone(), registry(scripted(Some("engine down"), Duration::ZERO)), config())
         .reconcile(bad.uuid)
         .await
         .expect("reconciled");
     assert_eq!(status(store, &bad).await, Some((ClusterStatus::DeleteFailed, Some("engine down".into()))));
 }
 
+async fn a_failure_while_the_engine_is_away_waits_for_it(store: &Store) {
+    let c = seed(store, "swarm").await;
+    let away = ScriptedDriver { fail_with: Some("cannot use the Docker engine socket"), pause: Duration::ZERO, provider_down: true };
+    Conductor::new(store.clone(), registry(away), config()).reconcile(c.uuid).await.expect("reconciled");
+    let (st, reason) = status(store, &c).await.expect("still there");
+    assert_eq!(st, ClusterStatus::CreateInProgress, "not failed while the engine is away");
+    let reason = reason.expect("says what it waits for");
+    assert!(reason.contains("Waiting for the Docker engine") && reason.contains("cannot use the Docker engine socket"), "{reason}");
+    // The engine is back: the next reconcile (the sweep's) finishes the create.
+    Conductor::new(store.clone(), registry(scripted(None, Duration::ZERO)), config()).reconcile(c.uuid).await.expect("reconciled");
+    assert_eq!(status(store, &c).await, Some((ClusterStatus::CreateComplete, None)));
+    // An engine that answers and still fails the operation fails it, as before.
+    let mut d = store.get_cluster_by_uuid(c.uuid).await.expect("read").expect("there");
+    d.status = ClusterStatus::DeleteInProgress;
+    store.update_cluster(&d).await.expect("delete asked");
+    Conductor::new(store.clone(), registry(scripted(Some("volume in use"), Duration::ZERO)), config())
+        .reconcile(c.uuid)
+        .await
+        .expect("reconciled");
+    assert_eq!(status(store, &c).await, Some((ClusterStatus::DeleteFailed, Some("volume in use".into()))));
+}
+
 async fn delete_during_create_drops_the_create_result(store: &Store) {
     let c = seed(store, "swarm").await;
-    let conductor =
-        Conductor::new(store.clone(), registry(ScriptedDriver { fail_with: None, pause: Duration::from_millis(300) }), config());
+    let conductor = Conductor::new(store.clone(), registry(scripted(None, Duration::from_millis(300))), config());
     let creating = tokio::spawn({
         let conductor = conductor.clone();
         async move { conductor.reconcile(c.uuid).await }
@@ -189,7 +217,7 @@ async fn delete_during_create_drops_the_create_result(store: &Store) {
 
 async fn sweep_finds_work_no_command_reached(store: &Store) {
     let c = seed(store, "swarm").await;
-    let conductor = Conductor::new(store.clone(), registry(ScriptedDriver { fail_with: None, pause: Duration::ZERO }), config());
+    let conductor = Conductor::new(store.clone(), registry(scripted(None, Duration::ZERO)), config());
     let running = conductor.start(None);
     let mut done = false;
     for _ in 0..50 {

@@ -168,6 +168,12 @@ pub trait Driver: Send + Sync {
     }
     /// Remove everything the cluster owns. Deleting what is already gone succeeds.
     async fn delete(&self, cluster: &Cluster, fence: &dyn Fence) -> Result<(), DriverError>;
+    /// Whether the engine this driver builds bays on answers now. An operation that failed while
+    /// it did not (the engine restarting, its machine rebooting) is waited out, not failed.
+    /// Drivers that build on no engine of ours always answer true.
+    async fn provider_answers(&self) -> bool {
+        true
+    }
     /// Images the engine holds (names and ids), so templates naming others can be refused.
     async fn images(&self) -> Result<Vec<String>, DriverError> {
         Ok(vec![])

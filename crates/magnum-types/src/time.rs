@@ -17,6 +17,11 @@ pub fn after(d: std::time::Duration) -> Timestamp {
     t.checked_add_signed(d).unwrap_or(t)
 }
 
+/// Whether more than `d` has passed since `t`.
+pub fn older_than(t: &Timestamp, d: std::time::Duration) -> bool {
+    chrono::Duration::from_std(d).is_ok_and(|d| now().signed_duration_since(*t) > d)
+}
+
 /// The stored form: fixed width, so text order is time order.
 pub fn to_storage(t: &Timestamp) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, false)
@@ -40,6 +45,14 @@ pub fn api_timestamps(doc: &mut serde_json::Map<String, serde_json::Value>, crea
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn older_than_compares_with_the_clock() {
+        let hour_ago = now() - chrono::Duration::hours(1);
+        assert!(older_than(&hour_ago, std::time::Duration::from_secs(60)));
+        assert!(!older_than(&hour_ago, std::time::Duration::from_secs(7200)));
+        assert!(!older_than(&now(), std::time::Duration::from_secs(1)));
+    }
 
     #[test]
     fn storage_round_trip_and_api_form() {

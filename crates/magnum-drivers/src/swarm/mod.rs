@@ -609,6 +609,13 @@ impl Driver for SwarmDriver {
         self.upgrade_in_place(cluster, to, groups, credentials, fence, max_batch).await.map_err(|e| DriverError(e.0))
     }
 
+    async fn provider_answers(&self) -> bool {
+        match self.engine() {
+            Ok(d) => docker::reachable(&d).await,
+            Err(_) => false,
+        }
+    }
+
     async fn images(&self) -> Result<Vec<String>, DriverError> {
         let docker = self.engine().map_err(|e| DriverError(e.0))?;
         docker::images::names(&docker).await.map_err(|e| DriverError(e.0))

@@ -153,6 +153,13 @@ impl Driver for KubernetesDriver {
         self.upgrade_in_place(cluster, to, groups, credentials, fence, max_batch).await.map_err(failed)
     }
 
+    async fn provider_answers(&self) -> bool {
+        match self.docker() {
+            Ok(d) => crate::docker::reachable(&d).await,
+            Err(_) => false,
+        }
+    }
+
     async fn images(&self) -> Result<Vec<String>, DriverError> {
         let docker = self.docker().map_err(failed)?;
         crate::docker::images::names(&docker).await.map_err(failed)
