@@ -168,15 +168,19 @@ async fn seed(c: &Client, n: usize) -> anyhow::Result<(Vec<String>, f64)> {
     let mut uuids = Vec::with_capacity(n);
     let v = c.clone().microversion("1.2");
     for i in 0..n {
-        let r = v.post("/v1/bays", &json!({"name": format!("bay-{i:04}"), "baymodel_id": "bench", "node_count": 2})).await?;
+        // Registered swarms at an address nothing serves: the server builds no bays (the benchmark
+        // stores them, it does not build 1,000 swarms), and its conductor fails each at once.
+        let body = json!({"name": format!("bay-{i:04}"), "baymodel_id": "bench", "node_count": 2,
+            "external_endpoint": {"api_address": "tcp://127.0.0.1:9"}});
+        let r = v.post("/v1/bays", &body).await?;
         if r.status != 202 {
             bail!("bay {i}: {} {}", r.status, r.text);
         }
         uuids.push(r.body["uuid"].as_str().unwrap_or_default().to_owned());
     }
     let rate = n as f64 / started.elapsed().as_secs_f64();
-    // Let the conductor finish with them (no swarm driver yet: each becomes CREATE_FAILED) so
-    // its writes do not overlap the read measurements.
+    // Let the conductor finish with them (each becomes CREATE_FAILED: nothing answers at their
+    // address) so its writes do not overlap the read measurements.
     for _ in 0..600 {
         let r = c.get("/v1/bays?limit=1000&sort_key=status&sort_dir=desc").await?;
         let pending =

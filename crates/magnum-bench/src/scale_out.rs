@@ -2,8 +2,8 @@
 //! processes (release builds) over one PostgreSQL database and one RabbitMQ queue, clients
 //! spread over both APIs.
 //!
-//! 1. `--bays` driverless bays (swarm-mode on conductors started without the Docker driver:
-//!    each is failed by a conductor at once) created through both APIs: accepted per second, and bays per minute carried through
+//! 1. `--bays` registered swarms at an address nothing serves (each is failed by a conductor at
+//!    once) created through both APIs: accepted per second, and bays per minute carried through
 //!    the whole path (API → store → AMQP → conductor → store).
 //! 2. Template create, bay list (limit 50) and bay show: requests/s, p50 and p99.
 //! 3. `--parallel` real swarm bays (1 manager + 1 worker, TLS) at once through both APIs:
@@ -96,7 +96,10 @@ async fn create_bays(apis: &[Client], clients: usize, n: usize, template: &str, 
             tokio::spawn(async move {
                 let mut out = vec![];
                 for i in (k..n).step_by(clients) {
-                    let body = json!({"name": format!("{template}-{i}"), "cluster_template_id": template, "node_count": workers});
+                    let mut body = json!({"name": format!("{template}-{i}"), "cluster_template_id": template, "node_count": workers});
+                    if template == "registered" {
+                        body["external_endpoint"] = json!({"api_address": "tcp://127.0.0.1:9"});
+                    }
                     let r = c.post("/v1/clusters", &body).await?;
                     if r.status != 202 {
                         bail!("create {i}: {} {}", r.status, r.text);
@@ -162,7 +165,8 @@ pub(crate) async fn run(args: &Args, binary: &Path) -> anyhow::Result<()> {
 }
 
 async fn measure_all(args: &Args, binary: &Path, db: &str, amqp: &str) -> anyhow::Result<()> {
-    // Phases 1 and 2 run on conductors without the Docker driver, phase 3 on ones with it.
+    // Phases 1 and 2 run on conductors without the Docker driver (they build no bays; registered
+    // ones they take), phase 3 on ones with it.
     let d = deploy(binary, db, amqp, false).await?;
     let apis = &d.apis;
     let c = &apis[0];
@@ -171,22 +175,22 @@ async fn measure_all(args: &Args, binary: &Path, db: &str, amqp: &str) -> anyhow
         args.clients,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
-    let r = c.post("/v1/clustertemplates", &json!({"name": "driverless", "coe": "swarm-mode", "image_id": "img"})).await?;
+    let r = c.post("/v1/clustertemplates", &json!({"name": "registered", "coe": "swarm-mode", "image_id": "img"})).await?;
     if r.status != 201 {
         bail!("template: {}", r.text);
     }
     let t0 = Instant::now();
-    let uuids = create_bays(apis, args.clients, args.bays, "driverless", 1).await?;
+    let uuids = create_bays(apis, args.clients, args.bays, "registered", 1).await?;
     let accepted = t0.elapsed().as_secs_f64();
     let (_, failed) = settle_all(c, 600).await?;
     let through = t0.elapsed().as_secs_f64();
     if failed != uuids.len() {
-        bail!("expected {} driverless bays failed by a conductor, saw {failed}", uuids.len());
+        bail!("expected {} unreachable registered bays failed by a conductor, saw {failed}", uuids.len());
     }
     analyze(db).await?;
     println!("| measure | result |\n|---|---|");
     println!(
-        "| {} driverless bays through both APIs: accepted | {:.1} s ({:.0}/s) |",
+        "| {} registered bays (unreachable) through both APIs: accepted | {:.1} s ({:.0}/s) |",
         uuids.len(),
         accepted,
         uuids.len() as f64 / accepted

@@ -5,12 +5,13 @@ use magnum_store::Store;
 use magnum_types::mservice::CONDUCTOR_BINARY;
 use std::time::Duration;
 
-pub(crate) async fn run(store: Store, config: ConductorConfig) {
+/// `builds`: the COEs this conductor's drivers build bays of (the API refuses others at once).
+pub(crate) async fn run(store: Store, config: ConductorConfig, builds: Vec<&'static str>) {
     let mut tick = tokio::time::interval(Duration::from_secs(config.report_interval.max(1)));
     let mut failing = false;
     loop {
         tick.tick().await;
-        match store.heartbeat(&config.host, CONDUCTOR_BINARY).await {
+        match store.heartbeat(&config.host, CONDUCTOR_BINARY, &builds).await {
             Ok(()) if failing => {
                 tracing::info!("heartbeat recorded again");
                 failing = false;

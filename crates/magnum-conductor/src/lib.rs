@@ -90,11 +90,19 @@ impl Conductor {
         })
     }
 
+    /// Records this conductor's heartbeat, and what it builds, now: an API started beside it
+    /// then knows at once which bays the deployment can build.
+    pub async fn report_builds(&self) {
+        if let Err(e) = self.store.heartbeat(&self.config.host, magnum_types::mservice::CONDUCTOR_BINARY, &self.drivers.coes()).await {
+            tracing::warn!(error = %e, "cannot record the heartbeat yet; the heartbeat loop retries");
+        }
+    }
+
     /// Starts the heartbeat, the sweep and (when given) the loop that takes commands and calls.
     pub fn start(self: &Arc<Self>, commands: Option<UnboundedReceiver<Delivery>>) -> Running {
         tracing::info!(host = %self.config.host, drivers = ?self.drivers.coes(), "conductor starting");
         let mut tasks = vec![
-            tokio::spawn(heartbeat::run(self.store.clone(), self.config.clone())),
+            tokio::spawn(heartbeat::run(self.store.clone(), self.config.clone(), self.drivers.coes())),
             tokio::spawn(self.clone().sweep_loop()),
             tokio::spawn(self.clone().health_loop()),
         ];

@@ -49,6 +49,12 @@ impl Conductor {
         tracing::info!(cluster = %uuid, name = %cluster.name, status = %started, "reconciling");
 
         let Some(driver) = self.drivers.for_cluster(&cluster, coe) else {
+            if self.store.conductors_build().await?.is_some_and(|b| coe.among(&b)) {
+                // Another conductor of the deployment builds (and so deletes) such bays: its
+                // sweep takes this one. Forgetting it here could orphan what that one built.
+                tracing::debug!(cluster = %uuid, %coe, "no driver here; left to a conductor that builds it");
+                return Ok(());
+            }
             if op == Op::Delete {
                 // Without a driver nothing was ever built: forgetting the row is the whole delete.
                 match self.store.delete_cluster_under(&held.lease).await? {

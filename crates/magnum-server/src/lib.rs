@@ -160,6 +160,21 @@ pub async fn start_with_store<F>(mode: Mode, config: Config, store: Store, shutd
 where
     F: std::future::Future + Send + 'static,
 {
+    let drivers = drivers(&config);
+    start_with_drivers(mode, config, store, drivers, shutdown).await
+}
+
+/// `start_with_store` with the conductor's drivers given (the control-plane tests give theirs).
+pub async fn start_with_drivers<F>(
+    mode: Mode,
+    config: Config,
+    store: Store,
+    drivers: DriverRegistry,
+    shutdown: F,
+) -> anyhow::Result<Running>
+where
+    F: std::future::Future + Send + 'static,
+{
     let amqp_url = match &config.transport_url {
         None => None,
         Some(url) if url.starts_with("amqp://") => Some(url.clone()),
@@ -171,7 +186,6 @@ where
     };
     // Configuration that cannot work stops the start before anything runs.
     let policy = load_policy(&config)?;
-    let drivers = drivers(&config);
     let cipher = Arc::new(load_cipher(&config)?);
     // A conductor listening on the in-process bus (all-in-one), on RabbitMQ, or on nothing but
     // its sweep of the database.
@@ -180,8 +194,10 @@ where
     let start_conductor = |commands: Option<tokio::sync::mpsc::UnboundedReceiver<Delivery>>| {
         let conductor = Conductor::with_cipher(store.clone(), drivers.clone(), conductor_config.clone(), Some(cipher.clone()));
         async move {
-            // Templates are checked against the engine's images: know them before serving.
+            // Templates are checked against the engine's images, and bays against what the
+            // conductors build: know both before serving.
             conductor.report_images().await;
+            conductor.report_builds().await;
             conductor.start(commands)
         }
     };

@@ -1,5 +1,5 @@
 //! Clusters and bays over HTTP: create, read, update, delete, actions, nodegroups, the
-//! conductor's verdict when no driver exists for a COE, and project isolation.
+//! conductor's verdict when nothing is built (these deployments have no engine), and project isolation.
 
 mod common;
 use common::{assert_error, make_cluster, make_template, mark_complete, wait_gone, wait_status, Env};
@@ -48,9 +48,9 @@ async fn cluster_create_and_show(env: &Env) {
     assert_eq!(shown["labels"], json!({"a": "1", "b": "2"}));
     assert_eq!(shown["labels_added"], json!({"b": "2"}));
     assert_eq!(shown["keypair"], json!("kp"), "defaults come from the template");
-    // No driver exists for swarm yet: the conductor fails the cluster at once, with a reason.
+    // This deployment's conductors build nothing (no engine): the cluster fails with the reason.
     let failed = wait_status(&c, "/v1/clusters/k1", "CREATE_FAILED").await;
-    assert!(failed["status_reason"].as_str().is_some_and(|r| r.contains("No driver for COE 'swarm'")), "{failed}");
+    assert!(failed["status_reason"].as_str().is_some_and(|r| r.contains("The swarm driver builds nothing")), "{failed}");
     assert_eq!(failed["faults"]["default-worker"], failed["status_reason"]);
     let list = c.get("/v1/clusters").await.expect("http");
     let item = &list.body["clusters"][0];
@@ -165,7 +165,10 @@ async fn cluster_patch_rules(env: &Env) {
     let r = p(json!([{"op": "replace", "path": "/node_count", "value": 1}])).await;
     assert_eq!(r.status, 202, "setting the node count of a failed create again is a retry: {}", r.text);
     let failed = wait_status(&c, &path, "UPDATE_FAILED").await;
-    assert!(failed["status_reason"].as_str().is_some_and(|r| r.contains("No driver")), "the retry failed for the same reason: {failed}");
+    assert!(
+        failed["status_reason"].as_str().is_some_and(|r| r.contains("builds nothing")),
+        "the retry failed for the same reason: {failed}"
+    );
     let r = p(json!([{"op": "replace", "path": "/health_status", "value": "UNHEALTHY"}])).await;
     assert_eq!(r.status, 202, "health can be reported in any state: {}", r.text);
     assert_eq!(c.get(&path).await.expect("http").body["health_status"], json!("UNHEALTHY"));
@@ -183,10 +186,10 @@ async fn cluster_update_and_retry(env: &Env) {
     mark_complete(&env.store, &id).await;
     let r = c.patch(&path, &json!([{"op": "replace", "path": "/node_count", "value": 3}])).await.expect("http");
     assert_eq!((r.status, r.body.clone()), (202, json!({"uuid": id})), "{}", r.text);
-    // No driver: the update fails with a reason; the desired count is kept for a retry.
+    // Nothing is built here: the update fails with a reason; the desired count is kept for a retry.
     let failed = wait_status(&c, &path, "UPDATE_FAILED").await;
     assert_eq!(failed["node_count"], json!(3));
-    assert!(failed["status_reason"].as_str().is_some_and(|r| r.contains("No driver")), "{failed}");
+    assert!(failed["status_reason"].as_str().is_some_and(|r| r.contains("builds nothing")), "{failed}");
     let ng = c.clone().microversion("1.9").get(&format!("{path}/nodegroups/default-worker")).await.expect("http");
     assert_eq!((ng.body["node_count"].clone(), ng.body["status"].clone()), (json!(3), json!("UPDATE_FAILED")));
     let retry = c.patch(&path, &json!([{"op": "replace", "path": "/node_count", "value": 3}])).await.expect("http");
@@ -281,13 +284,13 @@ async fn resize_and_upgrade(env: &Env) {
     assert_eq!(r.status, 202, "{}", r.text);
     assert_eq!(c.get(&format!("/v1/clusters/{id}")).await.expect("http").body["status"], json!("UPDATE_COMPLETE"));
     // To another template of its COE: accepted; the template changes only when every node runs
-    // it (no driver here, so the upgrade fails and the cluster keeps its template).
+    // it (nothing is built here, so the upgrade fails and the cluster keeps its template).
     let t2 = uuid_of(&make_template(&c, "t2").await);
     let r = upgrade(json!({"cluster_template": "t2", "max_batch_size": 2})).await;
     assert_eq!(r.status, 202, "{}", r.text);
     let failed = wait_status(&c, &format!("/v1/clusters/{id}"), "UPDATE_FAILED").await;
     assert_eq!(failed["cluster_template_id"], json!(t), "{failed}");
-    assert!(failed["status_reason"].as_str().is_some_and(|r| r.contains("No driver")), "{failed}");
+    assert!(failed["status_reason"].as_str().is_some_and(|r| r.contains("cannot upgrade a cluster in place")), "{failed}");
     assert!(failed.get("upgrade").is_none(), "the pending upgrade is not shown: {failed}");
     assert_ne!(t2, t);
 }
@@ -358,7 +361,7 @@ async fn credential_rotation(env: &Env) {
     let after = env.store.get_certificates(id.parse().expect("uuid")).await.expect("certificates");
     assert_eq!(after.ca_cert, before.ca_cert, "the CA stays: users' certificates keep working");
     assert_ne!(after.client_cert, before.client_cert, "the conductor has a new certificate");
-    // The bay is updated so its nodes pin the new certificate (no driver here: it fails).
+    // The bay is updated so its nodes pin the new certificate (nothing is built here: it fails).
     wait_status(&c, &format!("/v1/clusters/{id}"), "UPDATE_FAILED").await;
 
     let body = json!({"name": "plain", "coe": "swarm", "image_id": "magnum/swarm-node", "tls_disabled": true});
@@ -443,7 +446,7 @@ async fn nodegroups(env: &Env) {
 }
 
 /// Adding, changing and removing worker groups: upstream's rules and codes, each refusal
-/// leaving everything as it was. (No driver here: the cluster's update fails, and with it
+/// leaving everything as it was. (Nothing is built here: the cluster's update fails, and with it
 /// the group's; a real bay's groups are built in docker_swarm_bays.rs.)
 async fn nodegroup_writes(env: &Env, id: &str, template: &str) {
     let c = env.member("p1");
@@ -496,9 +499,9 @@ async fn nodegroup_writes(env: &Env, id: &str, template: &str) {
     );
     assert_eq!(r.body["labels"], json!({"accel": "yes"}));
     assert_eq!((r.body["node_labels"].clone(), r.body["node_taints"].clone()), (json!({"accel": "nvidia"}), json!([])));
-    // No driver: the cluster's update fails, and the group's create with it.
+    // Nothing is built here: the cluster's update fails, and the group's create with it.
     let failed = wait_status(&c, &format!("/v1/clusters/{id}"), "UPDATE_FAILED").await;
-    assert!(failed["status_reason"].as_str().is_some_and(|r| r.contains("No driver")), "{failed}");
+    assert!(failed["status_reason"].as_str().is_some_and(|r| r.contains("builds nothing")), "{failed}");
     assert_eq!(v.get(&format!("{path}/gpu")).await.expect("http").body["status"], json!("CREATE_FAILED"));
     assert_eq!(c.get("/v1/stats").await.expect("http").body["nodes"], json!(1 + 3 + 2), "stats count every group's nodes");
 

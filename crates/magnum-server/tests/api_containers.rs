@@ -9,7 +9,7 @@ use serde_json::json;
 
 both_backends!(create_is_validated, bays_that_cannot_take_containers, lookups_methods_and_policy);
 
-/// A swarm bay the store says is complete (no driver runs in these tests).
+/// A swarm bay the store says is complete (nothing is built in these tests).
 async fn complete_bay(env: &Env, project: &str, name: &str) -> String {
     let c = env.member(project);
     let t = make_template(&c, &format!("t-{name}")).await;
@@ -68,9 +68,9 @@ async fn bays_that_cannot_take_containers(env: &Env) {
     env.store.update_template(&kt).await.expect("template");
     let r = c.post("/v1/containers", &json!({"image": "busybox", "bay_uuid": "kbay"})).await.expect("http");
     assert_error(&r, 400, "containers run on swarm bays only");
-    // A complete swarm bay whose conductor has no driver: the conductor's refusal comes back.
+    // A complete swarm bay whose conductor's driver runs no containers: its refusal comes back.
     let r = c.post("/v1/containers", &json!({"image": "busybox", "bay_uuid": mine})).await.expect("http");
-    assert_error(&r, 400, "No driver for COE 'swarm'");
+    assert_error(&r, 400, "runs no containers");
     assert_eq!(c.get("/v1/containers").await.expect("http").body["containers"], json!([]));
 }
 

@@ -54,8 +54,18 @@ async fn all_in_one_starts_announces_noauth_and_keeps_state_across_restarts() {
 
     let t = c.post("/v1/clustertemplates", &json!({"name": "t", "coe": "swarm", "image_id": "i"})).await.expect("http");
     assert_eq!(t.status, 201, "{}", t.text);
-    assert_eq!(c.post("/v1/clusters", &json!({"cluster_template_id": "t", "name": "one"})).await.expect("http").status, 202);
-    let second = c.post("/v1/clusters", &json!({"cluster_template_id": "t", "name": "two"})).await.expect("http");
+    // This one runs no engine (MAGNUM_DOCKER__ENABLED=false): a bay it would have to build is
+    // refused at once, never accepted and failed later.
+    let built = c.post("/v1/clusters", &json!({"cluster_template_id": "t", "name": "built"})).await.expect("http");
+    assert_eq!(built.status, 400, "{}", built.text);
+    assert!(built.text.contains("No conductor of this deployment builds swarm bays (they build: nothing)"), "{}", built.text);
+    // A registered swarm (an external bay) needs no engine of ours.
+    let registered =
+        |name: &str| json!({"cluster_template_id": "t", "name": name, "external_endpoint": {"api_address": "tcp://127.0.0.1:9"}});
+    let latest = c.clone().microversion("latest");
+    let one = latest.post("/v1/clusters", &registered("one")).await.expect("http");
+    assert_eq!(one.status, 202, "{}", one.text);
+    let second = latest.post("/v1/clusters", &registered("two")).await.expect("http");
     assert_eq!(second.status, 403, "MAGNUM_QUOTAS__MAX_CLUSTERS_PER_PROJECT=1 applies: {}", second.text);
     stop(child);
 
@@ -132,6 +142,11 @@ async fn api_and_conductor_run_as_separate_processes_over_one_database() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(status, json!("CREATE_FAILED"), "the conductor process picked the work up from the shared database");
+    // Accepted while no conductor had said what it builds; now one has (nothing: it runs no
+    // engine), and the same request is refused at once.
+    let r = c.post("/v1/clusters", &json!({"cluster_template_id": "t", "name": "k2"})).await.expect("http");
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("No conductor of this deployment builds swarm bays"), "{}", r.text);
     let services = c.get("/v1/mservices").await.expect("http");
     assert_eq!(services.body["mservices"][0]["host"], json!("conductor-1"), "{}", services.text);
     assert_eq!(services.body["mservices"][0]["state"], json!("up"));

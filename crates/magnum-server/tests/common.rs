@@ -5,7 +5,7 @@
 
 use magnum_client::{Client, Reply};
 use magnum_config::Config;
-use magnum_server::{start_with_store, Mode, Running};
+use magnum_server::{start_with_drivers, Mode, Running};
 use magnum_store::testing::TestStore;
 use magnum_store::Store;
 use serde_json::{json, Value};
@@ -46,11 +46,16 @@ impl Env {
         config.conductor.periodic_interval = 1;
         config.conductor.report_interval = 1;
         config.conductor.host = "test-host".into();
-        // Control-plane tests: no engine driver, so every cluster's fate is decided by the
-        // conductor's own rules. Tests of real bays turn the Docker driver on.
+        // Control-plane tests: no engine, and conductors that build bays in name only
+        // (magnum_test_support), so every cluster's fate is decided by the conductor's own rules.
+        // Tests of real bays turn the Docker driver on.
         config.docker.enabled = false;
         tweak(&mut config);
-        let running = start_with_store(Mode::All, config.clone(), test_store.store.clone(), std::future::pending::<()>())
+        let mut drivers = magnum_server::drivers(&config);
+        if !config.docker.enabled {
+            drivers = magnum_test_support::nothing_built(drivers);
+        }
+        let running = start_with_drivers(Mode::All, config.clone(), test_store.store.clone(), drivers, std::future::pending::<()>())
             .await
             .expect("server starts");
         let base = format!("http://{}", running.addr.expect("listening"));

@@ -6,7 +6,7 @@ use crate::{Backend, Store};
 use magnum_types::Result;
 use sqlx::Row;
 
-const MIGRATIONS: [(i64, &str, &str); 9] = [
+const MIGRATIONS: [(i64, &str, &str); 10] = [
     (1, "initial", include_str!("../migrations/0001_initial.sql")),
     (2, "certificates", include_str!("../migrations/0002_certificates.sql")),
     (3, "nodes", include_str!("../migrations/0003_nodes.sql")),
@@ -16,6 +16,7 @@ const MIGRATIONS: [(i64, &str, &str); 9] = [
     (7, "kube_objects", include_str!("../migrations/0007_kube_objects.sql")),
     (8, "lease_generations", include_str!("../migrations/0008_lease_generations.sql")),
     (9, "container_keep_running", include_str!("../migrations/0009_container_keep_running.sql")),
+    (10, "conductor_builds", include_str!("../migrations/0010_conductor_builds.sql")),
 ];
 
 /// An arbitrary constant naming our migration lock.

@@ -22,23 +22,44 @@ pub struct ImageReport {
 }
 
 impl Store {
-    /// Records that `binary` on `host` is alive: creates its row or bumps `report_count`.
-    pub async fn heartbeat(&self, host: &str, binary: &str) -> Result<()> {
+    /// Records that `binary` on `host` is alive, building bays of the COEs `builds`: creates its
+    /// row or bumps `report_count`.
+    pub async fn heartbeat(&self, host: &str, binary: &str, builds: &[&str]) -> Result<()> {
         let _w = self.write_guard().await;
         let t = to_storage(&now());
         sqlx::query(
-            "INSERT INTO magnum_services (host, binary_name, report_count, last_seen_up, created_at, updated_at) \
-             VALUES ($1, $2, 1, $3, $3, NULL) \
+            "INSERT INTO magnum_services (host, binary_name, report_count, last_seen_up, created_at, updated_at, builds) \
+             VALUES ($1, $2, 1, $3, $3, NULL, $4) \
              ON CONFLICT (host, binary_name) DO UPDATE SET report_count = magnum_services.report_count + 1, \
-             last_seen_up = $3, updated_at = $3",
+             last_seen_up = $3, updated_at = $3, builds = $4",
         )
         .bind(host)
         .bind(binary)
         .bind(&t)
+        .bind(builds.join(","))
         .execute(&self.pool)
         .await
         .map_err(from_sqlx)?;
         Ok(())
+    }
+
+    /// The COEs any conductor said it builds, or None when no conductor has said (none ran
+    /// yet, or only ones older than the report). Conductors that are down count too: their
+    /// configuration is the deployment's until they are retired.
+    pub async fn conductors_build(&self) -> Result<Option<Vec<String>>> {
+        let rows =
+            sqlx::query("SELECT builds FROM magnum_services WHERE builds IS NOT NULL").fetch_all(&self.pool).await.map_err(from_sqlx)?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut coes = vec![];
+        for r in &rows {
+            let builds: String = r.try_get("builds").map_err(from_sqlx)?;
+            coes.extend(builds.split(',').filter(|c| !c.is_empty()).map(str::to_owned));
+        }
+        coes.sort();
+        coes.dedup();
+        Ok(Some(coes))
     }
 
     pub async fn list_services(&self) -> Result<Vec<MagnumService>> {

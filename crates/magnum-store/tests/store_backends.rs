@@ -233,12 +233,15 @@ async fn cluster_updates_are_versioned(store: &Store) {
 }
 
 async fn heartbeats(store: &Store) {
-    store.heartbeat("h1", "magnum-conductor").await.expect("beat");
-    store.heartbeat("h1", "magnum-conductor").await.expect("beat");
-    store.heartbeat("h2", "magnum-conductor").await.expect("beat");
+    assert_eq!(store.conductors_build().await.expect("builds"), None, "no conductor has said");
+    store.heartbeat("h1", "magnum-conductor", &[]).await.expect("beat");
+    assert_eq!(store.conductors_build().await.expect("builds"), Some(vec![]), "one that builds nothing has");
+    store.heartbeat("h1", "magnum-conductor", &["swarm-mode"]).await.expect("beat");
+    store.heartbeat("h2", "magnum-conductor", &["kubernetes", "swarm-mode"]).await.expect("beat");
     let s = store.list_services().await.expect("list");
     assert_eq!(s.iter().map(|s| (s.host.as_str(), s.report_count)).collect::<Vec<_>>(), vec![("h1", 2), ("h2", 1)]);
     assert!(s[0].last_seen_up.is_some());
+    assert_eq!(store.conductors_build().await.expect("builds"), Some(vec!["kubernetes".to_owned(), "swarm-mode".to_owned()]));
 }
 
 async fn quotas(store: &Store) {

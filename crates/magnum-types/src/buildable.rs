@@ -15,6 +15,21 @@ pub const KUBERNETES_MAX_WORKERS: i64 = 246;
 /// Swarm managers have the fixed addresses 2 to 9 of their bay's network.
 pub const SWARM_MAX_MASTERS: i64 = 8;
 
+/// A bay of `coe` is built by some conductor of the deployment: `builds` is what the conductors
+/// said they build (None when none has said yet: then nothing can be told, and the bay is
+/// accepted for whichever conductor comes).
+pub fn check_builders(coe: Coe, builds: Option<&[String]>) -> Result<()> {
+    let Some(builds) = builds else { return Ok(()) };
+    if coe.among(builds) {
+        return Ok(());
+    }
+    Err(MagnumError::invalid(format!(
+        "No conductor of this deployment builds {coe} bays (they build: {}). Conductors build swarm and Kubernetes bays \
+         on a Docker engine when [docker] enabled = true; start one so, or register an existing cluster as an external bay.",
+        if builds.is_empty() { "nothing".to_owned() } else { builds.join(", ") }
+    )))
+}
+
 /// Labels of a template or bay of `coe`: a `kube_tag` must name a version this deployment has.
 pub fn check_labels(coe: Coe, labels: &BTreeMap<String, String>) -> Result<()> {
     let Some(tag) = labels.get("kube_tag").filter(|_| coe == Coe::Kubernetes) else { return Ok(()) };
@@ -68,6 +83,17 @@ pub fn check_counts(coe: Coe, master_count: i64, node_count: i64) -> Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bay_is_refused_when_the_conductors_said_they_build_other_coes_only() {
+        let said = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(check_builders(Coe::SwarmMode, None).is_ok(), "nothing said yet: accepted");
+        assert!(check_builders(Coe::Swarm, Some(&said(&["kubernetes", "swarm-mode"]))).is_ok(), "swarm and swarm-mode share a driver");
+        let e = check_builders(Coe::Kubernetes, Some(&said(&["swarm-mode"]))).expect_err("refused");
+        assert!(e.message.contains("No conductor of this deployment builds kubernetes bays (they build: swarm-mode)"), "{}", e.message);
+        let e = check_builders(Coe::SwarmMode, Some(&[])).expect_err("refused");
+        assert!(e.message.contains("(they build: nothing)") && e.message.contains("[docker] enabled = true"), "{}", e.message);
+    }
 
     #[test]
     fn kube_tag_must_name_an_available_version() {

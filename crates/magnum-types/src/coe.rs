@@ -39,6 +39,11 @@ impl Coe {
         matches!(self, Coe::Swarm | Coe::SwarmMode)
     }
 
+    /// Whether a driver of one of `names` builds this COE's bays (swarm and swarm-mode share one).
+    pub fn among(self, names: &[String]) -> bool {
+        names.iter().filter_map(|n| Coe::parse(n).ok()).any(|c| c == self || (c.is_swarm() && self.is_swarm()))
+    }
+
     /// Network drivers a template of this COE may name; the first is the default.
     pub fn network_drivers(self) -> &'static [&'static str] {
         match self {

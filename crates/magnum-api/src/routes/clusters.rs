@@ -109,6 +109,7 @@ pub(crate) async fn create(State(s): State<AppState>, caller: Caller, body: Byte
     if external.is_none() {
         buildable::check_labels(coe, &c.labels)?;
         buildable::check_counts(coe, c.master_count, c.node_count)?;
+        buildable::check_builders(coe, s.store.conductors_build().await?.as_deref())?;
         super::templates::check_image(&s, &template).await?;
     }
     let groups =
