@@ -131,6 +131,7 @@ both_backends!(
     delete_during_create_drops_the_create_result,
     sweep_finds_work_no_command_reached,
     a_failure_while_the_engine_is_away_waits_for_it,
+    a_bay_without_a_driver_here_is_left_to_a_conductor_that_builds_it,
 );
 
 async fn no_driver_fails_at_once_with_a_reason(store: &Store) {
@@ -174,6 +175,23 @@ async fn driver_success_and_failure_are_recorded(store: &Store) {
         .await
         .expect("reconciled");
     assert_eq!(status(store, &bad).await, Some((ClusterStatus::DeleteFailed, Some("engine down".into()))));
+}
+
+async fn a_bay_without_a_driver_here_is_left_to_a_conductor_that_builds_it(store: &Store) {
+    let c = seed(store, "kubernetes").await;
+    store.heartbeat("builder", "magnum-conductor", &["kubernetes"]).await.expect("the other conductor's heartbeat");
+    let here = Conductor::new(store.clone(), registry(scripted(None, Duration::ZERO)), config());
+    here.reconcile(c.uuid).await.expect("reconciled");
+    assert_eq!(status(store, &c).await, Some((ClusterStatus::CreateInProgress, None)), "not failed: another conductor builds it");
+    let mut d = store.get_cluster_by_uuid(c.uuid).await.expect("read").expect("there");
+    d.status = ClusterStatus::DeleteInProgress;
+    store.update_cluster(&d).await.expect("delete asked");
+    here.reconcile(c.uuid).await.expect("reconciled");
+    assert_eq!(
+        status(store, &c).await.map(|s| s.0),
+        Some(ClusterStatus::DeleteInProgress),
+        "nor forgotten: the builder deletes what it built"
+    );
 }
 
 async fn a_failure_while_the_engine_is_away_waits_for_it(store: &Store) {
