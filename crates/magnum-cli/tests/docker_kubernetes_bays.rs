@@ -417,6 +417,19 @@ async fn docker_kubernetes_bay_lifecycle() {
     assert_eq!((labels["accel"].clone(), labels["example.com/tier"].clone()), (json!("nvidia"), json!("batch")), "{labels}");
     assert_eq!(node["spec"]["taints"], json!([{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]), "{node}");
     assert!(nodes(&bin, &cfg).iter().all(|(_, ready, _)| *ready));
+    // New labels and taints for the group: set on its Node in place, the old ones gone, the
+    // labels kubelet and magnum set themselves kept.
+    let change = json!([{"op": "replace", "path": "/node_labels", "value": {"zone": "b"}},
+        {"op": "replace", "path": "/node_taints", "value": [{"key": "batch", "effect": "PreferNoSchedule"}]}]);
+    let r = latest(&p1).patch("/v1/clusters/kb/nodegroups/GPU%20nodes", &change).await.expect("http");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let bay = common_settle(&p1, "/v1/clusters/kb").await;
+    assert_eq!(bay["status"], "UPDATE_COMPLETE", "{bay}");
+    let node = kubectl_json(&bin, &cfg, &["get", "node", &format!("{prefix}-gpu-nodes-0")]);
+    let labels = &node["metadata"]["labels"];
+    assert_eq!((labels["zone"].clone(), labels.get("accel"), labels.get("example.com/tier")), (json!("b"), None, None), "{labels}");
+    assert_eq!(labels["magnum.openstack.org/nodegroup"], json!("GPU-nodes"), "{labels}");
+    assert_eq!(node["spec"]["taints"], json!([{"key": "batch", "effect": "PreferNoSchedule"}]), "{node}");
     let r = latest(&p1).delete("/v1/clusters/kb/nodegroups/GPU%20nodes").await.expect("http");
     assert_eq!(r.status, 204, "{}", r.text);
     let bay = common_settle(&p1, "/v1/clusters/kb").await;

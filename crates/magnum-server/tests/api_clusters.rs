@@ -515,6 +515,28 @@ async fn nodegroup_writes(env: &Env, id: &str, template: &str) {
     let r =
         patch(json!([{"op": "replace", "path": "/min_node_count", "value": 1}, {"op": "remove", "path": "/max_node_count"}]), "gpu").await;
     assert_eq!((r.status, r.body["min_node_count"].clone(), r.body["max_node_count"].clone()), (202, json!(1), json!(null)), "{}", r.text);
+    assert_eq!(
+        c.get(&format!("/v1/clusters/{id}")).await.expect("http").body["status"],
+        json!("UPDATE_FAILED"),
+        "bounds are the record's alone"
+    );
+    // Labels (1.14) go to the group's nodes: the change is an update of the cluster.
+    assert_error(&patch(json!([{"op": "replace", "path": "/node_labels", "value": {"k": "two words"}}]), "gpu").await, 400, "node_labels");
+    let taint = json!([{"op": "replace", "path": "/node_taints", "value": [{"key": "k", "effect": "NoSchedule"}]}]);
+    assert_error(&patch(taint, "gpu").await, 400, "a swarm has no taints");
+    let labels = json!([{"op": "replace", "path": "/node_labels", "value": {"zone": "b"}}]);
+    assert_error(&patch(labels.clone(), "default-master").await, 400, "a master group takes no node_labels");
+    let r = patch(labels, "gpu").await;
+    assert_eq!(
+        (r.status, r.body["node_labels"].clone(), r.body["status"].clone()),
+        (202, json!({"zone": "b"}), json!("UPDATE_IN_PROGRESS")),
+        "{}",
+        r.text
+    );
+    wait_status(&c, &format!("/v1/clusters/{id}"), "UPDATE_FAILED").await;
+    let r = patch(json!([{"op": "add", "path": "/node_labels/rack", "value": "r2"}]), "gpu").await;
+    assert_eq!((r.status, r.body["node_labels"].clone()), (202, json!({"rack": "r2", "zone": "b"})), "{}", r.text);
+    wait_status(&c, &format!("/v1/clusters/{id}"), "UPDATE_FAILED").await;
 
     let resize = format!("/v1/clusters/{id}/actions/resize");
     let v17 = c.clone().microversion("1.10");

@@ -312,6 +312,19 @@ async fn docker_swarm_nodegroups_are_added_resized_and_removed() {
         "the group's node labels: {members:?}"
     );
     assert!(members.iter().filter(|m| m.group != "gpu").all(|m| accel(m).is_none()), "only on the group's nodes: {members:?}");
+    // New labels for the group: its nodes carry them, and no longer the old ones.
+    let r = v.patch(&format!("{groups}/gpu"), &json!([{"op": "replace", "path": "/node_labels", "value": {"tier": "batch"}}])).await;
+    assert_eq!(r.expect("http").status, 202);
+    let (shown, _) = settle(&c, "/v1/clusters/grouped").await;
+    assert_eq!(shown["status"], json!("UPDATE_COMPLETE"), "{shown}");
+    let members = swarm_members(&swarm).await;
+    let relabelled = members.iter().filter(|m| m.group == "gpu");
+    assert!(
+        relabelled.clone().count() == 2
+            && relabelled.clone().all(|m| accel(m).is_none() && m.labels.get("tier").map(String::as_str) == Some("batch")),
+        "the group's new labels, the old one gone: {members:?}"
+    );
+    assert_eq!(labelled(&engine, &uuid).await, (4, 1, 4), "relabelled in place: no node made again");
     let nodes = c.get(&format!("/v1/nodes/detail?cluster_uuid={uuid}")).await.expect("http").body;
     let node_groups: Vec<&str> = nodes["nodes"].as_array().expect("nodes").iter().filter_map(|n| n["nodegroup"].as_str()).collect();
     assert_eq!(node_groups.iter().filter(|g| **g == "gpu").count(), 2, "{nodes}");

@@ -138,8 +138,10 @@ pub(crate) async fn create(State(s): State<AppState>, caller: Caller, Path(ident
     Ok(json_response(StatusCode::ACCEPTED, &views::nodegroup(&stored, false, &caller.base)))
 }
 
-/// Attributes a nodegroup PATCH may change (upstream's list, less the 1.14 ones not built).
-const PATCHABLE: [&str; 2] = ["min_node_count", "max_node_count"];
+/// Attributes a nodegroup PATCH may change (upstream's list). Bounds are the group's record
+/// alone; labels and taints go to its nodes, so changing them is an update of the cluster.
+const PATCHABLE: [&str; 4] = ["min_node_count", "max_node_count", "node_labels", "node_taints"];
+const PLACEMENT: [&str; 2] = ["node_labels", "node_taints"];
 
 pub(crate) async fn update(
     State(s): State<AppState>,
@@ -157,10 +159,15 @@ pub(crate) async fn update(
             return Err(MagnumError::invalid(format!(
                 "Cannot change nodegroup attribute /{}: only {} can be patched (resize a group with actions/resize).",
                 op.path.join("/"),
-                PATCHABLE.map(|p| format!("/{p}")).join(" and ")
+                PATCHABLE.map(|p| format!("/{p}")).join(", ")
             ))
             .into());
         }
+    }
+    let stored = s.store.get_nodegroup(c.uuid, &ng_ident).await?;
+    let ng = patched(stored.clone(), &ops)?;
+    if ng.node_labels != stored.node_labels || ng.node_taints != stored.node_taints {
+        return update_placement(&s, &caller, c, ng).await;
     }
     // The conductor writes the group's status as its cluster's work ends: a write that lands
     // in between is read again and the patch applied to what it left.
@@ -176,18 +183,41 @@ pub(crate) async fn update(
     Ok(json_response(StatusCode::ACCEPTED, &views::nodegroup(&ng, false, &caller.base)))
 }
 
-/// `ng` with the min/max patch applied and checked.
+/// New labels or taints for a group's nodes: checked as at the group's creation, stored with
+/// the group and its cluster `UPDATE_IN_PROGRESS`, then carried to the nodes by the conductor.
+async fn update_placement(s: &AppState, caller: &Caller, c: Cluster, mut ng: NodeGroup) -> ApiResult {
+    if ng.role == Role::Master {
+        return Err(MagnumError::invalid(format!(
+            "Nodegroup {}: a master group takes no node_labels or node_taints (its nodes run the control plane).",
+            ng.name
+        ))
+        .into());
+    }
+    let template = s.store.get_template_by_uuid(c.cluster_template_id).await?;
+    magnum_types::buildable::check_nodegroup(magnum_types::coe::Coe::parse(&template.coe)?, &ng)?;
+    ng.status = ClusterStatus::UpdateInProgress;
+    ng.status_reason = None;
+    let c = write_cluster_with(s, c, start_update, With::Group(&ng)).await?;
+    tracing::info!(cluster = %c.uuid, nodegroup = %ng.name, labels = ?ng.node_labels, taints = ng.node_taints.len(), "nodegroup placement update accepted");
+    cast(s, ConductorCommand::ClusterUpdate { uuid: c.uuid }).await;
+    let stored = s.store.get_nodegroup(c.uuid, &ng.uuid.to_string()).await?;
+    Ok(json_response(StatusCode::ACCEPTED, &views::nodegroup(&stored, false, &caller.base)))
+}
+
+/// `ng` with the patch applied and checked.
 fn patched(mut ng: NodeGroup, ops: &[patch::PatchOp]) -> ApiResult<NodeGroup> {
     let rules = patch::PatchRules { internal: &[], non_removable: &["min_node_count"] };
     let after = patch::apply(&ng.to_doc(), ops, &rules)?;
-    for field in PATCHABLE {
+    for field in PATCHABLE.iter().filter(|f| !PLACEMENT.contains(f)) {
         let attr = NODEGROUP_SCHEMA.get(field).ok_or_else(|| MagnumError::internal(format!("no schema for {field}")))?;
-        let v = NODEGROUP_SCHEMA.check_value(attr, after.get(field).unwrap_or(&Value::Null))?;
-        match field {
+        let v = NODEGROUP_SCHEMA.check_value(attr, after.get(*field).unwrap_or(&Value::Null))?;
+        match *field {
             "min_node_count" => ng.min_node_count = v.as_i64().unwrap_or(0),
             _ => ng.max_node_count = v.as_i64(),
         }
     }
+    ng.node_labels = magnum_types::node_placement::node_labels(after.get("node_labels"))?;
+    ng.node_taints = magnum_types::node_placement::node_taints(after.get("node_taints"))?;
     if ng.max_node_count.is_some_and(|m| m < ng.min_node_count) {
         return Err(MagnumError::conflict(format!(
             "Nodegroup {}: max_node_count {} is below min_node_count {}.",

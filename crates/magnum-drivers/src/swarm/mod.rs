@@ -511,8 +511,9 @@ async fn forget_former_selves(leader: &Docker, joined: &Docker, hostname: &str) 
 /// (`--constraint node.labels.magnum.nodegroup==gpu`).
 pub const SWARM_GROUP_LABEL: &str = "magnum.nodegroup";
 
-/// Gives every Ready node the label of its nodegroup and the group's `node_labels` (once: a
-/// node that has them is left alone).
+/// Gives every Ready node exactly the label of its nodegroup and the group's `node_labels`: a
+/// label the group no longer has goes (a node's labels are magnum's alone: tenants cannot
+/// change nodes), and a node that has its labels is left alone.
 async fn label_groups(leader: &Docker, listed: &[bollard::models::Node], nodes: &[NodeInfo]) -> Result<(), EngineError> {
     for n in listed {
         let host = n.description.as_ref().and_then(|d| d.hostname.clone()).unwrap_or_default();
@@ -520,13 +521,12 @@ async fn label_groups(leader: &Docker, listed: &[bollard::models::Node], nodes: 
         let (Some(id), Some(version), Some(mut spec)) = (n.id.clone(), n.version.as_ref().and_then(|v| v.index), n.spec.clone()) else {
             continue;
         };
-        let labels = spec.labels.get_or_insert_with(Default::default);
-        let mut wanted: Vec<(String, String)> = info.spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        wanted.push((SWARM_GROUP_LABEL.to_owned(), info.spec.group.clone()));
-        if wanted.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+        let mut wanted: HashMap<String, String> = info.spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        wanted.insert(SWARM_GROUP_LABEL.to_owned(), info.spec.group.clone());
+        if spec.labels.as_ref() == Some(&wanted) {
             continue;
         }
-        labels.extend(wanted);
+        spec.labels = Some(wanted);
         leader
             .update_node(&id, spec, UpdateNodeOptionsBuilder::new().version(version as i64).build())
             .await

@@ -173,9 +173,14 @@ impl KubernetesDriver {
     }
 
     /// Every node that was there already gets routes to exactly the current members' pod
-    /// ranges (new nodes were made with theirs). A stopped node applies its file when started.
+    /// ranges, and its settings as its group now is (new nodes were made with both). A stopped
+    /// node applies its files when started.
     async fn push_routes(&self, docker: &Docker, all: &[Placed], fresh: &[String]) -> Result<(), EngineError> {
+        let master = all.iter().find(|n| n.spec.role == NodeRole::Manager);
         for n in all.iter().filter(|n| !fresh.contains(&n.spec.name)) {
+            if let Some(master) = master {
+                super::placement::rewrite_settings(docker, n, master).await?;
+            }
             let want = layout::routes_for(n, all);
             if nodes::read_file(docker, &n.spec.name, ROUTES_FILE).await.as_deref() == Some(want.as_str()) {
                 continue;
@@ -284,7 +289,8 @@ async fn bootstrap(kube: &KubeClient) -> magnum_types::Result<()> {
 
 /// Until every wanted node is Ready and the default service account's token is made; Node
 /// objects of this bay that the plan no longer wants (a removal interrupted after its
-/// container went) are deleted, and nodes get their role labels.
+/// container went) are deleted, and nodes get their role labels and their group's labels and
+/// taints.
 async fn wait_ready(
     docker: &Docker,
     kube: &KubeClient,
@@ -312,7 +318,9 @@ async fn wait_ready(
                             .await
                             .map_err(kube_failed)?;
                     }
-                    if let (false, why) = ready_condition(o) {
+                    if !super::placement::sync(kube, o, &n.spec).await.map_err(kube_failed)? {
+                        not_ready.push(format!("{name} (its labels and taints are being set)"));
+                    } else if let (false, why) = ready_condition(o) {
                         not_ready.push(format!("{name} ({})", why.unwrap_or_else(|| "no Ready condition yet".into())));
                     } else if fresh.contains(&n.spec.name) && ready_heartbeat(o).is_none_or(|t| t.timestamp() <= since) {
                         not_ready.push(format!("{name} (its kubelet has not reported since the node was made)"));

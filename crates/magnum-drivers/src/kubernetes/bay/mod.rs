@@ -29,6 +29,7 @@ mod look;
 pub mod node;
 mod objects;
 mod pki;
+mod placement;
 mod upgrade;
 
 use super::client::KubeClient;
