@@ -67,6 +67,21 @@ fn route(path: &str) -> String {
     path.split('/').map(|seg| if uuid::Uuid::parse_str(seg).is_ok() { "{id}" } else { seg }).collect::<Vec<_>>().join("/")
 }
 
+/// `text` with each uuid in it as `{id}`, so refusals of one kind count together.
+fn without_ids(text: &str) -> String {
+    text.split(' ')
+        .map(|w| {
+            let bare = w.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-');
+            if uuid::Uuid::parse_str(bare).is_ok() && bare.len() == 36 {
+                w.replace(bare, "{id}")
+            } else {
+                w.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl Ledger {
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
         let mut inner = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -86,7 +101,7 @@ impl Ledger {
                 i.server_errors.push(format!("{method} {path} → {status}: {detail}"));
             }
             if kind == "4xx" {
-                let why: String = detail.chars().take(90).collect();
+                let why: String = without_ids(detail).chars().take(90).collect();
                 *i.refusals.entry(format!("{method} {} → {status}: {why}", route(path))).or_default() += 1;
             }
         });
@@ -218,6 +233,7 @@ mod tests {
         l.answered("PATCH", "/v1/clusters/0b7ef1ae-3d3c-4b4d-9a55-2f7c7a0e8f11", 400, false, "in progress");
         l.answered("PATCH", "/v1/clusters/5c2b1f0e-9d3c-4b4d-9a55-2f7c7a0e8f12", 400, false, "in progress");
         assert_eq!(l.refusals(5), vec![("PATCH /v1/clusters/{id} → 400: in progress".to_owned(), 2)]);
+        assert_eq!(without_ids("Cluster 0b7ef1ae-3d3c-4b4d-9a55-2f7c7a0e8f11 could not be found."), "Cluster {id} could not be found.");
     }
 
     #[test]
