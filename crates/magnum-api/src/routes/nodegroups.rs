@@ -141,7 +141,6 @@ pub(crate) async fn create(State(s): State<AppState>, caller: Caller, Path(ident
 /// Attributes a nodegroup PATCH may change (upstream's list). Bounds are the group's record
 /// alone; labels and taints go to its nodes, so changing them is an update of the cluster.
 const PATCHABLE: [&str; 4] = ["min_node_count", "max_node_count", "node_labels", "node_taints"];
-const PLACEMENT: [&str; 2] = ["node_labels", "node_taints"];
 
 pub(crate) async fn update(
     State(s): State<AppState>,
@@ -164,18 +163,20 @@ pub(crate) async fn update(
             .into());
         }
     }
-    let stored = s.store.get_nodegroup(c.uuid, &ng_ident).await?;
-    let ng = patched(stored.clone(), &ops)?;
-    if ng.node_labels != stored.node_labels || ng.node_taints != stored.node_taints {
-        return update_placement(&s, &caller, c, ng).await;
-    }
     // The conductor writes the group's status as its cluster's work ends: a write that lands
     // in between is read again and the patch applied to what it left.
+    let mut stored = s.store.get_nodegroup(c.uuid, &ng_ident).await?;
     let mut attempt = 0;
     let ng = loop {
-        let ng = patched(s.store.get_nodegroup(c.uuid, &ng_ident).await?, &ops)?;
+        let ng = patched(stored.clone(), &ops)?;
+        if ng.node_labels != stored.node_labels || ng.node_taints != stored.node_taints {
+            return update_placement(&s, &caller, c, ng).await;
+        }
         match s.store.update_nodegroup(None, &ng).await {
-            Err(e) if e.kind == magnum_types::ErrorKind::Conflict && attempt < 4 => attempt += 1,
+            Err(e) if e.kind == magnum_types::ErrorKind::Conflict && attempt < 4 => {
+                attempt += 1;
+                stored = s.store.get_nodegroup(c.uuid, &ng_ident).await?;
+            }
             other => break other?,
         }
     };
@@ -208,10 +209,10 @@ async fn update_placement(s: &AppState, caller: &Caller, c: Cluster, mut ng: Nod
 fn patched(mut ng: NodeGroup, ops: &[patch::PatchOp]) -> ApiResult<NodeGroup> {
     let rules = patch::PatchRules { internal: &[], non_removable: &["min_node_count"] };
     let after = patch::apply(&ng.to_doc(), ops, &rules)?;
-    for field in PATCHABLE.iter().filter(|f| !PLACEMENT.contains(f)) {
+    for field in ["min_node_count", "max_node_count"] {
         let attr = NODEGROUP_SCHEMA.get(field).ok_or_else(|| MagnumError::internal(format!("no schema for {field}")))?;
-        let v = NODEGROUP_SCHEMA.check_value(attr, after.get(*field).unwrap_or(&Value::Null))?;
-        match *field {
+        let v = NODEGROUP_SCHEMA.check_value(attr, after.get(field).unwrap_or(&Value::Null))?;
+        match field {
             "min_node_count" => ng.min_node_count = v.as_i64().unwrap_or(0),
             _ => ng.max_node_count = v.as_i64(),
         }
